@@ -1,0 +1,68 @@
+/*
+ * rmi_internal.h
+ *	  Pieces shared by the model's build and lookup.
+ *
+ * The build computes each leaf's error bounds with the very function the
+ * lookup uses to predict, so the bounds hold for the lookup bit for bit.
+ * Compile with -ffp-contract=off so that no compiler fuses the multiply-add
+ * differently in the two places (and if one did, the lookup still corrects
+ * itself: it only costs a wider search).
+ */
+#ifndef KYRO_RMI_INTERNAL_H
+#define KYRO_RMI_INTERNAL_H
+
+#include "rmi.h"
+
+/* Serialised layout: a 64-byte header, the leaves, an 8-byte checksum. */
+#define RMI_HEADER_BYTES	64
+#define RMI_LEAF_BYTES		40
+#define RMI_CHECKSUM_BYTES	8
+#define RMI_ROOT_KIND_MASK	0x3
+
+/* The leaf the root sends a key to; always a valid leaf index. */
+static inline uint32_t
+rmi_route(const RmiModel *model, uint64_t key)
+{
+	uint64_t	offset = key > model->min_key ? key - model->min_key : 0;
+	uint64_t	last = model->n_leaves - 1;
+	uint64_t	leaf;
+
+	if (model->root_kind == RMI_ROOT_RADIX)
+		leaf = offset >> (model->radix_shift & 63);
+	else
+	{
+		double		p = model->root_slope * (double) offset;
+
+		/* written so that NaN lands on leaf 0 */
+		if (!(p >= 0.0))
+			leaf = 0;
+		else if (p >= (double) last)
+			leaf = last;
+		else
+			leaf = (uint64_t) p;
+	}
+	return (uint32_t) (leaf < last ? leaf : last);
+}
+
+/*
+ * A leaf's predicted position for key, clamped to [0, n - 1].  The key is
+ * first clamped to the leaf's own key range, so a key beyond the leaf's
+ * last key predicts exactly what that last key predicts.
+ */
+static inline uint64_t
+rmi_leaf_predict(const RmiLeaf *leaf, uint64_t key, uint64_t n)
+{
+	uint64_t	x = key > leaf->first_key ? key - leaf->first_key : 0;
+	double		p;
+
+	if (x > leaf->key_span)
+		x = leaf->key_span;
+	p = leaf->intercept + leaf->slope * (double) x;
+	if (!(p >= 0.0))
+		return 0;
+	if (p >= (double) (n - 1))
+		return n - 1;
+	return (uint64_t) p;
+}
+
+#endif							/* KYRO_RMI_INTERNAL_H */

@@ -1,0 +1,207 @@
+/*
+ * rmi_serial.c
+ *	  The model's serialised form, its checksum, and its validation.
+ *
+ * Layout (native byte order; the magic number tells a foreign one apart):
+ *	 0	u32 magic		 4	u16 version		 6	u16 flags (root kind)
+ *	 8	u64 n_keys		16	u32 n_leaves	20	u32 radix_shift
+ *	24	u64 min_key		32	f64 root_slope	40	u32 max_error
+ *	44	u32 zero		48	f64 mean_error	56	u64 zero
+ *	64	n_leaves leaves of 40 bytes (RmiLeaf)
+ *	end	u64 XXH3-64 of every byte before it
+ *
+ * A loaded model is a view of the caller's bytes, so every number in them
+ * is checked before the model is handed out: the checksum catches damage,
+ * and the bounds catch a checksum that was recomputed over nonsense.
+ */
+#include <math.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "rmi_internal.h"
+
+_Static_assert(sizeof(RmiLeaf) == RMI_LEAF_BYTES, "RmiLeaf must be 40 bytes");
+
+/* XXH3-64 of len bytes at data. */
+uint64_t
+rmi_checksum(const void *data, size_t len)
+{
+	return XXH3_64bits(data, len);
+}
+
+/* Bytes rmi_serialize writes for model. */
+uint64_t
+rmi_serialized_size(const RmiModel *model)
+{
+	return RMI_HEADER_BYTES + (uint64_t) model->n_leaves * RMI_LEAF_BYTES +
+		RMI_CHECKSUM_BYTES;
+}
+
+/* Store a value of size bytes at offset off of buf. */
+static void
+put(unsigned char *buf, size_t off, const void *value, size_t size)
+{
+	memcpy(buf + off, value, size);
+}
+
+/* Read a value of size bytes at offset off of buf. */
+static void
+get(const unsigned char *buf, size_t off, void *value, size_t size)
+{
+	memcpy(value, buf + off, size);
+}
+
+/* Write model to buf[0..len); len must be rmi_serialized_size(model). */
+RmiStatus
+rmi_serialize(const RmiModel *model, void *buf, uint64_t len)
+{
+	unsigned char *out = buf;
+	uint32_t	magic = RMI_MAGIC;
+	uint16_t	version = RMI_FORMAT_VERSION;
+	uint16_t	flags;
+	uint64_t	body;
+	uint64_t	sum;
+
+	if (model == NULL || buf == NULL || model->n_leaves == 0 ||
+		model->leaves == NULL || model->root_kind > RMI_ROOT_RADIX)
+		return RMI_ERR_ARGUMENT;
+	if (len != rmi_serialized_size(model))
+		return RMI_ERR_SIZE;
+
+	flags = (uint16_t) model->root_kind;
+	memset(out, 0, RMI_HEADER_BYTES);
+	put(out, 0, &magic, 4);
+	put(out, 4, &version, 2);
+	put(out, 6, &flags, 2);
+	put(out, 8, &model->n_keys, 8);
+	put(out, 16, &model->n_leaves, 4);
+	put(out, 20, &model->radix_shift, 4);
+	put(out, 24, &model->min_key, 8);
+	put(out, 32, &model->root_slope, 8);
+	put(out, 40, &model->max_error, 4);
+	put(out, 48, &model->mean_error, 8);
+
+	body = RMI_HEADER_BYTES + (uint64_t) model->n_leaves * RMI_LEAF_BYTES;
+	memcpy(out + RMI_HEADER_BYTES, model->leaves, body - RMI_HEADER_BYTES);
+	sum = rmi_checksum(out, body);
+	put(out, body, &sum, 8);
+	return RMI_OK;
+}
+
+/* Whether a parameter is a finite number >= 0. */
+static int
+finite_nonnegative(double v)
+{
+	return isfinite(v) && v >= 0.0;
+}
+
+/* Validate buf and make model a view of it; see rmi.h. */
+RmiStatus
+rmi_load(const void *buf, uint64_t len, RmiModel *model)
+{
+	const unsigned char *in = buf;
+	RmiModel	m;
+	uint32_t	magic;
+	uint16_t	version;
+	uint16_t	flags;
+	uint32_t	zero32;
+	uint64_t	zero64;
+	uint64_t	body;
+	uint64_t	sum;
+	const RmiLeaf *leaves;
+
+	if (buf == NULL || model == NULL)
+		return RMI_ERR_ARGUMENT;
+	if (len < RMI_HEADER_BYTES + RMI_CHECKSUM_BYTES)
+		return RMI_ERR_TRUNCATED;
+	if (((uintptr_t) buf & 7) != 0)
+		return RMI_ERR_ALIGNMENT;
+
+	memset(&m, 0, sizeof(m));
+	get(in, 0, &magic, 4);
+	get(in, 4, &version, 2);
+	get(in, 6, &flags, 2);
+	if (magic != RMI_MAGIC)
+		return RMI_ERR_MAGIC;
+	if (version != RMI_FORMAT_VERSION)
+		return RMI_ERR_VERSION;
+	if ((flags & ~RMI_ROOT_KIND_MASK) != 0 || flags > RMI_ROOT_RADIX)
+		return RMI_ERR_FLAGS;
+
+	get(in, 16, &m.n_leaves, 4);
+	if (m.n_leaves == 0 ||
+		m.n_leaves > (len - RMI_HEADER_BYTES - RMI_CHECKSUM_BYTES) / RMI_LEAF_BYTES)
+		return RMI_ERR_TRUNCATED;
+	body = RMI_HEADER_BYTES + (uint64_t) m.n_leaves * RMI_LEAF_BYTES;
+	if (len != body + RMI_CHECKSUM_BYTES)
+		return RMI_ERR_SIZE;
+
+	get(in, body, &sum, 8);
+	if (sum != rmi_checksum(in, body))
+		return RMI_ERR_CHECKSUM;
+
+	m.root_kind = flags;
+	get(in, 8, &m.n_keys, 8);
+	get(in, 20, &m.radix_shift, 4);
+	get(in, 24, &m.min_key, 8);
+	get(in, 32, &m.root_slope, 8);
+	get(in, 40, &m.max_error, 4);
+	get(in, 44, &zero32, 4);
+	get(in, 48, &m.mean_error, 8);
+	get(in, 56, &zero64, 8);
+	if (zero32 != 0 || zero64 != 0 || m.radix_shift > 63 ||
+		!finite_nonnegative(m.root_slope) ||
+		!finite_nonnegative(m.mean_error))
+		return RMI_ERR_BOUNDS;
+
+	leaves = (const RmiLeaf *) (in + RMI_HEADER_BYTES);
+	for (uint32_t j = 0; j < m.n_leaves; j++)
+	{
+		const RmiLeaf *leaf = &leaves[j];
+
+		if (!finite_nonnegative(leaf->slope) || !isfinite(leaf->intercept) ||
+			leaf->err_lo > m.max_error || leaf->err_hi > m.max_error)
+			return RMI_ERR_BOUNDS;
+	}
+
+	m.leaves = leaves;
+	m.owns_leaves = 0;
+	*model = m;
+	return RMI_OK;
+}
+
+/* A sentence for each status, for error messages. */
+const char *
+rmi_status_message(RmiStatus status)
+{
+	switch (status)
+	{
+		case RMI_OK:
+			return "ok";
+		case RMI_ERR_NOMEM:
+			return "out of memory";
+		case RMI_ERR_ARGUMENT:
+			return "invalid argument";
+		case RMI_ERR_UNSORTED:
+			return "keys are not in ascending order";
+		case RMI_ERR_TRUNCATED:
+			return "model is truncated";
+		case RMI_ERR_SIZE:
+			return "model size does not match its leaf count";
+		case RMI_ERR_MAGIC:
+			return "not a KyroDB model (bad magic number)";
+		case RMI_ERR_VERSION:
+			return "unsupported model format version";
+		case RMI_ERR_FLAGS:
+			return "unknown model flags";
+		case RMI_ERR_BOUNDS:
+			return "model parameter out of range";
+		case RMI_ERR_CHECKSUM:
+			return "model checksum mismatch";
+		case RMI_ERR_ALIGNMENT:
+			return "model buffer is not 8-byte aligned";
+	}
+	return "unknown error";
+}

@@ -1,0 +1,33 @@
+/*
+ * unit.h
+ *	  A small test runner: each test is a function that records failed
+ *	  checks; the runner prints one TAP-style line per test and a summary.
+ */
+#ifndef KYRO_UNIT_H
+#define KYRO_UNIT_H
+
+#include <stdio.h>
+
+extern int	unit_failures;		/* failed checks in the running test */
+
+/* Record a failed check (at most a few lines of detail per test). */
+#define CHECK(cond, ...) \
+	do { \
+		if (!(cond)) \
+		{ \
+			if (unit_failures++ < 5) \
+			{ \
+				fprintf(stderr, "  %s:%d: check failed: %s: ", \
+						__FILE__, __LINE__, #cond); \
+				fprintf(stderr, __VA_ARGS__); \
+				fputc('\n', stderr); \
+			} \
+		} \
+	} while (0)
+
+typedef void (*UnitTestFn) (void);
+
+/* Run fn as the test called name; returns 1 if it passed. */
+extern int	unit_run(const char *name, UnitTestFn fn);
+
+#endif							/* KYRO_UNIT_H */
