@@ -108,6 +108,15 @@ extern void rmi_free(RmiModel *model);
 extern uint64_t rmi_lookup(const RmiModel *model, const uint64_t *keys,
 						   uint64_t n, uint64_t probe);
 
+/*
+ * The window [*lo, *hi] of positions (within [0, n - 1]) that the model
+ * names for probe: for a model trained on these n keys, the answer lies in
+ * [*lo, *hi + 1].  For callers whose keys are not one array (the access
+ * method's pages); they must check the answer as rmi_lookup does.
+ */
+extern void rmi_window(const RmiModel *model, uint64_t n, uint64_t probe,
+					   uint64_t *lo, uint64_t *hi);
+
 /* The same answer by plain branchless binary search. */
 extern uint64_t rmi_binary_search(const uint64_t *keys, uint64_t n,
 								  uint64_t probe);

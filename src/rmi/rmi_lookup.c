@@ -86,27 +86,39 @@ search_right(const uint64_t *keys, uint64_t n, uint64_t known, uint64_t probe)
 	return lower_bound_in(keys, known + 1, end - known - 1, probe);
 }
 
+/* The window of positions the model names for probe; see rmi.h. */
+void
+rmi_window(const RmiModel *model, uint64_t n, uint64_t probe,
+		   uint64_t *lo, uint64_t *hi)
+{
+	const RmiLeaf *leaf;
+	uint64_t	pred;
+
+	if (n == 0 || model == NULL || model->n_leaves == 0 ||
+		model->leaves == NULL)
+	{
+		*lo = 0;
+		*hi = n > 0 ? n - 1 : 0;
+		return;
+	}
+	leaf = &model->leaves[rmi_route(model, probe)];
+	pred = rmi_leaf_predict(leaf, probe, n);
+	*lo = pred > leaf->err_lo ? pred - leaf->err_lo : 0;
+	*hi = n - 1 - pred > leaf->err_hi ? pred + leaf->err_hi : n - 1;
+}
+
 /* The first position whose key is >= probe, guided by the model. */
 uint64_t
 rmi_lookup(const RmiModel *model, const uint64_t *keys, uint64_t n,
 		   uint64_t probe)
 {
-	const RmiLeaf *leaf;
-	uint64_t	pred;
 	uint64_t	lo;
 	uint64_t	hi;
 	uint64_t	found;
 
 	if (n == 0)
 		return 0;
-	if (model == NULL || model->n_leaves == 0 || model->leaves == NULL)
-		return rmi_binary_search(keys, n, probe);
-
-	leaf = &model->leaves[rmi_route(model, probe)];
-	pred = rmi_leaf_predict(leaf, probe, n);
-	lo = pred > leaf->err_lo ? pred - leaf->err_lo : 0;
-	hi = n - 1 - pred > leaf->err_hi ? pred + leaf->err_hi : n - 1;
-
+	rmi_window(model, n, probe, &lo, &hi);
 	prefetch_window(keys, lo, hi);
 	found = lower_bound_in(keys, lo, hi - lo + 1, probe);
 	if (found == lo && lo > 0 && keys[lo - 1] >= probe)

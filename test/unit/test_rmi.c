@@ -82,18 +82,13 @@ static void
 check_window(const RmiModel *model, const uint64_t *keys, uint64_t n,
 			 uint64_t probe)
 {
-	const RmiLeaf *leaf;
-	uint64_t	pred;
 	uint64_t	lo;
 	uint64_t	hi;
 	uint64_t	want;
 
 	if (n == 0)
 		return;
-	leaf = &model->leaves[rmi_route(model, probe)];
-	pred = rmi_leaf_predict(leaf, probe, n);
-	lo = pred > leaf->err_lo ? pred - leaf->err_lo : 0;
-	hi = n - 1 - pred > leaf->err_hi ? pred + leaf->err_hi : n - 1;
+	rmi_window(model, n, probe, &lo, &hi);
 	want = reference_lower_bound(keys, n, probe);
 	CHECK(want >= lo && want <= hi + 1,
 		  "%s n=%llu probe=%llu: answer %llu outside window [%llu, %llu]",
