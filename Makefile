@@ -10,6 +10,17 @@ EXTENSION = kyrodb
 MODULE_big = kyrodb
 OBJS = \
 	src/kyrodb.o \
+	src/kbuild.o \
+	src/kcache.o \
+	src/kcompact.o \
+	src/kfuncs.o \
+	src/kinsert.o \
+	src/kkeys.o \
+	src/kpage.o \
+	src/kscan.o \
+	src/kvacuum.o \
+	src/kvalidate.o \
+	src/kwrite.o \
 	src/rmi/rmi_build.o \
 	src/rmi/rmi_lookup.o \
 	src/rmi/rmi_serial.o

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * kyrodb.c
- *	  Entry points of the KyroDB library: initialisation and the
- *	  version function.
+ *	  Entry points of the KyroDB library: initialisation, settings, index
+ *	  options, the access method handler and its cost estimate.
  *
  * src/kyrodb.c
  *
@@ -10,32 +10,252 @@
  */
 #include "postgres.h"
 
+#include "access/reloptions.h"
+#include "catalog/pg_statistic.h"
+#include "commands/vacuum.h"
 #include "fmgr.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/selfuncs.h"
+#include "utils/syscache.h"
 
 #include "kyrodb.h"
 
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(kyrodb_version);
+PG_FUNCTION_INFO_V1(kyrodb_handler);
+
+int			kyro_delta_limit_guc = KYRO_DEFAULT_DELTA_LIMIT;
+
+static relopt_kind kyro_relopt_kind;
+static relopt_parse_elt kyro_relopt_tab[2];
 
 /*
- * Initialise the library when it is loaded: reserve the kyrodb.* settings.
+ * Initialise the library when it is loaded: settings, index options, and
+ * the reserved kyrodb.* prefix.
  */
 void
 _PG_init(void)
 {
+	DefineCustomIntVariable("kyrodb.delta_limit",
+							"Delta entries past which a kyro_rmi index folds, for indexes without a delta_limit option.",
+							NULL,
+							&kyro_delta_limit_guc,
+							KYRO_DEFAULT_DELTA_LIMIT,
+							KYRO_MIN_DELTA_LIMIT, KYRO_MAX_DELTA_LIMIT,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	kyro_relopt_kind = add_reloption_kind();
+	add_int_reloption(kyro_relopt_kind, "delta_limit",
+					  "Delta entries past which the index folds (0: kyrodb.delta_limit)",
+					  0, 0, KYRO_MAX_DELTA_LIMIT, AccessExclusiveLock);
+	kyro_relopt_tab[0].optname = "delta_limit";
+	kyro_relopt_tab[0].opttype = RELOPT_TYPE_INT;
+	kyro_relopt_tab[0].offset = offsetof(KyroOptions, delta_limit);
+	add_int_reloption(kyro_relopt_kind, "target_error",
+					  "Mean error, in positions, the model is trained to",
+					  KYRO_DEFAULT_TARGET_ERROR, KYRO_MIN_TARGET_ERROR,
+					  KYRO_MAX_TARGET_ERROR, AccessExclusiveLock);
+	kyro_relopt_tab[1].optname = "target_error";
+	kyro_relopt_tab[1].opttype = RELOPT_TYPE_INT;
+	kyro_relopt_tab[1].offset = offsetof(KyroOptions, target_error);
+
 	/*
 	 * Reserving the prefix rejects misspelt kyrodb.* settings instead of
-	 * keeping them as placeholders.  Settings defined with
-	 * DefineCustom*Variable must come before this call.
+	 * keeping them as placeholders; it comes after our own settings.
 	 */
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("kyrodb");
 #else
 	EmitWarningsOnPlaceholders("kyrodb");
 #endif
+}
+
+/* amoptions: parse WITH (...) and check delta_limit's gap. */
+bytea *
+kyrooptions(Datum reloptions, bool validate)
+{
+	KyroOptions *opts = (KyroOptions *) build_reloptions(reloptions, validate,
+														 kyro_relopt_kind,
+														 sizeof(KyroOptions),
+														 kyro_relopt_tab,
+														 lengthof(kyro_relopt_tab));
+
+	if (validate && opts != NULL && opts->delta_limit != 0 &&
+		opts->delta_limit < KYRO_MIN_DELTA_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value %d out of bounds for option \"delta_limit\"",
+						opts->delta_limit),
+				 errdetail("Valid values are 0 (follow kyrodb.delta_limit) and %d to %d.",
+						   KYRO_MIN_DELTA_LIMIT, KYRO_MAX_DELTA_LIMIT)));
+	return (bytea *) opts;
+}
+
+/* The options of index, defaults where it has none. */
+KyroOptions *
+KyroGetOptions(Relation index)
+{
+	static KyroOptions defaults = {0, 0, KYRO_DEFAULT_TARGET_ERROR};
+
+	if (index->rd_options != NULL)
+		return (KyroOptions *) index->rd_options;
+	return &defaults;
+}
+
+/* Delta entries past which index folds. */
+int
+KyroDeltaLimit(Relation index)
+{
+	int			limit = KyroGetOptions(index)->delta_limit;
+
+	return limit > 0 ? limit : kyro_delta_limit_guc;
+}
+
+/*
+ * amcostestimate: the generic estimate (pages and tuples in proportion to
+ * selectivity) plus the model's constant cost of finding where a range
+ * starts, and the column's correlation from the statistics, as btree uses
+ * it, since the index returns TIDs in key order.
+ */
+void
+kyrocostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+				 Cost *indexStartupCost, Cost *indexTotalCost,
+				 Selectivity *indexSelectivity, double *indexCorrelation,
+				 double *indexPages)
+{
+	IndexOptInfo *index = path->indexinfo;
+	GenericCosts costs;
+	VariableStatData vardata;
+
+	MemSet(&costs, 0, sizeof(costs));
+	genericcostestimate(root, path, loop_count, &costs);
+
+	/* route, predict, and search a window within a page or two */
+	costs.indexStartupCost += 10 * cpu_operator_cost;
+	costs.indexTotalCost += 10 * cpu_operator_cost;
+
+	MemSet(&vardata, 0, sizeof(vardata));
+	if (index->indexkeys[0] != 0)
+	{
+		RangeTblEntry *rte = planner_rt_fetch(index->rel->relid, root);
+
+		if (get_relation_stats_hook &&
+			(*get_relation_stats_hook) (root, rte, index->indexkeys[0], &vardata))
+		{
+			if (HeapTupleIsValid(vardata.statsTuple) && !vardata.freefunc)
+				elog(ERROR, "no function provided to release variable stats with");
+		}
+		else
+		{
+			vardata.statsTuple = SearchSysCache3(STATRELATTINH,
+												 ObjectIdGetDatum(rte->relid),
+												 Int16GetDatum(index->indexkeys[0]),
+												 BoolGetDatum(rte->inh));
+			vardata.freefunc = ReleaseSysCache;
+		}
+	}
+	if (HeapTupleIsValid(vardata.statsTuple))
+	{
+		AttStatsSlot sslot;
+
+		if (get_attstatsslot(&sslot, vardata.statsTuple,
+							 STATISTIC_KIND_CORRELATION, InvalidOid,
+							 ATTSTATSSLOT_NUMBERS))
+		{
+			costs.indexCorrelation = sslot.numbers[0];
+			free_attstatsslot(&sslot);
+		}
+	}
+	ReleaseVariableStats(vardata);
+
+	*indexStartupCost = costs.indexStartupCost;
+	*indexTotalCost = costs.indexTotalCost;
+	*indexSelectivity = costs.indexSelectivity;
+	*indexCorrelation = costs.indexCorrelation;
+	*indexPages = costs.numIndexPages;
+}
+
+/* ambuildphasename: the phases CREATE INDEX reports. */
+static char *
+kyrobuildphasename(int64 phasenum)
+{
+	switch (phasenum)
+	{
+		case 2:
+			return "sorting";
+		case 3:
+			return "writing snapshot";
+		case 4:
+			return "training model";
+		default:
+			return NULL;
+	}
+}
+
+/* The access method handler: what kyro_rmi can do, and its callbacks. */
+Datum
+kyrodb_handler(PG_FUNCTION_ARGS)
+{
+	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
+
+	amroutine->amstrategies = BTMaxStrategyNumber;
+	amroutine->amsupport = 1;
+	amroutine->amoptsprocnum = 0;
+	amroutine->amcanorder = true;
+	amroutine->amcanorderbyop = false;
+	amroutine->amcanbackward = true;
+	amroutine->amcanunique = false;
+	amroutine->amcanmulticol = false;
+	amroutine->amoptionalkey = true;
+	amroutine->amsearcharray = true;
+	amroutine->amsearchnulls = true;
+	amroutine->amstorage = false;
+	amroutine->amclusterable = true;
+	amroutine->ampredlocks = false;
+	amroutine->amcanparallel = false;
+#if PG_VERSION_NUM >= 170000
+	amroutine->amcanbuildparallel = false;
+#endif
+	amroutine->amcaninclude = false;
+	amroutine->amusemaintenanceworkmem = false;
+#if PG_VERSION_NUM >= 160000
+	amroutine->amsummarizing = false;
+#endif
+	amroutine->amparallelvacuumoptions = VACUUM_OPTION_NO_PARALLEL;
+	amroutine->amkeytype = InvalidOid;
+
+	amroutine->ambuild = kyrobuild;
+	amroutine->ambuildempty = kyrobuildempty;
+	amroutine->aminsert = kyroinsert;
+#if PG_VERSION_NUM >= 170000
+	amroutine->aminsertcleanup = NULL;
+#endif
+	amroutine->ambulkdelete = kyrobulkdelete;
+	amroutine->amvacuumcleanup = kyrovacuumcleanup;
+	amroutine->amcanreturn = kyrocanreturn;
+	amroutine->amcostestimate = kyrocostestimate;
+	amroutine->amoptions = kyrooptions;
+	amroutine->amproperty = NULL;
+	amroutine->ambuildphasename = kyrobuildphasename;
+	amroutine->amvalidate = kyrovalidate;
+	amroutine->amadjustmembers = NULL;
+	amroutine->ambeginscan = kyrobeginscan;
+	amroutine->amrescan = kyrorescan;
+	amroutine->amgettuple = kyrogettuple;
+	amroutine->amgetbitmap = kyrogetbitmap;
+	amroutine->amendscan = kyroendscan;
+	amroutine->ammarkpos = kyromarkpos;
+	amroutine->amrestrpos = kyrorestrpos;
+	amroutine->amestimateparallelscan = NULL;
+	amroutine->aminitparallelscan = NULL;
+	amroutine->amparallelrescan = NULL;
+
+	PG_RETURN_POINTER(amroutine);
 }
 
 /*

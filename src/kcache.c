@@ -1,0 +1,431 @@
+/*-------------------------------------------------------------------------
+ *
+ * kcache.c
+ *	  What a backend keeps of each kyro_rmi index between scans: the
+ *	  current snapshot's directory and model, and a sorted copy of the
+ *	  delta that it refreshes by reading only what was appended since.
+ *
+ * A rescan reads the metapage once and reuses these when nothing changed,
+ * so it allocates nothing.  Scans pin the views they use; a view that
+ * changes while pinned (a nested scan of the same index refreshed it) is
+ * replaced, not modified, and the old one is freed when its last pin goes.
+ * At the end of a transaction no scan is left, so every pin is dropped.
+ *
+ * src/kcache.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "kyrodb.h"
+
+typedef struct KyroCacheEntry
+{
+	Oid			indexoid;		/* hash key */
+	Oid			relfilenode;
+	KyroSnapView *snap;
+	KyroDeltaView *delta;
+} KyroCacheEntry;
+
+static HTAB *kyro_cache = NULL;
+static MemoryContext kyro_cache_cxt = NULL;
+static List *retired_snaps = NIL;
+static List *retired_deltas = NIL;
+
+/* Free a snapshot view or put it aside until its last pin goes. */
+static void
+retire_snap(KyroSnapView *view)
+{
+	MemoryContext oldcxt;
+
+	if (view == NULL)
+		return;
+	if (view->refcount == 0)
+	{
+		MemoryContextDelete(view->cxt);
+		return;
+	}
+	view->retired = true;
+	oldcxt = MemoryContextSwitchTo(kyro_cache_cxt);
+	retired_snaps = lappend(retired_snaps, view);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* The same for a delta view. */
+static void
+retire_delta(KyroDeltaView *view)
+{
+	MemoryContext oldcxt;
+
+	if (view == NULL)
+		return;
+	if (view->refcount == 0)
+	{
+		MemoryContextDelete(view->cxt);
+		return;
+	}
+	view->retired = true;
+	oldcxt = MemoryContextSwitchTo(kyro_cache_cxt);
+	retired_deltas = lappend(retired_deltas, view);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* At transaction end no scan survives: drop every pin, free the retired. */
+static void
+kyro_cache_xact_callback(XactEvent event, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	KyroCacheEntry *entry;
+	ListCell   *lc;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE && event != XACT_EVENT_PARALLEL_COMMIT &&
+		event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	if (kyro_cache == NULL)
+		return;
+	hash_seq_init(&status, kyro_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->snap)
+			entry->snap->refcount = 0;
+		if (entry->delta)
+			entry->delta->refcount = 0;
+	}
+	foreach(lc, retired_snaps)
+		MemoryContextDelete(((KyroSnapView *) lfirst(lc))->cxt);
+	foreach(lc, retired_deltas)
+		MemoryContextDelete(((KyroDeltaView *) lfirst(lc))->cxt);
+	list_free(retired_snaps);
+	list_free(retired_deltas);
+	retired_snaps = NIL;
+	retired_deltas = NIL;
+}
+
+/* Set the cache up on first use. */
+static void
+init_cache(void)
+{
+	HASHCTL		ctl;
+
+	kyro_cache_cxt = AllocSetContextCreate(TopMemoryContext, "kyro_rmi cache",
+										   ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(KyroCacheEntry);
+	ctl.hcxt = kyro_cache_cxt;
+	kyro_cache = hash_create("kyro_rmi cache", 16, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	RegisterXactCallback(kyro_cache_xact_callback, NULL);
+}
+
+/*
+ * Read the model pages of meta's view into one buffer and validate it.
+ * Returns false if a page was recycled under us (the caller starts over);
+ * a model that fails its checks leaves has_model false.
+ */
+static bool
+load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
+{
+	char	   *buf;
+	uint64		off = 0;
+	RmiStatus	status;
+
+	view->has_model = false;
+	if (meta->model_pages == 0 || meta->model_bytes == 0)
+		return true;
+	buf = MemoryContextAllocHuge(view->cxt, meta->model_bytes);
+	for (uint32 i = 0; i < meta->model_pages; i++)
+	{
+		Buffer		buffer = ReadBuffer(index, view->snap_blocks[meta->snap_pages + i]);
+		Page		page;
+		KyroPageOpaque opaque;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		opaque = KyroPageGetOpaque(page);
+		if (KyroPageKind(page) != KYRO_PAGE_MODEL || opaque->tag != meta->epoch)
+		{
+			UnlockReleaseBuffer(buffer);
+			return false;
+		}
+		if (off + opaque->count <= meta->model_bytes)
+			memcpy(buf + off, PageGetContents(page), opaque->count);
+		off += opaque->count;
+		UnlockReleaseBuffer(buffer);
+	}
+	status = off == meta->model_bytes ?
+		rmi_load(buf, meta->model_bytes, &view->model) : RMI_ERR_SIZE;
+	if (status != RMI_OK)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("model of index \"%s\" is unusable: %s",
+						RelationGetRelationName(index), rmi_status_message(status)),
+				 errdetail("Lookups search the snapshot without the model until it is rebuilt."),
+				 errhint("Run kyrodb.check() on the index, or REINDEX it.")));
+		return true;
+	}
+	view->model_buf = buf;
+	view->has_model = true;
+	return true;
+}
+
+/* A new view of meta's snapshot, or NULL if its pages were recycled. */
+static KyroSnapView *
+load_snap_view(Relation index, KyroMetaPage meta)
+{
+	MemoryContext cxt = AllocSetContextCreate(kyro_cache_cxt,
+											  "kyro_rmi snapshot view",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	KyroSnapView *view = palloc0(sizeof(KyroSnapView));
+
+	view->cxt = cxt;
+	view->epoch = meta->epoch;
+	view->snap_entries = meta->snap_entries;
+	view->snap_nonnull = meta->snap_nonnull;
+	view->snap_pages = meta->snap_pages;
+	view->snap_blocks = KyroReadDirectory(index, meta);
+	MemoryContextSwitchTo(oldcxt);
+	if (view->snap_blocks == NULL || !load_model(index, meta, view))
+	{
+		MemoryContextDelete(cxt);
+		return NULL;
+	}
+	return view;
+}
+
+/* Whether delta view v was read from the chains meta names. */
+static bool
+delta_matches(KyroDeltaView *v, KyroMetaPage meta)
+{
+	return v->vacuum_generation == meta->vacuum_generation &&
+		v->frozen.number == meta->frozen.number &&
+		v->active.number == meta->active.number;
+}
+
+/* Merge the sorted entries add[0..n) into view's sorted array. */
+static void
+merge_into(KyroDeltaView *view, KyroEntry *add, int64 n)
+{
+	int64		i = view->nentries - 1;
+	int64		j = n - 1;
+	int64		k = view->nentries + n - 1;
+
+	if (view->nentries + n > view->capacity)
+	{
+		int64		cap = Max(view->capacity * 2, view->nentries + n);
+
+		cap = Max(cap, 64);
+		view->entries = view->entries == NULL ?
+			MemoryContextAllocHuge(view->cxt, sizeof(KyroEntry) * cap) :
+			repalloc_huge(view->entries, sizeof(KyroEntry) * cap);
+		view->capacity = cap;
+	}
+	while (j >= 0)
+	{
+		if (i >= 0 && KyroEntryCompare(&view->entries[i], &add[j]) > 0)
+			view->entries[k--] = view->entries[i--];
+		else
+			view->entries[k--] = add[j--];
+	}
+	view->nentries += n;
+}
+
+/*
+ * Read the part of the chains that view has not seen into it.  Returns
+ * false if a page was recycled meanwhile (the caller starts over).
+ */
+static bool
+read_new_entries(Relation index, KyroMetaPage meta, KyroDeltaView *view,
+				 bool from_scratch)
+{
+	KyroEntryArray add = {0};
+	BlockNumber last_block;
+	uint32		last_count;
+	bool		ok = true;
+
+	if (from_scratch && meta->frozen.number != 0)
+		ok = KyroReadChain(index, meta->frozen.number, meta->frozen.head, 0,
+						   &add, &last_block, &last_count, NULL, NULL);
+	if (ok && meta->active.number != 0 && meta->active.head != InvalidBlockNumber)
+	{
+		BlockNumber start = view->read_block != InvalidBlockNumber ?
+		view->read_block : meta->active.head;
+
+		ok = KyroReadChain(index, meta->active.number, start, view->read_count,
+						   &add, &last_block, &last_count, NULL, NULL);
+		if (ok && last_block != InvalidBlockNumber)
+		{
+			view->read_block = last_block;
+			view->read_count = last_count;
+		}
+	}
+	if (ok && add.n > 0)
+	{
+		qsort(add.items, add.n, sizeof(KyroEntry), KyroEntryCmpQsort);
+		merge_into(view, add.items, add.n);
+	}
+	if (add.items)
+		pfree(add.items);
+	return ok;
+}
+
+/* A new, empty delta view for meta's chains. */
+static KyroDeltaView *
+new_delta_view(KyroMetaPage meta)
+{
+	MemoryContext cxt = AllocSetContextCreate(kyro_cache_cxt,
+											  "kyro_rmi delta view",
+											  ALLOCSET_SMALL_SIZES);
+	KyroDeltaView *view = MemoryContextAllocZero(cxt, sizeof(KyroDeltaView));
+
+	view->cxt = cxt;
+	view->vacuum_generation = meta->vacuum_generation;
+	view->frozen = meta->frozen;
+	view->active = meta->active;
+	view->read_block = InvalidBlockNumber;
+	return view;
+}
+
+/* A copy of view that can be extended while view stays pinned. */
+static KyroDeltaView *
+copy_delta_view(KyroDeltaView *view, KyroMetaPage meta)
+{
+	KyroDeltaView *copy = new_delta_view(meta);
+
+	copy->read_block = view->read_block;
+	copy->read_count = view->read_count;
+	if (view->nentries > 0)
+	{
+		copy->capacity = view->nentries;
+		copy->entries = MemoryContextAllocHuge(copy->cxt,
+											   sizeof(KyroEntry) * view->nentries);
+		memcpy(copy->entries, view->entries, sizeof(KyroEntry) * view->nentries);
+		copy->nentries = view->nentries;
+	}
+	return copy;
+}
+
+/*
+ * Pin the current views of index: its snapshot and model, and its delta
+ * up to date with the metapage, all as of one reading of the metapage.
+ */
+void
+KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
+{
+	Oid			indexoid = RelationGetRelid(index);
+	KyroCacheEntry *entry;
+	bool		found;
+	uint32		failed_epoch = 0;
+	uint32		failed_chain = 0;
+
+	if (kyro_cache == NULL)
+		init_cache();
+	entry = hash_search(kyro_cache, &indexoid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->snap = NULL;
+		entry->delta = NULL;
+		entry->relfilenode = InvalidOid;
+	}
+	/* REINDEX and TRUNCATE give the index new storage */
+	if (entry->relfilenode != index->rd_rel->relfilenode)
+	{
+		retire_snap(entry->snap);
+		retire_delta(entry->delta);
+		entry->snap = NULL;
+		entry->delta = NULL;
+		entry->relfilenode = index->rd_rel->relfilenode;
+	}
+
+	for (int attempt = 0;; attempt++)
+	{
+		KyroMetaPage meta = KyroReadMeta(index);
+		KyroDeltaView *view = entry->delta;
+		bool		ok = true;
+
+		/*
+		 * A page that is not what the metapage says is a page recycled since
+		 * we read it: the metapage has moved on.  If it has not, the index is
+		 * damaged.
+		 */
+		if (attempt > 0 && meta->epoch == failed_epoch &&
+			meta->active.number == failed_chain)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has pages that do not match its metapage",
+							RelationGetRelationName(index)),
+					 errhint("Run kyrodb.check() on the index, or REINDEX it.")));
+		failed_epoch = meta->epoch;
+		failed_chain = meta->active.number;
+
+		if (entry->snap == NULL || entry->snap->epoch != meta->epoch)
+		{
+			KyroSnapView *fresh = load_snap_view(index, meta);
+
+			if (fresh == NULL)
+			{
+				pfree(meta);
+				continue;		/* recycled under us: read the metapage again */
+			}
+			retire_snap(entry->snap);
+			entry->snap = fresh;
+		}
+
+		if (view == NULL || !delta_matches(view, meta))
+		{
+			retire_delta(view);
+			entry->delta = view = new_delta_view(meta);
+			ok = read_new_entries(index, meta, view, true);
+		}
+		else if (meta->active.entries != view->active.entries ||
+				 meta->active.tail != view->active.tail)
+		{
+			if (view->refcount > 0)
+			{
+				KyroDeltaView *copy = copy_delta_view(view, meta);
+
+				retire_delta(view);
+				entry->delta = view = copy;
+			}
+			ok = read_new_entries(index, meta, view, false);
+			view->active = meta->active;
+		}
+		pfree(meta);
+		if (!ok)
+		{
+			/* a chain was folded and recycled meanwhile: start afresh */
+			retire_delta(entry->delta);
+			entry->delta = NULL;
+			continue;
+		}
+		break;
+	}
+	entry->snap->refcount++;
+	entry->delta->refcount++;
+	*snap = entry->snap;
+	*delta = entry->delta;
+}
+
+/* Unpin views taken by KyroGetViews. */
+void
+KyroReleaseViews(KyroSnapView *snap, KyroDeltaView *delta)
+{
+	if (snap != NULL && snap->refcount > 0 && --snap->refcount == 0 && snap->retired)
+	{
+		retired_snaps = list_delete_ptr(retired_snaps, snap);
+		MemoryContextDelete(snap->cxt);
+	}
+	if (delta != NULL && delta->refcount > 0 && --delta->refcount == 0 && delta->retired)
+	{
+		retired_deltas = list_delete_ptr(retired_deltas, delta);
+		MemoryContextDelete(delta->cxt);
+	}
+}

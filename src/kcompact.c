@@ -1,0 +1,355 @@
+/*-------------------------------------------------------------------------
+ *
+ * kcompact.c
+ *	  Folds: merging the delta into a new snapshot and retraining the model.
+ *
+ * Why a fold is safe while readers and writers go on:
+ *	- One fold per index at a time: a heavyweight lock on the metapage's
+ *	  block number (GIN's pending-list pattern); VACUUM takes it too, so a
+ *	  fold never copies an entry that VACUUM is flagging dead.
+ *	- Freeze: in one WAL record the active chain becomes the frozen chain
+ *	  and a new, empty active chain starts.  Inserts go on into the new one;
+ *	  scans read the snapshot and both chains.
+ *	- Build: old snapshot (minus dead entries) merged with the frozen chain
+ *	  into pages that no view points to; the model trained; all WAL-logged.
+ *	  A crash here leaves the old view whole and the new pages unreachable
+ *	  (the next sweep frees them).
+ *	- Switch: one WAL record points the metapage at the new snapshot and
+ *	  drops the frozen chain.  Only then are the old pages marked deleted,
+ *	  and they are reused only once no snapshot can still be reading them.
+ *
+ * src/kcompact.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "kyrodb.h"
+
+/* Append an entry, growing the array as needed. */
+void
+KyroEntryArrayAdd(KyroEntryArray *array, const KyroEntry *entry)
+{
+	if (array->n == array->cap)
+	{
+		array->cap = Max(array->cap * 2, 256);
+		if (array->items == NULL)
+			array->items = MemoryContextAllocHuge(CurrentMemoryContext,
+												  sizeof(KyroEntry) * array->cap);
+		else
+			array->items = repalloc_huge(array->items,
+										 sizeof(KyroEntry) * array->cap);
+	}
+	array->items[array->n++] = *entry;
+}
+
+/*
+ * Read chain number from block start on, skipping the first skip entries
+ * of that page, into out.  Stops at the end of the chain; *last_block and
+ * *last_count tell where, so a later call reads only what came after.  If
+ * pages is given, the chain's blocks are collected there.  Returns false if
+ * a page does not belong to the chain (it was recycled under the caller).
+ */
+bool
+KyroReadChain(Relation index, uint32 number, BlockNumber start, uint32 skip,
+			  KyroEntryArray *out, BlockNumber *last_block, uint32 *last_count,
+			  BlockNumber **pages, int *npages)
+{
+	BlockNumber blkno = start;
+	int			pages_cap = 0;
+
+	*last_block = InvalidBlockNumber;
+	*last_count = 0;
+	while (blkno != InvalidBlockNumber)
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		Page		page;
+		KyroPageOpaque opaque;
+		KyroDeltaEntry *entries;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		opaque = KyroPageGetOpaque(page);
+		if (PageIsNew(page) || opaque->page_id != KYRO_PAGE_ID ||
+			KyroPageKind(page) != KYRO_PAGE_DELTA || opaque->tag != number)
+		{
+			UnlockReleaseBuffer(buffer);
+			return false;
+		}
+		entries = KyroDeltaEntries(page);
+		for (uint32 i = skip; i < opaque->count; i++)
+		{
+			KyroEntry	e;
+
+			e.key = entries[i].key;
+			e.tid = entries[i].tid;
+			e.isnull = entries[i].isnull != 0;
+			e.dead = entries[i].dead != 0;
+			KyroEntryArrayAdd(out, &e);
+		}
+		if (pages != NULL)
+		{
+			if (*npages == pages_cap || *pages == NULL)
+			{
+				pages_cap = Max(pages_cap * 2, Max(*npages * 2, 16));
+				*pages = *pages == NULL ? palloc(sizeof(BlockNumber) * pages_cap) :
+					repalloc(*pages, sizeof(BlockNumber) * pages_cap);
+			}
+			(*pages)[(*npages)++] = blkno;
+		}
+		*last_block = blkno;
+		*last_count = opaque->count;
+		skip = 0;
+		blkno = opaque->next;
+		UnlockReleaseBuffer(buffer);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return true;
+}
+
+/*
+ * The blocks of the view in meta, snapshot pages then model pages, read
+ * from its directory pages.
+ */
+BlockNumber *
+KyroReadDirectory(Relation index, KyroMetaPage meta)
+{
+	uint32		total = meta->snap_pages + meta->model_pages;
+	BlockNumber *blocks = palloc(sizeof(BlockNumber) * Max(total, 1));
+	uint32		got = 0;
+
+	for (uint32 d = 0; d < meta->dir_pages; d++)
+	{
+		Buffer		buffer = ReadBuffer(index, meta->dir_blocks[d]);
+		Page		page;
+		KyroPageOpaque opaque;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		opaque = KyroPageGetOpaque(page);
+		if (KyroPageKind(page) != KYRO_PAGE_DIRECTORY ||
+			opaque->tag != meta->epoch || got + opaque->count > total)
+		{
+			UnlockReleaseBuffer(buffer);
+			pfree(blocks);
+			return NULL;
+		}
+		memcpy(blocks + got, KyroDirBlocks(page), sizeof(BlockNumber) * opaque->count);
+		got += opaque->count;
+		UnlockReleaseBuffer(buffer);
+	}
+	if (got != total)
+	{
+		pfree(blocks);
+		return NULL;
+	}
+	return blocks;
+}
+
+/* Freeze the active chain; returns a copy of the metapage as it was left. */
+static KyroMetaPage
+freeze_delta(Relation index)
+{
+	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
+	GenericXLogState *state;
+	KyroMetaPage meta;
+	KyroMetaPage copy = palloc(KYRO_PAGE_CONTENT);
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
+	state = GenericXLogStart(index);
+	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+
+	/* a frozen chain left by a fold that crashed is folded now */
+	if (meta->frozen.number == 0)
+	{
+		meta->frozen = meta->active;
+		memset(&meta->active, 0, sizeof(KyroChain));
+		meta->active.head = meta->active.tail = InvalidBlockNumber;
+	}
+	/* the new snapshot's number is never reused, even if this fold fails */
+	meta->next_epoch++;
+	memcpy(copy, meta, KYRO_PAGE_CONTENT);
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(metabuf);
+	return copy;
+}
+
+/* Switch the metapage to the view in built, dropping the frozen chain. */
+static void
+switch_view(Relation index, KyroMetaPage built, TimestampTz started)
+{
+	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
+	GenericXLogState *state;
+	KyroMetaPage meta;
+	TimestampTz now = GetCurrentTimestamp();
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	meta->epoch = built->epoch;
+	meta->snap_entries = built->snap_entries;
+	meta->snap_nonnull = built->snap_nonnull;
+	meta->snap_dead = 0;
+	meta->snap_pages = built->snap_pages;
+	meta->model_pages = built->model_pages;
+	meta->model_bytes = built->model_bytes;
+	meta->dir_pages = built->dir_pages;
+	memcpy(meta->dir_blocks, built->dir_blocks,
+		   sizeof(BlockNumber) * built->dir_pages);
+	memset(&meta->frozen, 0, sizeof(KyroChain));
+	meta->frozen.head = meta->frozen.tail = InvalidBlockNumber;
+	meta->folds++;
+	meta->last_fold_time = now;
+	meta->last_fold_usecs = now - started;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(metabuf);
+}
+
+/* Copy snapshot page blkno's live entries to out, in order. */
+static void
+read_snapshot_page(Relation index, BlockNumber blkno, uint32 epoch,
+				   int64 first_pos, int64 nonnull, KyroEntryArray *out)
+{
+	Buffer		buffer = ReadBuffer(index, blkno);
+	Page		page;
+	KyroPageOpaque opaque;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	opaque = KyroPageGetOpaque(page);
+	if (KyroPageKind(page) != KYRO_PAGE_SNAPSHOT || opaque->tag != epoch)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("snapshot page %u of index \"%s\" is not of epoch %u",
+						blkno, RelationGetRelationName(index), epoch),
+				 errhint("Rebuild the index with REINDEX.")));
+	out->n = 0;
+	for (uint32 i = 0; i < opaque->count; i++)
+	{
+		KyroEntry	e;
+
+		e.dead = (KyroSnapDead(page)[i / 8] >> (i % 8)) & 1;
+		if (e.dead)
+			continue;
+		e.key = KyroSnapKeys(page)[i];
+		e.tid = KyroSnapTids(page)[i];
+		e.isnull = first_pos + i >= nonnull;
+		KyroEntryArrayAdd(out, &e);
+	}
+	UnlockReleaseBuffer(buffer);
+}
+
+/*
+ * Fold the delta into a new snapshot.  With wait false, returns false at
+ * once if another fold (or VACUUM) holds the fold lock.
+ */
+bool
+KyroFold(Relation index, bool wait)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	KyroMetaPage old;
+	KyroMetaPage built;
+	BlockNumber *old_blocks;
+	BlockNumber *frozen_pages = NULL;
+	int			nfrozen_pages = 0;
+	KyroEntryArray delta = {0};
+	KyroEntryArray page_entries = {0};
+	BlockNumber last_block;
+	uint32		last_count;
+	KyroWriter *writer;
+	int64		d = 0;
+	uint32		new_epoch;
+	BlockNumber *freed;
+	int			nfreed = 0;
+	MemoryContext foldcxt;
+	MemoryContext oldcxt;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot fold index \"%s\" during recovery",
+						RelationGetRelationName(index))));
+	if (wait)
+		LockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	else if (!ConditionalLockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock))
+		return false;
+
+	foldcxt = AllocSetContextCreate(CurrentMemoryContext, "kyro_rmi fold",
+									ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(foldcxt);
+
+	KyroSweepFreePages(index);
+	old = freeze_delta(index);
+	new_epoch = old->next_epoch - 1;
+
+	old_blocks = KyroReadDirectory(index, old);
+	if (old_blocks == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("directory of index \"%s\" is damaged",
+						RelationGetRelationName(index)),
+				 errhint("Rebuild the index with REINDEX.")));
+
+	if (old->frozen.number != 0 &&
+		!KyroReadChain(index, old->frozen.number, old->frozen.head, 0, &delta,
+					   &last_block, &last_count, &frozen_pages, &nfrozen_pages))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("delta chain %u of index \"%s\" is damaged",
+						old->frozen.number, RelationGetRelationName(index)),
+				 errhint("Rebuild the index with REINDEX.")));
+	if (delta.n > 1)
+		qsort(delta.items, delta.n, sizeof(KyroEntry), KyroEntryCmpQsort);
+
+	/* merge the old snapshot's live entries with the frozen delta's */
+	writer = KyroWriterBegin(index, new_epoch, old->snap_entries + delta.n);
+	for (uint32 p = 0; p < old->snap_pages; p++)
+	{
+		read_snapshot_page(index, old_blocks[p], old->epoch,
+						   (int64) p * KYRO_SNAP_PER_PAGE, old->snap_nonnull,
+						   &page_entries);
+		for (int64 i = 0; i < page_entries.n; i++)
+		{
+			while (d < delta.n &&
+				   KyroEntryCompare(&delta.items[d], &page_entries.items[i]) < 0)
+			{
+				if (!delta.items[d].dead)
+					KyroWriterAdd(writer, &delta.items[d]);
+				d++;
+			}
+			KyroWriterAdd(writer, &page_entries.items[i]);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	for (; d < delta.n; d++)
+		if (!delta.items[d].dead)
+			KyroWriterAdd(writer, &delta.items[d]);
+
+	built = palloc0(KYRO_PAGE_CONTENT);
+	KyroWriterFinish(writer, built);
+	switch_view(index, built, started);
+
+	/* the old view's pages and the frozen chain are free from now on */
+	freed = palloc(sizeof(BlockNumber) *
+				   (old->dir_pages + old->snap_pages + old->model_pages +
+					nfrozen_pages + 1));
+	for (uint32 i = 0; i < old->dir_pages; i++)
+		freed[nfreed++] = old->dir_blocks[i];
+	for (uint32 i = 0; i < old->snap_pages + old->model_pages; i++)
+		freed[nfreed++] = old_blocks[i];
+	for (int i = 0; i < nfrozen_pages; i++)
+		freed[nfreed++] = frozen_pages[i];
+	KyroMarkDeleted(index, freed, nfreed);
+
+	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(foldcxt);
+	return true;
+}

@@ -1,0 +1,403 @@
+/*-------------------------------------------------------------------------
+ *
+ * kfuncs.c
+ *	  SQL functions of KyroDB: kyrodb.snapshot() and kyrodb.check().
+ *
+ * src/kfuncs.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/pg_class.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "kyrodb.h"
+
+PG_FUNCTION_INFO_V1(kyrodb_snapshot);
+PG_FUNCTION_INFO_V1(kyrodb_check);
+
+/*
+ * Open a kyro_rmi index for one of our functions, with heaplock on its
+ * table (taken first, as REINDEX does).  Refuses, with a clear error,
+ * anything that is not a kyro_rmi index and, if need_owner, a caller who
+ * does not own it.
+ */
+Relation
+KyroOpenIndexForFunction(Oid indexoid, LOCKMODE heaplock, bool need_owner,
+						 Relation *heap)
+{
+	Oid			heapoid;
+	char	   *name = get_rel_name(indexoid);
+	Relation	index;
+
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("index with OID %u does not exist", indexoid)));
+	if (get_rel_relkind(indexoid) != RELKIND_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an index", name),
+				 errhint("Pass an index created with USING kyro_rmi.")));
+	if (need_owner &&
+#if PG_VERSION_NUM >= 160000
+		!object_ownercheck(RelationRelationId, indexoid, GetUserId())
+#else
+		!pg_class_ownercheck(indexoid, GetUserId())
+#endif
+		)
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, name);
+
+	heapoid = IndexGetRelation(indexoid, false);
+	if (!need_owner && pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(heapoid));
+	LockRelationOid(heapoid, heaplock);
+	index = try_relation_open(indexoid, RowExclusiveLock);
+	if (index == NULL || IndexGetRelation(indexoid, true) != heapoid)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("index \"%s\" was dropped concurrently", name)));
+	if (index->rd_rel->relam != get_index_am_oid("kyro_rmi", false))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a kyro_rmi index", name),
+				 errdetail("It uses access method \"%s\".",
+						   get_am_name(index->rd_rel->relam))));
+	if (RELATION_IS_OTHER_TEMP(index))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot access temporary indexes of other sessions")));
+	*heap = table_open(heapoid, NoLock);
+	return index;
+}
+
+/* kyrodb.snapshot(index): fold the delta now; returns the new epoch. */
+Datum
+kyrodb_snapshot(PG_FUNCTION_ARGS)
+{
+	Relation	heap;
+	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0),
+												 ShareUpdateExclusiveLock,
+												 true, &heap);
+	KyroMetaPage meta;
+	int64		epoch;
+
+	KyroFold(index, true);
+	meta = KyroReadMeta(index);
+	epoch = meta->epoch;
+	pfree(meta);
+	relation_close(index, RowExclusiveLock);
+	table_close(heap, NoLock);
+	PG_RETURN_INT64(epoch);
+}
+
+/* ---- kyrodb.check ---- */
+
+/* An index entry as a hash key (padding zeroed). */
+typedef struct CheckKey
+{
+	uint64		key;
+	ItemPointerData tid;
+	bool		isnull;
+	bool		pad;
+} CheckKey;
+
+typedef struct CheckState
+{
+	Relation	index;
+	HTAB	   *entries;		/* live entries of the index */
+	Oid			keytype;
+	int64		checked;
+} CheckState;
+
+/* Raise the error of a damaged index. */
+static void
+corrupt(Relation index, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" is corrupted", RelationGetRelationName(index)),
+			 errdetail("%s", detail),
+			 errhint("Rebuild it with REINDEX.")));
+}
+
+/* Add a live entry to the set of entries. */
+static void
+remember(CheckState *cs, const KyroEntry *e)
+{
+	CheckKey	k;
+
+	if (cs->entries == NULL || e->dead)
+		return;
+	memset(&k, 0, sizeof(k));
+	k.key = e->isnull ? 0 : e->key;
+	k.tid = e->tid;
+	k.isnull = e->isnull;
+	hash_search(cs->entries, &k, HASH_ENTER, NULL);
+}
+
+/* Each heap tuple visible to the check's snapshot must be indexed. */
+static void
+check_heap_callback(Relation index, ItemPointer tid, Datum *values,
+					bool *isnull, bool tupleIsAlive, void *state)
+{
+	CheckState *cs = (CheckState *) state;
+	CheckKey	k;
+
+	memset(&k, 0, sizeof(k));
+	k.isnull = isnull[0];
+	k.key = isnull[0] ? 0 : KyroDatumToKey(values[0], cs->keytype);
+	k.tid = *tid;
+	if (hash_search(cs->entries, &k, HASH_FIND, NULL) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" is corrupted", RelationGetRelationName(index)),
+				 errdetail("Heap tuple (%u,%u) is not in the index.",
+						   ItemPointerGetBlockNumber(tid),
+						   ItemPointerGetOffsetNumber(tid)),
+				 errhint("Rebuild it with REINDEX.")));
+	cs->checked++;
+}
+
+/* Check the snapshot's pages and order; returns its non-NULL keys. */
+static uint64 *
+check_snapshot(CheckState *cs, KyroMetaPage meta, BlockNumber *blocks)
+{
+	Relation	index = cs->index;
+	uint64	   *keys = palloc_extended(sizeof(uint64) * Max(meta->snap_nonnull, 1),
+									   MCXT_ALLOC_HUGE);
+	KyroEntry	prev;
+	uint64		pos = 0;
+	uint64		dead = 0;
+	char		detail[256];
+
+	memset(&prev, 0, sizeof(prev));
+	if (meta->snap_pages != (meta->snap_entries + KYRO_SNAP_PER_PAGE - 1) / KYRO_SNAP_PER_PAGE)
+		corrupt(index, "The snapshot's page count does not match its entry count.");
+	for (uint32 p = 0; p < meta->snap_pages; p++)
+	{
+		Buffer		buffer = ReadBuffer(index, blocks[p]);
+		Page		page;
+		KyroPageOpaque opaque;
+		uint32		want = Min(KYRO_SNAP_PER_PAGE, meta->snap_entries - pos);
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		opaque = KyroPageGetOpaque(page);
+		if (PageIsNew(page) || opaque->page_id != KYRO_PAGE_ID ||
+			KyroPageKind(page) != KYRO_PAGE_SNAPSHOT || opaque->tag != meta->epoch ||
+			opaque->count != want)
+		{
+			UnlockReleaseBuffer(buffer);
+			snprintf(detail, sizeof(detail),
+					 "Snapshot page %u (block %u) has a wrong tag or entry count.",
+					 p, blocks[p]);
+			corrupt(index, detail);
+		}
+		for (uint32 i = 0; i < opaque->count; i++, pos++)
+		{
+			KyroEntry	e;
+
+			e.isnull = pos >= meta->snap_nonnull;
+			e.key = e.isnull ? 0 : KyroSnapKeys(page)[i];
+			e.tid = KyroSnapTids(page)[i];
+			e.dead = (KyroSnapDead(page)[i / 8] >> (i % 8)) & 1;
+			if (pos > 0 && KyroEntryCompare(&prev, &e) >= 0)
+			{
+				UnlockReleaseBuffer(buffer);
+				snprintf(detail, sizeof(detail),
+						 "Snapshot entries %llu and %llu are out of (key, TID) order.",
+						 (unsigned long long) pos - 1, (unsigned long long) pos);
+				corrupt(index, detail);
+			}
+			if (!e.isnull)
+				keys[pos] = e.key;
+			dead += e.dead;
+			remember(cs, &e);
+			prev = e;
+		}
+		UnlockReleaseBuffer(buffer);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (dead != meta->snap_dead)
+		corrupt(index, "The snapshot's dead entries do not match the metapage's count.");
+	return keys;
+}
+
+/* Check the model: pages, checksum, and that its bounds hold for every key. */
+static void
+check_model(CheckState *cs, KyroMetaPage meta, BlockNumber *blocks,
+			const uint64 *keys)
+{
+	Relation	index = cs->index;
+	char	   *buf;
+	uint64		off = 0;
+	RmiModel	model;
+	RmiStatus	status;
+	char		detail[256];
+
+	if (meta->model_pages == 0)
+		return;					/* no model: searches go without one */
+	buf = palloc_extended(Max(meta->model_bytes, 1), MCXT_ALLOC_HUGE);
+	for (uint32 i = 0; i < meta->model_pages; i++)
+	{
+		Buffer		buffer = ReadBuffer(index, blocks[meta->snap_pages + i]);
+		Page		page;
+		KyroPageOpaque opaque;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		opaque = KyroPageGetOpaque(page);
+		if (KyroPageKind(page) != KYRO_PAGE_MODEL || opaque->tag != meta->epoch ||
+			off + opaque->count > meta->model_bytes)
+		{
+			UnlockReleaseBuffer(buffer);
+			corrupt(index, "A model page has a wrong tag or size.");
+		}
+		memcpy(buf + off, PageGetContents(page), opaque->count);
+		off += opaque->count;
+		UnlockReleaseBuffer(buffer);
+	}
+	status = off == meta->model_bytes ? rmi_load(buf, off, &model) : RMI_ERR_SIZE;
+	if (status != RMI_OK)
+	{
+		snprintf(detail, sizeof(detail), "The model fails its check: %s.",
+				 rmi_status_message(status));
+		corrupt(index, detail);
+	}
+	if (model.n_keys != meta->snap_nonnull)
+		corrupt(index, "The model was trained on another number of keys.");
+	for (uint64 i = 0; i < meta->snap_nonnull; i++)
+	{
+		uint64		lo;
+		uint64		hi;
+
+		if (i > 0 && keys[i] == keys[i - 1])
+			continue;
+		rmi_window(&model, meta->snap_nonnull, keys[i], &lo, &hi);
+		if (i < lo || i > hi + 1)
+		{
+			snprintf(detail, sizeof(detail),
+					 "The model's error bounds miss key position %llu (window %llu to %llu).",
+					 (unsigned long long) i, (unsigned long long) lo,
+					 (unsigned long long) hi);
+			corrupt(index, detail);
+		}
+	}
+	pfree(buf);
+}
+
+/* Check a delta chain's pages and count; remember its live entries. */
+static void
+check_chain(CheckState *cs, const KyroChain *chain, bool exact)
+{
+	KyroEntryArray entries = {0};
+	BlockNumber last_block;
+	uint32		last_count;
+	char		detail[256];
+
+	if (chain->number == 0 || chain->head == InvalidBlockNumber)
+		return;
+	if (!KyroReadChain(cs->index, chain->number, chain->head, 0, &entries,
+					   &last_block, &last_count, NULL, NULL))
+	{
+		snprintf(detail, sizeof(detail),
+				 "Delta chain %u has a page of another chain.", chain->number);
+		corrupt(cs->index, detail);
+	}
+	if (exact ? (uint64) entries.n != chain->entries :
+		(uint64) entries.n < chain->entries)
+	{
+		snprintf(detail, sizeof(detail),
+				 "Delta chain %u holds %lld entries, the metapage says %llu.",
+				 chain->number, (long long) entries.n,
+				 (unsigned long long) chain->entries);
+		corrupt(cs->index, detail);
+	}
+	for (int64 i = 0; i < entries.n; i++)
+		remember(cs, &entries.items[i]);
+	if (entries.items)
+		pfree(entries.items);
+}
+
+/*
+ * kyrodb.check(index, heapallindexed): verify page tags, order, counts,
+ * the model's checksum and bounds; with heapallindexed, also that every
+ * heap tuple visible now is in the index.  Returns true or raises an error
+ * that says what is wrong.
+ */
+Datum
+kyrodb_check(PG_FUNCTION_ARGS)
+{
+	bool		heapallindexed = PG_GETARG_BOOL(1);
+	Relation	heap;
+	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0),
+												 heapallindexed ? ShareLock : AccessShareLock,
+												 false, &heap);
+	CheckState	cs;
+	KyroMetaPage meta;
+	BlockNumber *blocks;
+	uint64	   *keys;
+
+	memset(&cs, 0, sizeof(cs));
+	cs.index = index;
+	cs.keytype = TupleDescAttr(RelationGetDescr(index), 0)->atttypid;
+	if (heapallindexed)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(CheckKey);
+		ctl.entrysize = sizeof(CheckKey);
+		ctl.hcxt = CurrentMemoryContext;
+		cs.entries = hash_create("kyrodb check", 1024, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	/* a fold must not replace the view while we read it */
+	LockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	meta = KyroReadMeta(index);
+	if (meta->dir_pages > KYRO_MAX_DIR_PAGES)
+		corrupt(index, "The metapage names too many directory pages.");
+	blocks = KyroReadDirectory(index, meta);
+	if (blocks == NULL)
+		corrupt(index, "The directory does not match the metapage.");
+	keys = check_snapshot(&cs, meta, blocks);
+	check_model(&cs, meta, blocks, keys);
+	check_chain(&cs, &meta->frozen, true);
+	check_chain(&cs, &meta->active, heapallindexed);
+	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+
+	if (heapallindexed)
+	{
+		IndexInfo  *indexInfo = BuildIndexInfo(index);
+		Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+		TableScanDesc scan = table_beginscan_strat(heap, snapshot, 0, NULL,
+												   true, false);
+
+		table_index_build_scan(heap, index, indexInfo, true, false,
+							   check_heap_callback, &cs, scan);
+		UnregisterSnapshot(snapshot);
+		hash_destroy(cs.entries);
+	}
+
+	pfree(keys);
+	pfree(blocks);
+	pfree(meta);
+	relation_close(index, RowExclusiveLock);
+	table_close(heap, NoLock);
+	PG_RETURN_BOOL(true);
+}

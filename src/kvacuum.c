@@ -1,0 +1,220 @@
+/*-------------------------------------------------------------------------
+ *
+ * kvacuum.c
+ *	  VACUUM for kyro_rmi: flag dead TIDs, then fold when it pays.
+ *
+ * ambulkdelete sets the dead bit of every entry whose heap tuple VACUUM is
+ * removing, in snapshot and delta pages alike, and bumps the metapage's
+ * vacuum generation so that backends drop their copies of the delta.  It
+ * holds the fold lock throughout: a fold must not copy an entry into a new
+ * snapshot while VACUUM is flagging it in the old one.
+ *
+ * src/kvacuum.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/vacuum.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+
+#include "kyrodb.h"
+
+/* A dead fraction of the snapshot past which cleanup folds. */
+#define KYRO_DEAD_FRACTION	0.1
+
+/* Flag the dead TIDs of one snapshot page; returns how many. */
+static int64
+vacuum_snapshot_page(Relation index, BlockNumber blkno,
+					 IndexBulkDeleteCallback callback, void *callback_state,
+					 IndexBulkDeleteResult *stats)
+{
+	Buffer		buffer = ReadBuffer(index, blkno);
+	Page		page = BufferGetPage(buffer);
+	GenericXLogState *state = NULL;
+	int64		flagged = 0;
+	uint32		count;
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	count = KyroPageGetOpaque(page)->count;
+	for (uint32 i = 0; i < count; i++)
+	{
+		if ((KyroSnapDead(page)[i / 8] >> (i % 8)) & 1)
+			continue;
+		if (callback(&KyroSnapTids(page)[i], callback_state))
+		{
+			if (state == NULL)
+			{
+				state = GenericXLogStart(index);
+				page = GenericXLogRegisterBuffer(state, buffer, 0);
+			}
+			KyroSnapDead(page)[i / 8] |= 1 << (i % 8);
+			flagged++;
+		}
+		else
+			stats->num_index_tuples += 1;
+	}
+	if (state)
+		GenericXLogFinish(state);
+	UnlockReleaseBuffer(buffer);
+	return flagged;
+}
+
+/* Flag the dead TIDs of one delta chain; returns how many. */
+static int64
+vacuum_chain(Relation index, const KyroChain *chain,
+			 IndexBulkDeleteCallback callback, void *callback_state,
+			 IndexBulkDeleteResult *stats)
+{
+	BlockNumber blkno = chain->number != 0 ? chain->head : InvalidBlockNumber;
+	int64		flagged = 0;
+
+	while (blkno != InvalidBlockNumber)
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		Page		page = BufferGetPage(buffer);
+		GenericXLogState *state = NULL;
+		KyroDeltaEntry *entries;
+
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		if (KyroPageKind(page) != KYRO_PAGE_DELTA ||
+			KyroPageGetOpaque(page)->tag != chain->number)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("delta chain %u of index \"%s\" is damaged at block %u",
+							chain->number, RelationGetRelationName(index), blkno),
+					 errhint("Rebuild the index with REINDEX.")));
+		entries = KyroDeltaEntries(page);
+		for (uint32 i = 0; i < KyroPageGetOpaque(page)->count; i++)
+		{
+			if (entries[i].dead)
+				continue;
+			if (callback(&entries[i].tid, callback_state))
+			{
+				if (state == NULL)
+				{
+					state = GenericXLogStart(index);
+					page = GenericXLogRegisterBuffer(state, buffer, 0);
+					entries = KyroDeltaEntries(page);
+				}
+				entries[i].dead = 1;
+				flagged++;
+			}
+			else
+				stats->num_index_tuples += 1;
+		}
+		blkno = KyroPageGetOpaque(page)->next;
+		if (state)
+			GenericXLogFinish(state);
+		UnlockReleaseBuffer(buffer);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return flagged;
+}
+
+/* Record in the metapage that dead flags were set. */
+static void
+bump_vacuum_generation(Relation index, int64 snap_flagged)
+{
+	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
+	GenericXLogState *state;
+	KyroMetaPage meta;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	meta->vacuum_generation++;
+	meta->snap_dead += snap_flagged;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(metabuf);
+}
+
+/* ambulkdelete */
+IndexBulkDeleteResult *
+kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+			   IndexBulkDeleteCallback callback, void *callback_state)
+{
+	Relation	index = info->index;
+	KyroMetaPage meta;
+	BlockNumber *blocks;
+	int64		snap_flagged = 0;
+	int64		delta_flagged = 0;
+
+	if (stats == NULL)
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+	stats->num_index_tuples = 0;
+
+	LockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	meta = KyroReadMeta(index);
+	blocks = KyroReadDirectory(index, meta);
+	if (blocks == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("directory of index \"%s\" is damaged",
+						RelationGetRelationName(index)),
+				 errhint("Rebuild the index with REINDEX.")));
+	for (uint32 p = 0; p < meta->snap_pages; p++)
+	{
+		snap_flagged += vacuum_snapshot_page(index, blocks[p], callback,
+											 callback_state, stats);
+		vacuum_delay_point();
+	}
+	delta_flagged += vacuum_chain(index, &meta->frozen, callback,
+								  callback_state, stats);
+	/* the active chain as it is now: pages appended since are live */
+	pfree(meta);
+	meta = KyroReadMeta(index);
+	delta_flagged += vacuum_chain(index, &meta->active, callback,
+								  callback_state, stats);
+	if (snap_flagged + delta_flagged > 0)
+		bump_vacuum_generation(index, snap_flagged);
+	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+
+	stats->tuples_removed += snap_flagged + delta_flagged;
+	stats->num_pages = RelationGetNumberOfBlocks(index);
+	pfree(blocks);
+	pfree(meta);
+	return stats;
+}
+
+/*
+ * amvacuumcleanup: fold when the delta is past its limit or too much of
+ * the snapshot is dead, hand freed pages to the free space map, report.
+ */
+IndexBulkDeleteResult *
+kyrovacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+{
+	Relation	index = info->index;
+	KyroMetaPage meta;
+	BlockNumber freed = 0;
+
+	if (info->analyze_only)
+		return stats;
+
+	meta = KyroReadMeta(index);
+	if (meta->active.entries + meta->frozen.entries >= (uint64) KyroDeltaLimit(index) ||
+		(meta->snap_dead > 0 &&
+		 meta->snap_dead >= KYRO_DEAD_FRACTION * meta->snap_entries))
+		KyroFold(index, false);
+	if (ConditionalLockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock))
+	{
+		freed = KyroSweepFreePages(index);
+		UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	}
+	pfree(meta);
+
+	if (stats == NULL)
+	{
+		/* no bulkdelete pass: count from the metapage */
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+		meta = KyroReadMeta(index);
+		stats->num_index_tuples = meta->snap_entries - meta->snap_dead +
+			meta->active.entries + meta->frozen.entries;
+		stats->estimated_count = true;
+		pfree(meta);
+	}
+	stats->num_pages = RelationGetNumberOfBlocks(index);
+	stats->pages_free = freed;
+	return stats;
+}
