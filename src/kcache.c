@@ -37,6 +37,13 @@ static MemoryContext kyro_cache_cxt = NULL;
 static List *retired_snaps = NIL;
 static List *retired_deltas = NIL;
 
+/* The metapage as a rescan reads it: a static copy, so rescans allocate nothing. */
+static union
+{
+	KyroMetaPageData meta;
+	char		bytes[KYRO_PAGE_CONTENT];
+}			meta_copy;
+
 /* Free a snapshot view or put it aside until its last pin goes. */
 static void
 retire_snap(KyroSnapView *view)
@@ -347,9 +354,11 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 
 	for (int attempt = 0;; attempt++)
 	{
-		KyroMetaPage meta = KyroReadMeta(index);
+		KyroMetaPage meta = &meta_copy.meta;
 		KyroDeltaView *view = entry->delta;
 		bool		ok = true;
+
+		KyroReadMetaInto(index, meta);
 
 		/*
 		 * A page that is not what the metapage says is a page recycled since
@@ -371,10 +380,7 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 			KyroSnapView *fresh = load_snap_view(index, meta);
 
 			if (fresh == NULL)
-			{
-				pfree(meta);
 				continue;		/* recycled under us: read the metapage again */
-			}
 			retire_snap(entry->snap);
 			entry->snap = fresh;
 		}
@@ -398,7 +404,6 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 			ok = read_new_entries(index, meta, view, false);
 			view->active = meta->active;
 		}
-		pfree(meta);
 		if (!ok)
 		{
 			/* a chain was folded and recycled meanwhile: start afresh */

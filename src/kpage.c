@@ -138,17 +138,25 @@ KyroCheckMeta(Relation index, KyroMetaPage meta)
 				 errhint("Rebuild it with REINDEX.")));
 }
 
-/* A palloc'd copy of the metapage's content, checked. */
-KyroMetaPage
-KyroReadMeta(Relation index)
+/* Copy the metapage's content (KYRO_PAGE_CONTENT bytes) into copy, checked. */
+void
+KyroReadMetaInto(Relation index, KyroMetaPage copy)
 {
 	Buffer		buffer = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-	KyroMetaPage copy = palloc(KYRO_PAGE_CONTENT);
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	memcpy(copy, KyroPageGetMeta(BufferGetPage(buffer)), KYRO_PAGE_CONTENT);
 	UnlockReleaseBuffer(buffer);
 	KyroCheckMeta(index, copy);
+}
+
+/* A palloc'd copy of the metapage's content, checked. */
+KyroMetaPage
+KyroReadMeta(Relation index)
+{
+	KyroMetaPage copy = palloc(KYRO_PAGE_CONTENT);
+
+	KyroReadMetaInto(index, copy);
 	return copy;
 }
 

@@ -299,6 +299,7 @@ extern void KyroInitPage(Page page, uint16 kind, uint32 tag);
 extern void KyroInitMetapage(Page page);
 extern Buffer KyroNewBuffer(Relation index);
 extern KyroMetaPage KyroReadMeta(Relation index);
+extern void KyroReadMetaInto(Relation index, KyroMetaPage copy);
 extern void KyroCheckMeta(Relation index, KyroMetaPage meta);
 extern void KyroMarkDeleted(Relation index, BlockNumber *blocks, int nblocks);
 extern BlockNumber KyroSweepFreePages(Relation index);
