@@ -9,6 +9,9 @@ CREATE SCHEMA kyrodb;
 
 COMMENT ON SCHEMA kyrodb IS 'KyroDB learned index functions';
 
+-- The functions check their own privileges (owner, SELECT), as REINDEX does.
+GRANT USAGE ON SCHEMA kyrodb TO PUBLIC;
+
 -- Version of the loaded shared library; equals the extension's version
 -- when the installed library and scripts belong together.
 CREATE FUNCTION kyrodb.version()

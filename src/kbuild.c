@@ -124,7 +124,8 @@ kyrobuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	write_empty_metapage(index);
 
 	memset(&bs, 0, sizeof(bs));
-	bs.keytype = TupleDescAttr(RelationGetDescr(index), 0)->atttypid;
+	bs.keytype = index->rd_opcintype[0];
+	KyroCheckIndexDefinition(index);
 	bs.sortdesc = CreateTemplateTupleDesc(2);
 	TupleDescInitEntry(bs.sortdesc, 1, "key", INT8OID, -1, 0);
 	TupleDescInitEntry(bs.sortdesc, 2, "tid", TIDOID, -1, 0);

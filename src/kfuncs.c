@@ -354,7 +354,7 @@ kyrodb_check(PG_FUNCTION_ARGS)
 
 	memset(&cs, 0, sizeof(cs));
 	cs.index = index;
-	cs.keytype = TupleDescAttr(RelationGetDescr(index), 0)->atttypid;
+	cs.keytype = index->rd_opcintype[0];
 	if (heapallindexed)
 	{
 		HASHCTL		ctl;

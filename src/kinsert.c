@@ -97,8 +97,7 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 	memset(&entry, 0, sizeof(entry));
 	entry.isnull = isnull[0];
 	if (!isnull[0])
-		entry.key = KyroDatumToKey(values[0],
-								   TupleDescAttr(RelationGetDescr(index), 0)->atttypid);
+		entry.key = KyroDatumToKey(values[0], index->rd_opcintype[0]);
 	entry.tid = *ht_ctid;
 
 	if (append_to_delta(index, &entry) >= (uint64) KyroDeltaLimit(index))

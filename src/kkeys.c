@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/timestamp.h"
 
@@ -68,7 +69,10 @@ KyroDatumToKey(Datum value, Oid type)
 			v = DatumGetTimestampTz(value);
 			break;
 		default:
-			elog(ERROR, "kyro_rmi does not support type %u", type);
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("kyro_rmi does not support type %s", format_type_be(type)),
+					 errhint("kyro_rmi indexes int2, int4, int8, date, timestamp and timestamptz.")));
 			v = 0;				/* keep compiler quiet */
 	}
 	return ((uint64) v) ^ SIGN_BIT;
@@ -95,7 +99,9 @@ KyroKeyToDatum(uint64 key, Oid type)
 		case TIMESTAMPTZOID:
 			return TimestampTzGetDatum((TimestampTz) v);
 		default:
-			elog(ERROR, "kyro_rmi does not support type %u", type);
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("kyro_rmi does not support type %s", format_type_be(type))));
 	}
 	return (Datum) 0;			/* keep compiler quiet */
 }

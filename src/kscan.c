@@ -159,19 +159,31 @@ prepare_ranges(IndexScanDesc scan)
 			int			n;
 			uint64	   *keys = array_keys(key->sk_argument, &n);
 
-			if (eq == NULL)
+			if (n == 0)
 			{
-				eq = keys;
-				neq = n;
-			}
-			else
-				intersect_keys(eq, &neq, keys, n);
-			if (neq == 0)
 				so->empty = true;
-			continue;
+				continue;
+			}
+			if (key->sk_strategy == BTEqualStrategyNumber)
+			{
+				if (eq == NULL)
+				{
+					eq = keys;
+					neq = n;
+				}
+				else
+					intersect_keys(eq, &neq, keys, n);
+				if (neq == 0)
+					so->empty = true;
+				continue;
+			}
+			/* k < ANY (a) is k < max(a); k > ANY (a) is k > min(a) */
+			v = (key->sk_strategy == BTLessStrategyNumber ||
+				 key->sk_strategy == BTLessEqualStrategyNumber) ? keys[n - 1] : keys[0];
 		}
-		v = KyroDatumToKey(key->sk_argument,
-						   OidIsValid(key->sk_subtype) ? key->sk_subtype : so->keytype);
+		else
+			v = KyroDatumToKey(key->sk_argument,
+							   OidIsValid(key->sk_subtype) ? key->sk_subtype : so->keytype);
 		switch (key->sk_strategy)
 		{
 			case BTLessStrategyNumber:
@@ -559,19 +571,33 @@ scan_next(IndexScanDesc scan, ScanDirection dir, KyroEntry *out)
 	}
 	else if (dir != so->dir)
 	{
-		/* turn around: resume from the last entry in the other direction */
+		/*
+		 * Turn around: from the last entry returned, or, if the scan ran off
+		 * an end, from that end (as a cursor past its last row moves back
+		 * onto it).
+		 */
 		so->dir = dir;
-		so->range_no = Max(0, Min(so->range_no, so->nranges - 1));
+		if (so->at_end)
+		{
+			so->have_last = false;
+			so->range_no = ScanDirectionIsForward(dir) ? 0 : so->nranges - 1;
+		}
+		else
+			so->range_no = Max(0, Min(so->range_no, so->nranges - 1));
 		so->positioned = false;
 	}
 
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
+		so->at_end = false;
 		if (next_entry(scan->indexRelation, so, out))
 			return true;
 		if (!so->recycled)
+		{
+			so->at_end = true;
 			return false;
+		}
 		take_views(scan);
 	}
 }
@@ -585,7 +611,7 @@ kyrobeginscan(Relation r, int nkeys, int norderbys)
 	IndexScanDesc scan = RelationGetIndexScan(r, nkeys, norderbys);
 	KyroScanOpaque so = palloc0(sizeof(KyroScanOpaqueData));
 
-	so->keytype = TupleDescAttr(RelationGetDescr(r), 0)->atttypid;
+	so->keytype = r->rd_opcintype[0];
 	so->page_no = -1;
 	so->tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "kyro_rmi scan",
 									   ALLOCSET_SMALL_SIZES);
@@ -611,6 +637,7 @@ kyrorescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 	so->positioned = false;
 	so->recycled = false;
 	so->have_last = false;
+	so->at_end = false;
 	so->mark_have_last = false;
 	so->page_no = -1;
 }
@@ -691,6 +718,7 @@ kyrorestrpos(IndexScanDesc scan)
 	so->last = so->mark_last;
 	so->range_no = so->mark_range_no;
 	so->dir = so->mark_dir;
+	so->at_end = false;
 	so->positioned = false;
 }
 

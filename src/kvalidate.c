@@ -16,6 +16,11 @@
 
 #include "access/amvalidate.h"
 #include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "catalog/index.h"
+#include "catalog/pg_am_d.h"
+#include "commands/defrem.h"
+#include "utils/rel.h"
 #include "access/stratnum.h"
 #include "catalog/pg_amop.h"
 #include "catalog/pg_amproc.h"
@@ -51,6 +56,64 @@ family_name(Oid opfamilyoid)
 	name = pstrdup(NameStr(((Form_pg_opfamily) GETSTRUCT(tup))->opfname));
 	ReleaseSysCache(tup);
 	return name;
+}
+
+/* btree's operator family for values of type, or InvalidOid. */
+static Oid
+btree_family(Oid type)
+{
+	Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+
+	return OidIsValid(opclass) ? get_opclass_family(opclass) : InvalidOid;
+}
+
+/*
+ * Whether every operator and support function of opfamily is btree's for
+ * the same strategy and types: the access method compares keys in btree's
+ * order whatever the family says, so a family that means something else
+ * would get wrong answers.  Reports each mismatch under familyname if given.
+ */
+static bool
+family_matches_btree(Oid opfamilyoid, const char *familyname)
+{
+	CatCList   *oprlist = SearchSysCacheList1(AMOPSTRATEGY, ObjectIdGetDatum(opfamilyoid));
+	CatCList   *proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamilyoid));
+	bool		result = true;
+
+	for (int i = 0; i < oprlist->n_members; i++)
+	{
+		Form_pg_amop op = (Form_pg_amop) GETSTRUCT(&oprlist->members[i]->tuple);
+		Oid			btfamily = btree_family(op->amoplefttype);
+
+		if (!OidIsValid(btfamily) ||
+			get_opfamily_member(btfamily, op->amoplefttype, op->amoprighttype,
+								op->amopstrategy) != op->amopopr)
+		{
+			if (familyname)
+				report(familyname, "has an operator that is not btree's",
+					   op->amoplefttype, op->amoprighttype);
+			result = false;
+		}
+	}
+	for (int i = 0; i < proclist->n_members; i++)
+	{
+		Form_pg_amproc proc = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
+		Oid			btfamily = btree_family(proc->amproclefttype);
+
+		if (proc->amprocnum == 1 &&
+			(!OidIsValid(btfamily) ||
+			 get_opfamily_proc(btfamily, proc->amproclefttype,
+							   proc->amprocrighttype, BTORDER_PROC) != proc->amproc))
+		{
+			if (familyname)
+				report(familyname, "has a comparison function that is not btree's",
+					   proc->amproclefttype, proc->amprocrighttype);
+			result = false;
+		}
+	}
+	ReleaseCatCacheList(proclist);
+	ReleaseCatCacheList(oprlist);
+	return result;
 }
 
 /* amvalidate */
@@ -137,6 +200,8 @@ kyrovalidate(Oid opclassoid)
 			result = false;
 		}
 	}
+	if (!family_matches_btree(opfamilyoid, familyname))
+		result = false;
 	if (!own_pair)
 	{
 		report(familyname, "has no operators", opcintype, opcintype);
@@ -147,4 +212,34 @@ kyrovalidate(Oid opclassoid)
 	ReleaseCatCacheList(oprlist);
 	ReleaseSysCache(classtup);
 	return result;
+}
+
+/*
+ * Refuse, at CREATE INDEX, what kyro_rmi would answer wrongly: it stores
+ * keys in one fixed order (ascending, NULLs last, the order btree gives the
+ * type), so the index must be declared that way and its operator family
+ * must be btree's operators for every pair of types it holds.
+ */
+void
+KyroCheckIndexDefinition(Relation index)
+{
+	Oid			type = index->rd_opcintype[0];
+	Oid			opfamily = index->rd_opfamily[0];
+
+	if (!KyroTypeSupported(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("kyro_rmi does not support type %s", format_type_be(type)),
+				 errhint("kyro_rmi indexes int2, int4, int8, date, timestamp and timestamptz.")));
+	if (index->rd_indoption[0] & (INDOPTION_DESC | INDOPTION_NULLS_FIRST))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("kyro_rmi indexes are ascending with NULLS LAST"),
+				 errhint("Drop DESC and NULLS FIRST: the index serves ORDER BY ... DESC by scanning backward.")));
+	if (!family_matches_btree(opfamily, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("operator family \"%s\" does not order values as btree does",
+						family_name(opfamily)),
+				 errhint("kyro_rmi answers in btree's order; use the operator classes the extension provides.")));
 }

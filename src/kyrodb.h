@@ -259,6 +259,7 @@ typedef struct KyroScanOpaqueData
 	int64		delta_pos;
 	int64		delta_begin;
 	int64		delta_end;
+	bool		at_end;			/* the last call ran off an end */
 	bool		have_last;		/* the last entry returned */
 	KyroEntry	last;
 
@@ -363,6 +364,7 @@ extern bool KyroFold(Relation index, bool wait);
 
 /* kvalidate.c */
 extern bool kyrovalidate(Oid opclassoid);
+extern void KyroCheckIndexDefinition(Relation index);
 
 /* kyrodb.c */
 extern void kyrocostestimate(PlannerInfo *root, IndexPath *path,
