@@ -24,6 +24,7 @@
 /* Root kinds, stored in the low bits of the header flags. */
 #define RMI_ROOT_LINEAR		0
 #define RMI_ROOT_RADIX		1
+#define RMI_ROOT_SPLINE		2	/* interpolation between quantile knots */
 
 /* Defaults of the build options. */
 #define RMI_DEFAULT_TARGET_ERROR	8
@@ -73,11 +74,14 @@ typedef struct RmiModel
 {
 	uint64_t	n_keys;			/* keys the model was trained on */
 	uint32_t	n_leaves;
-	uint32_t	root_kind;		/* RMI_ROOT_LINEAR or RMI_ROOT_RADIX */
+	uint32_t	root_kind;		/* RMI_ROOT_LINEAR, _RADIX or _SPLINE */
 	uint64_t	min_key;		/* root works on key - min_key */
-	double		root_slope;		/* linear root: leaf = slope * (key - min) */
+	double		root_slope;		/* linear: leaf = slope * (key - min);
+								 * spline: leaves per segment */
 	uint32_t	radix_shift;	/* radix root: leaf = (key - min) >> shift */
 	uint32_t	owns_leaves;
+	uint32_t	n_knots;		/* spline root: segments; knots[0..n_knots] */
+	const uint64_t *knots;		/* spline root: keys at equal-count quantiles */
 	const RmiLeaf *leaves;
 	/* Statistics of the training data; not serialised except max_error. */
 	double		mean_error;		/* mean |error| over distinct keys */
@@ -91,6 +95,7 @@ typedef struct RmiBuildOptions
 	uint64_t	max_bytes;		/* size budget of the serialised model */
 	uint32_t	force_leaves;	/* nonzero: use exactly this many leaves */
 	int			force_root;		/* -1: choose; else an RMI_ROOT_* kind */
+	uint32_t	force_knots;	/* spline root: nonzero forces the segments */
 } RmiBuildOptions;
 
 extern void rmi_default_options(RmiBuildOptions *opts);
@@ -122,7 +127,8 @@ extern uint64_t rmi_binary_search(const uint64_t *keys, uint64_t n,
 								  uint64_t probe);
 
 /*
- * Serialisation: header, leaves, XXH3-64 of all bytes before it.
+ * Serialisation: header, spline knots (if any), leaves, XXH3-64 of all
+ * bytes before it.
  * rmi_serialized_size() gives the bytes rmi_serialize() writes.
  */
 extern uint64_t rmi_serialized_size(const RmiModel *model);

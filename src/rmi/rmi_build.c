@@ -20,6 +20,10 @@
 #define LEAF_GROWTH			8
 #define MAX_BUILD_ROUNDS	6
 #define MIN_KEYS_PER_LEAF	16
+#define MAX_KNOTS			4096	/* 32 KiB of knots: stays in cache */
+#define LEAVES_PER_KNOT		4
+/* a spline root routes more slowly: it must balance clearly better */
+#define SPLINE_ADVANTAGE	0.8
 
 /* Fill opts with the defaults. */
 void
@@ -29,11 +33,37 @@ rmi_default_options(RmiBuildOptions *opts)
 	opts->force_root = -1;
 }
 
-/* The model's serialised size for a given leaf count. */
+/* The model's serialised size for a given leaf count (without knots). */
 static uint64_t
 bytes_for_leaves(uint64_t n_leaves)
 {
 	return RMI_HEADER_BYTES + n_leaves * RMI_LEAF_BYTES + RMI_CHECKSUM_BYTES;
+}
+
+/* Spline segments for a model of n_leaves leaves. */
+static uint32_t
+knots_for_leaves(uint64_t n_leaves, const RmiBuildOptions *opts)
+{
+	uint64_t	k = n_leaves / LEAVES_PER_KNOT;
+
+	if (opts->force_knots > 0)
+		k = opts->force_knots;
+	if (k > MAX_KNOTS)
+		k = MAX_KNOTS;
+	return (uint32_t) (k > 0 ? k : 1);
+}
+
+/*
+ * The spline root's knots: knots[i] is the key at position i * n / k, so
+ * every segment holds the same number of keys and interpolation inside a
+ * segment follows the keys' distribution however skewed it is.
+ */
+static void
+fit_knots(uint64_t *knots, uint32_t k, const uint64_t *keys, uint64_t n)
+{
+	for (uint32_t i = 0; i < k; i++)
+		knots[i] = keys[(uint64_t) ((double) i * (double) n / (double) k)];
+	knots[k] = keys[n - 1];
 }
 
 /* Set the root of model up as kind over keys, for model->n_leaves leaves. */
@@ -51,6 +81,11 @@ fit_root(RmiModel *model, int kind, const uint64_t *keys, uint64_t n)
 	model->root_slope = 0.0;
 	model->radix_shift = 0;
 
+	if (kind == RMI_ROOT_SPLINE)
+	{
+		model->root_slope = (double) model->n_leaves / (double) model->n_knots;
+		return;
+	}
 	if (kind == RMI_ROOT_RADIX)
 	{
 		while (shift < 63 && (range >> shift) >= model->n_leaves)
@@ -147,11 +182,13 @@ fit_leaf(RmiLeaf *leaf, const uint64_t *keys, uint64_t n,
 	leaf->intercept = mean_y - leaf->slope * mean_x;
 
 	/*
-	 * A key at i predicts pred; an absent key between it and the next
-	 * distinct key (at next, or the leaf's end) predicts at least pred and
-	 * its answer is next, which the search reaches from a window ending at
-	 * next - 1.  So each key bounds err_lo by pred - i and err_hi by
-	 * next - 1 - pred; keys past the last key predict as the last key.
+	 * The bounds cover the first position of every key routed here, so a
+	 * present key is always found inside the window.  Keys past the last
+	 * key predict as the last key does and their answer is end, which the
+	 * search reaches from a window ending at end - 1.  An absent key
+	 * between two keys of the leaf may land just past the window (by at
+	 * most the length of a run of duplicates): the lookup's check sends it
+	 * one gallop to the right, so duplicates do not widen every window.
 	 */
 	for (uint64_t i = start, next; i < end; i = next)
 	{
@@ -163,8 +200,10 @@ fit_leaf(RmiLeaf *leaf, const uint64_t *keys, uint64_t n,
 		err = (int64_t) i - pred;
 		if (-err > worst_lo)
 			worst_lo = -err;
-		if ((int64_t) next - 1 - pred > worst_hi)
-			worst_hi = (int64_t) next - 1 - pred;
+		if (err > worst_hi)
+			worst_hi = err;
+		if (next == end && (int64_t) end - 1 - pred > worst_hi)
+			worst_hi = (int64_t) end - 1 - pred;
 		abs_sum += (double) (err < 0 ? -err : err);
 		(*distinct)++;
 	}
@@ -216,6 +255,7 @@ rmi_build(const uint64_t *keys, uint64_t n, const RmiBuildOptions *opts,
 	uint64_t	n_leaves;
 	uint32_t   *counts = NULL;
 	RmiLeaf    *leaves = NULL;
+	uint64_t   *knots = NULL;
 
 	if (model == NULL || (keys == NULL && n > 0))
 		return RMI_ERR_ARGUMENT;
@@ -224,7 +264,7 @@ rmi_build(const uint64_t *keys, uint64_t n, const RmiBuildOptions *opts,
 		rmi_default_options(&defaults);
 		opts = &defaults;
 	}
-	if (opts->force_root < -1 || opts->force_root > RMI_ROOT_RADIX)
+	if (opts->force_root < -1 || opts->force_root > RMI_ROOT_SPLINE)
 		return RMI_ERR_ARGUMENT;
 	for (uint64_t i = 1; i < n; i++)
 		if (keys[i] < keys[i - 1])
@@ -239,8 +279,10 @@ rmi_build(const uint64_t *keys, uint64_t n, const RmiBuildOptions *opts,
 		budget = n * sizeof(uint64_t) / RMI_DEFAULT_BUDGET_DIVISOR;
 	if (budget < RMI_MIN_BUDGET_BYTES)
 		budget = RMI_MIN_BUDGET_BYTES;
-	max_leaves = budget > bytes_for_leaves(1) ?
-		(budget - bytes_for_leaves(0)) / RMI_LEAF_BYTES : 1;
+	/* a spline root may add a knot (8 bytes) per LEAVES_PER_KNOT leaves */
+	max_leaves = budget > bytes_for_leaves(1) + 16 ?
+		(budget - bytes_for_leaves(0) - 16) /
+		(RMI_LEAF_BYTES + 8 / LEAVES_PER_KNOT) : 1;
 	if (max_leaves > n / MIN_KEYS_PER_LEAF)
 		max_leaves = n / MIN_KEYS_PER_LEAF;
 	if (max_leaves > UINT32_MAX)
@@ -279,22 +321,38 @@ rmi_build(const uint64_t *keys, uint64_t n, const RmiBuildOptions *opts,
 		int			kind = opts->force_root;
 
 		model->n_leaves = (uint32_t) n_leaves;
+		model->n_knots = knots_for_leaves(n_leaves, opts);
+		free(knots);
+		knots = malloc(sizeof(uint64_t) * (model->n_knots + 1));
+		if (knots == NULL)
+		{
+			free(leaves);
+			return RMI_ERR_NOMEM;
+		}
+		fit_knots(knots, model->n_knots, keys, n);
+		model->knots = knots;
 		if (kind < 0)
 		{
 			double		linear;
 			double		radix;
+			double		spline;
 
 			counts = malloc(sizeof(uint32_t) * n_leaves);
 			if (counts == NULL)
 			{
 				free(leaves);
+				free(knots);
 				return RMI_ERR_NOMEM;
 			}
 			fit_root(model, RMI_ROOT_LINEAR, keys, n);
 			linear = root_imbalance(model, keys, n, counts);
 			fit_root(model, RMI_ROOT_RADIX, keys, n);
 			radix = root_imbalance(model, keys, n, counts);
+			fit_root(model, RMI_ROOT_SPLINE, keys, n);
+			spline = root_imbalance(model, keys, n, counts);
 			kind = linear <= radix ? RMI_ROOT_LINEAR : RMI_ROOT_RADIX;
+			if (spline < SPLINE_ADVANTAGE * (linear <= radix ? linear : radix))
+				kind = RMI_ROOT_SPLINE;
 			free(counts);
 		}
 		fit_root(model, kind, keys, n);
@@ -310,9 +368,17 @@ rmi_build(const uint64_t *keys, uint64_t n, const RmiBuildOptions *opts,
 		leaves = malloc(sizeof(RmiLeaf) * n_leaves);
 		if (leaves == NULL)
 		{
+			free(knots);
 			model->leaves = NULL;
+			model->knots = NULL;
 			return RMI_ERR_NOMEM;
 		}
+	}
+	if (model->root_kind != RMI_ROOT_SPLINE)
+	{
+		free(knots);
+		model->knots = NULL;
+		model->n_knots = 0;
 	}
 	return RMI_OK;
 }
@@ -324,7 +390,12 @@ rmi_free(RmiModel *model)
 	if (model == NULL)
 		return;
 	if (model->owns_leaves)
+	{
 		free((void *) model->leaves);
+		free((void *) model->knots);
+	}
 	model->leaves = NULL;
+	model->knots = NULL;
 	model->n_leaves = 0;
+	model->n_knots = 0;
 }

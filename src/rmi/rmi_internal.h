@@ -29,6 +29,40 @@ rmi_route(const RmiModel *model, uint64_t key)
 
 	if (model->root_kind == RMI_ROOT_RADIX)
 		leaf = offset >> (model->radix_shift & 63);
+	else if (model->root_kind == RMI_ROOT_SPLINE && model->n_knots > 0 &&
+			 model->knots != NULL)
+	{
+		/* the segment: the last knot <= key, by branchless search */
+		const uint64_t *base = model->knots;
+		uint64_t	len = model->n_knots;
+		uint64_t	seg;
+		uint64_t	width;
+		double		frac = 0.0;
+		double		p;
+
+		while (len > 1)
+		{
+			uint64_t	half = len / 2;
+
+			base += (base[half] <= key) * half;
+			len -= half;
+		}
+		seg = (uint64_t) (base - model->knots);
+		width = model->knots[seg + 1] - model->knots[seg];
+		if (key > model->knots[seg] && width > 0)
+		{
+			frac = (double) (key - model->knots[seg]) / (double) width;
+			if (frac > 1.0)
+				frac = 1.0;
+		}
+		p = ((double) seg + frac) * model->root_slope;
+		if (!(p >= 0.0))
+			leaf = 0;
+		else if (p >= (double) last)
+			leaf = last;
+		else
+			leaf = (uint64_t) p;
+	}
 	else
 	{
 		double		p = model->root_slope * (double) offset;

@@ -6,8 +6,9 @@
  *	 0	u32 magic		 4	u16 version		 6	u16 flags (root kind)
  *	 8	u64 n_keys		16	u32 n_leaves	20	u32 radix_shift
  *	24	u64 min_key		32	f64 root_slope	40	u32 max_error
- *	44	u32 zero		48	f64 mean_error	56	u64 zero
- *	64	n_leaves leaves of 40 bytes (RmiLeaf)
+ *	44	u32 n_knots		48	f64 mean_error	56	u64 zero
+ *	64	spline root only: n_knots + 1 knots (u64)
+ *	then n_leaves leaves of 40 bytes (RmiLeaf)
  *	end	u64 XXH3-64 of every byte before it
  *
  * A loaded model is a view of the caller's bytes, so every number in them
@@ -31,12 +32,19 @@ rmi_checksum(const void *data, size_t len)
 	return XXH3_64bits(data, len);
 }
 
+/* Bytes of the knots of a model with root kind and n_knots segments. */
+static uint64_t
+knot_bytes(uint32_t kind, uint32_t n_knots)
+{
+	return kind == RMI_ROOT_SPLINE ? ((uint64_t) n_knots + 1) * 8 : 0;
+}
+
 /* Bytes rmi_serialize writes for model. */
 uint64_t
 rmi_serialized_size(const RmiModel *model)
 {
-	return RMI_HEADER_BYTES + (uint64_t) model->n_leaves * RMI_LEAF_BYTES +
-		RMI_CHECKSUM_BYTES;
+	return RMI_HEADER_BYTES + knot_bytes(model->root_kind, model->n_knots) +
+		(uint64_t) model->n_leaves * RMI_LEAF_BYTES + RMI_CHECKSUM_BYTES;
 }
 
 /* Store a value of size bytes at offset off of buf. */
@@ -61,11 +69,15 @@ rmi_serialize(const RmiModel *model, void *buf, uint64_t len)
 	uint32_t	magic = RMI_MAGIC;
 	uint16_t	version = RMI_FORMAT_VERSION;
 	uint16_t	flags;
+	uint32_t	n_knots;
+	uint64_t	knots;
 	uint64_t	body;
 	uint64_t	sum;
 
 	if (model == NULL || buf == NULL || model->n_leaves == 0 ||
-		model->leaves == NULL || model->root_kind > RMI_ROOT_RADIX)
+		model->leaves == NULL || model->root_kind > RMI_ROOT_SPLINE ||
+		(model->root_kind == RMI_ROOT_SPLINE &&
+		 (model->n_knots == 0 || model->knots == NULL)))
 		return RMI_ERR_ARGUMENT;
 	if (len != rmi_serialized_size(model))
 		return RMI_ERR_SIZE;
@@ -81,10 +93,16 @@ rmi_serialize(const RmiModel *model, void *buf, uint64_t len)
 	put(out, 24, &model->min_key, 8);
 	put(out, 32, &model->root_slope, 8);
 	put(out, 40, &model->max_error, 4);
+	n_knots = model->root_kind == RMI_ROOT_SPLINE ? model->n_knots : 0;
+	put(out, 44, &n_knots, 4);
 	put(out, 48, &model->mean_error, 8);
 
-	body = RMI_HEADER_BYTES + (uint64_t) model->n_leaves * RMI_LEAF_BYTES;
-	memcpy(out + RMI_HEADER_BYTES, model->leaves, body - RMI_HEADER_BYTES);
+	knots = knot_bytes(model->root_kind, n_knots);
+	if (knots > 0)
+		memcpy(out + RMI_HEADER_BYTES, model->knots, knots);
+	body = RMI_HEADER_BYTES + knots + (uint64_t) model->n_leaves * RMI_LEAF_BYTES;
+	memcpy(out + RMI_HEADER_BYTES + knots, model->leaves,
+		   body - RMI_HEADER_BYTES - knots);
 	sum = rmi_checksum(out, body);
 	put(out, body, &sum, 8);
 	return RMI_OK;
@@ -106,8 +124,8 @@ rmi_load(const void *buf, uint64_t len, RmiModel *model)
 	uint32_t	magic;
 	uint16_t	version;
 	uint16_t	flags;
-	uint32_t	zero32;
 	uint64_t	zero64;
+	uint64_t	knots;
 	uint64_t	body;
 	uint64_t	sum;
 	const RmiLeaf *leaves;
@@ -127,14 +145,18 @@ rmi_load(const void *buf, uint64_t len, RmiModel *model)
 		return RMI_ERR_MAGIC;
 	if (version != RMI_FORMAT_VERSION)
 		return RMI_ERR_VERSION;
-	if ((flags & ~RMI_ROOT_KIND_MASK) != 0 || flags > RMI_ROOT_RADIX)
+	if ((flags & ~RMI_ROOT_KIND_MASK) != 0 || flags > RMI_ROOT_SPLINE)
 		return RMI_ERR_FLAGS;
 
+	get(in, 44, &m.n_knots, 4);
+	if ((flags == RMI_ROOT_SPLINE) != (m.n_knots > 0))
+		return RMI_ERR_BOUNDS;
+	knots = knot_bytes(flags, m.n_knots);
 	get(in, 16, &m.n_leaves, 4);
-	if (m.n_leaves == 0 ||
-		m.n_leaves > (len - RMI_HEADER_BYTES - RMI_CHECKSUM_BYTES) / RMI_LEAF_BYTES)
+	if (knots > len - RMI_HEADER_BYTES - RMI_CHECKSUM_BYTES || m.n_leaves == 0 ||
+		m.n_leaves > (len - RMI_HEADER_BYTES - RMI_CHECKSUM_BYTES - knots) / RMI_LEAF_BYTES)
 		return RMI_ERR_TRUNCATED;
-	body = RMI_HEADER_BYTES + (uint64_t) m.n_leaves * RMI_LEAF_BYTES;
+	body = RMI_HEADER_BYTES + knots + (uint64_t) m.n_leaves * RMI_LEAF_BYTES;
 	if (len != body + RMI_CHECKSUM_BYTES)
 		return RMI_ERR_SIZE;
 
@@ -148,15 +170,21 @@ rmi_load(const void *buf, uint64_t len, RmiModel *model)
 	get(in, 24, &m.min_key, 8);
 	get(in, 32, &m.root_slope, 8);
 	get(in, 40, &m.max_error, 4);
-	get(in, 44, &zero32, 4);
 	get(in, 48, &m.mean_error, 8);
 	get(in, 56, &zero64, 8);
-	if (zero32 != 0 || zero64 != 0 || m.radix_shift > 63 ||
+	if (zero64 != 0 || m.radix_shift > 63 ||
 		!finite_nonnegative(m.root_slope) ||
 		!finite_nonnegative(m.mean_error))
 		return RMI_ERR_BOUNDS;
 
-	leaves = (const RmiLeaf *) (in + RMI_HEADER_BYTES);
+	if (knots > 0)
+	{
+		m.knots = (const uint64_t *) (in + RMI_HEADER_BYTES);
+		for (uint32_t i = 0; i < m.n_knots; i++)
+			if (m.knots[i] > m.knots[i + 1])
+				return RMI_ERR_BOUNDS;
+	}
+	leaves = (const RmiLeaf *) (in + RMI_HEADER_BYTES + knots);
 	for (uint32_t j = 0; j < m.n_leaves; j++)
 	{
 		const RmiLeaf *leaf = &leaves[j];

@@ -83,19 +83,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		default:
 			/* No validation at all: raw parameters into the lookup. */
-			if (len >= RMI_HEADER_BYTES + RMI_LEAF_BYTES)
+			if (len >= RMI_HEADER_BYTES + 9 * 8 + RMI_LEAF_BYTES)
 			{
+				const unsigned char *raw = (const unsigned char *) aligned;
+				uint64_t	knots = 1 + raw[22] % 8;
+				uint64_t	leaves_at = RMI_HEADER_BYTES + (knots + 1) * 8;
+
 				memset(&model, 0, sizeof(model));
-				memcpy(&model.min_key, aligned, 8);
-				memcpy(&model.root_slope, (char *) aligned + 8, 8);
-				memcpy(&model.radix_shift, (char *) aligned + 16, 4);
-				model.root_kind = ((unsigned char *) aligned)[20] & 1;
-				model.n_leaves = (uint32_t) ((len - RMI_HEADER_BYTES) /
-											 RMI_LEAF_BYTES);
-				model.leaves = (const RmiLeaf *) ((char *) aligned +
-												  RMI_HEADER_BYTES);
-				check_lookups(&model, data, size,
-							  1 + ((unsigned char *) aligned)[21] * 11);
+				memcpy(&model.min_key, raw, 8);
+				memcpy(&model.root_slope, raw + 8, 8);
+				memcpy(&model.radix_shift, raw + 16, 4);
+				model.root_kind = raw[20] % 3;
+				model.n_knots = (uint32_t) knots;
+				model.knots = (const uint64_t *) (raw + RMI_HEADER_BYTES);
+				model.n_leaves = (uint32_t) ((len - leaves_at) / RMI_LEAF_BYTES);
+				model.leaves = (const RmiLeaf *) (raw + leaves_at);
+				check_lookups(&model, data, size, 1 + raw[21] * 11);
 			}
 			break;
 	}
