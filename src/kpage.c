@@ -138,16 +138,29 @@ KyroCheckMeta(Relation index, KyroMetaPage meta)
 				 errhint("Rebuild it with REINDEX.")));
 }
 
-/* Copy the metapage's content (KYRO_PAGE_CONTENT bytes) into copy, checked. */
+/*
+ * Copy the metapage's content into copy (room for KYRO_PAGE_CONTENT bytes),
+ * checked: the fixed part and the directory blocks in use.
+ */
 void
 KyroReadMetaInto(Relation index, KyroMetaPage copy)
 {
 	Buffer		buffer = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
+	KyroMetaPage meta;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	memcpy(copy, KyroPageGetMeta(BufferGetPage(buffer)), KYRO_PAGE_CONTENT);
+	meta = KyroPageGetMeta(BufferGetPage(buffer));
+	memcpy(copy, meta, offsetof(KyroMetaPageData, dir_blocks));
+	memcpy(copy->dir_blocks, meta->dir_blocks,
+		   sizeof(BlockNumber) * Min(copy->dir_pages, KYRO_MAX_DIR_PAGES));
 	UnlockReleaseBuffer(buffer);
 	KyroCheckMeta(index, copy);
+	if (copy->dir_pages > KYRO_MAX_DIR_PAGES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("metapage of index \"%s\" names %u directory pages",
+						RelationGetRelationName(index), copy->dir_pages),
+				 errhint("Rebuild the index with REINDEX.")));
 }
 
 /* A palloc'd copy of the metapage's content, checked. */

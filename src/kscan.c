@@ -249,17 +249,21 @@ prepare_ranges(IndexScanDesc scan)
 
 /* ---- Reading the snapshot ---- */
 
-/* Bring snapshot page page_no into so's page copy; false if recycled. */
+/* Slots copied when a single entry is missing from the cache. */
+#define CACHE_CHUNK		64
+
+/*
+ * Copy slots [lo, hi] (clipped to the page) of snapshot page page_no into
+ * so's cache; false if the page was recycled.
+ */
 static bool
-load_page(Relation index, KyroScanOpaque so, int64 page_no)
+cache_slots(Relation index, KyroScanOpaque so, int64 page_no, int lo, int hi)
 {
 	Buffer		buffer;
 	Page		page;
 	KyroPageOpaque opaque;
 	bool		ok;
 
-	if (so->page_no == page_no)
-		return true;
 	buffer = ReadBuffer(index, so->snap->snap_blocks[page_no]);
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buffer);
@@ -269,20 +273,45 @@ load_page(Relation index, KyroScanOpaque so, int64 page_no)
 		opaque->tag == so->snap->epoch && opaque->count <= KYRO_SNAP_PER_PAGE;
 	if (ok)
 	{
-		so->page_count = opaque->count;
-		memcpy(so->page_keys, KyroSnapKeys(page), sizeof(uint64) * opaque->count);
-		memcpy(so->page_tids, KyroSnapTids(page),
-			   sizeof(ItemPointerData) * opaque->count);
-		memcpy(so->page_dead, KyroSnapDead(page), (opaque->count + 7) / 8);
+		const uint8 *dead = KyroSnapDead(page);
+
+		lo = Max(lo, 0);
+		hi = Min(hi, (int) opaque->count - 1);
 		so->page_no = page_no;
+		so->page_count = opaque->count;
+		so->cache_lo = lo;
+		so->cache_n = Max(hi - lo + 1, 0);
+		memcpy(so->page_keys, KyroSnapKeys(page) + lo, sizeof(uint64) * so->cache_n);
+		memcpy(so->page_tids, KyroSnapTids(page) + lo,
+			   sizeof(ItemPointerData) * so->cache_n);
+		for (int i = 0; i < so->cache_n; i++)
+			so->page_dead[i] = (dead[(lo + i) / 8] >> ((lo + i) % 8)) & 1;
 	}
 	UnlockReleaseBuffer(buffer);
 	if (!ok)
 	{
 		so->recycled = true;
 		so->page_no = -1;
+		so->cache_n = 0;
 	}
 	return ok;
+}
+
+/*
+ * Make sure snapshot positions [lo, hi] are cached if they share a page
+ * (a search's window, read in one visit to the page).
+ */
+static void
+cache_positions(Relation index, KyroScanOpaque so, int64 lo, int64 hi)
+{
+	int64		page_no = lo / KYRO_SNAP_PER_PAGE;
+
+	if (so->recycled || lo > hi || page_no != hi / KYRO_SNAP_PER_PAGE)
+		return;
+	if (so->page_no == page_no && lo % KYRO_SNAP_PER_PAGE >= so->cache_lo &&
+		hi % KYRO_SNAP_PER_PAGE < so->cache_lo + so->cache_n)
+		return;
+	cache_slots(index, so, page_no, lo % KYRO_SNAP_PER_PAGE, hi % KYRO_SNAP_PER_PAGE);
 }
 
 /*
@@ -295,18 +324,32 @@ snap_entry(Relation index, KyroScanOpaque so, int64 pos)
 	KyroEntry	e;
 	int			slot = pos % KYRO_SNAP_PER_PAGE;
 
+	int64		page_no = pos / KYRO_SNAP_PER_PAGE;
+
 	memset(&e, 0, sizeof(e));
 	e.isnull = true;
-	if (so->recycled || !load_page(index, so, pos / KYRO_SNAP_PER_PAGE) ||
-		slot >= so->page_count)
+	if (so->recycled)
+		return e;
+	if (so->page_no != page_no || slot < so->cache_lo ||
+		slot >= so->cache_lo + so->cache_n)
+	{
+		/* a chunk in the scan's direction, so a walk copies each slot once */
+		int			lo = ScanDirectionIsBackward(so->dir) ?
+			slot - CACHE_CHUNK + 1 : slot;
+
+		if (!cache_slots(index, so, page_no, lo, lo + CACHE_CHUNK - 1))
+			return e;
+	}
+	if (slot >= so->page_count)
 	{
 		so->recycled = true;
 		return e;
 	}
+	slot -= so->cache_lo;
 	e.isnull = pos >= (int64) so->snap->snap_nonnull;
 	e.key = so->page_keys[slot];
 	e.tid = so->page_tids[slot];
-	e.dead = (so->page_dead[slot / 8] >> (slot % 8)) & 1;
+	e.dead = so->page_dead[slot];
 	return e;
 }
 
@@ -361,6 +404,7 @@ snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 		return snap_bsearch(index, so, begin, end, probe, strict);
 
 	rmi_window(&snap->model, end, probe->key, &wlo, &whi);
+	cache_positions(index, so, wlo > 0 ? wlo - 1 : 0, Min((int64) whi + 1, end - 1));
 	found = snap_bsearch(index, so, wlo, whi + 1, probe, strict);
 	if (found == (int64) wlo && found > 0 &&
 		!snap_before(index, so, found - 1, probe, strict))

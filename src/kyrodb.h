@@ -85,7 +85,7 @@ typedef KyroPageOpaqueData *KyroPageOpaque;
  * A snapshot page: keys[per_page] (uint64), then TIDs[per_page], then one
  * dead bit per entry.  Keys sit together so the search touches few lines.
  */
-#define KYRO_SNAP_PER_PAGE	((KYRO_PAGE_CONTENT * 8) / (8 * 8 + 6 * 8 + 1))
+#define KYRO_SNAP_PER_PAGE	((int) ((KYRO_PAGE_CONTENT * 8) / (8 * 8 + 6 * 8 + 1)))
 #define KyroSnapKeys(page)	((uint64 *) PageGetContents(page))
 #define KyroSnapTids(page) \
 	((ItemPointerData *) (PageGetContents(page) + 8 * KYRO_SNAP_PER_PAGE))
@@ -263,12 +263,18 @@ typedef struct KyroScanOpaqueData
 	bool		have_last;		/* the last entry returned */
 	KyroEntry	last;
 
-	/* the snapshot page in hand, copied so that no lock is held */
+	/*
+	 * Slots [cache_lo, cache_lo + cache_n) of snapshot page page_no, copied
+	 * so that no lock is held between calls; only the slots a search or a
+	 * walk needs are copied, not the whole page.
+	 */
 	int64		page_no;		/* -1: none */
-	int			page_count;
+	int			page_count;		/* entries on that page */
+	int			cache_lo;
+	int			cache_n;
 	uint64		page_keys[KYRO_SNAP_PER_PAGE];
 	ItemPointerData page_tids[KYRO_SNAP_PER_PAGE];
-	uint8		page_dead[(KYRO_SNAP_PER_PAGE + 7) / 8];
+	bool		page_dead[KYRO_SNAP_PER_PAGE];
 
 	/* mark and restore */
 	bool		mark_have_last;
