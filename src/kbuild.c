@@ -95,6 +95,7 @@ publish_view(Relation index, KyroMetaPage view)
 	meta->model_pages = view->model_pages;
 	meta->model_bytes = view->model_bytes;
 	meta->dir_pages = view->dir_pages;
+	meta->key_width = view->key_width;
 	memcpy(meta->dir_blocks, view->dir_blocks,
 		   sizeof(BlockNumber) * view->dir_pages);
 	GenericXLogFinish(state);

@@ -198,6 +198,8 @@ load_snap_view(Relation index, KyroMetaPage meta)
 	view->snap_entries = meta->snap_entries;
 	view->snap_nonnull = meta->snap_nonnull;
 	view->snap_pages = meta->snap_pages;
+	view->key_width = meta->key_width == 4 ? 4 : 8;
+	view->per_page = KyroSnapPerPage(view->key_width);
 	view->snap_blocks = KyroReadDirectory(index, meta);
 	MemoryContextSwitchTo(oldcxt);
 	if (view->snap_blocks == NULL || !load_model(index, meta, view))

@@ -201,6 +201,7 @@ switch_view(Relation index, KyroMetaPage built, TimestampTz started)
 	meta->model_pages = built->model_pages;
 	meta->model_bytes = built->model_bytes;
 	meta->dir_pages = built->dir_pages;
+	meta->key_width = built->key_width;
 	memcpy(meta->dir_blocks, built->dir_blocks,
 		   sizeof(BlockNumber) * built->dir_pages);
 	memset(&meta->frozen, 0, sizeof(KyroChain));
@@ -214,7 +215,7 @@ switch_view(Relation index, KyroMetaPage built, TimestampTz started)
 
 /* Copy snapshot page blkno's live entries to out, in order. */
 static void
-read_snapshot_page(Relation index, BlockNumber blkno, uint32 epoch,
+read_snapshot_page(Relation index, BlockNumber blkno, uint32 epoch, int width,
 				   int64 first_pos, int64 nonnull, KyroEntryArray *out)
 {
 	Buffer		buffer = ReadBuffer(index, blkno);
@@ -224,7 +225,8 @@ read_snapshot_page(Relation index, BlockNumber blkno, uint32 epoch,
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buffer);
 	opaque = KyroPageGetOpaque(page);
-	if (KyroPageKind(page) != KYRO_PAGE_SNAPSHOT || opaque->tag != epoch)
+	if (KyroPageKind(page) != KYRO_PAGE_SNAPSHOT || opaque->tag != epoch ||
+		KyroSnapWidth(page) != width)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("snapshot page %u of index \"%s\" is not of epoch %u",
@@ -235,11 +237,11 @@ read_snapshot_page(Relation index, BlockNumber blkno, uint32 epoch,
 	{
 		KyroEntry	e;
 
-		e.dead = (KyroSnapDead(page)[i / 8] >> (i % 8)) & 1;
+		e.dead = (KyroSnapDead(page, width)[i / 8] >> (i % 8)) & 1;
 		if (e.dead)
 			continue;
-		e.key = KyroSnapKeys(page)[i];
-		e.tid = KyroSnapTids(page)[i];
+		e.key = KyroSnapKey(page, width, i);
+		e.tid = KyroSnapTids(page, width)[i];
 		e.isnull = first_pos + i >= nonnull;
 		KyroEntryArrayAdd(out, &e);
 	}
@@ -312,8 +314,10 @@ KyroFold(Relation index, bool wait)
 	writer = KyroWriterBegin(index, new_epoch, old->snap_entries + delta.n);
 	for (uint32 p = 0; p < old->snap_pages; p++)
 	{
-		read_snapshot_page(index, old_blocks[p], old->epoch,
-						   (int64) p * KYRO_SNAP_PER_PAGE, old->snap_nonnull,
+		int			width = old->key_width == 4 ? 4 : 8;
+
+		read_snapshot_page(index, old_blocks[p], old->epoch, width,
+						   (int64) p * KyroSnapPerPage(width), old->snap_nonnull,
 						   &page_entries);
 		for (int64 i = 0; i < page_entries.n; i++)
 		{

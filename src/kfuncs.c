@@ -183,23 +183,28 @@ check_snapshot(CheckState *cs, KyroMetaPage meta, BlockNumber *blocks)
 	uint64		pos = 0;
 	uint64		dead = 0;
 	char		detail[256];
+	int			width = meta->key_width;
+	int			per_page;
 
+	if (width != 4 && width != 8)
+		corrupt(index, "The metapage names an unknown key width.");
+	per_page = KyroSnapPerPage(width);
 	memset(&prev, 0, sizeof(prev));
-	if (meta->snap_pages != (meta->snap_entries + KYRO_SNAP_PER_PAGE - 1) / KYRO_SNAP_PER_PAGE)
+	if (meta->snap_pages != (meta->snap_entries + per_page - 1) / per_page)
 		corrupt(index, "The snapshot's page count does not match its entry count.");
 	for (uint32 p = 0; p < meta->snap_pages; p++)
 	{
 		Buffer		buffer = ReadBuffer(index, blocks[p]);
 		Page		page;
 		KyroPageOpaque opaque;
-		uint32		want = Min(KYRO_SNAP_PER_PAGE, meta->snap_entries - pos);
+		uint32		want = Min((uint64) per_page, meta->snap_entries - pos);
 
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);
 		opaque = KyroPageGetOpaque(page);
 		if (PageIsNew(page) || opaque->page_id != KYRO_PAGE_ID ||
 			KyroPageKind(page) != KYRO_PAGE_SNAPSHOT || opaque->tag != meta->epoch ||
-			opaque->count != want)
+			KyroSnapWidth(page) != width || opaque->count != want)
 		{
 			UnlockReleaseBuffer(buffer);
 			snprintf(detail, sizeof(detail),
@@ -212,9 +217,9 @@ check_snapshot(CheckState *cs, KyroMetaPage meta, BlockNumber *blocks)
 			KyroEntry	e;
 
 			e.isnull = pos >= meta->snap_nonnull;
-			e.key = e.isnull ? 0 : KyroSnapKeys(page)[i];
-			e.tid = KyroSnapTids(page)[i];
-			e.dead = (KyroSnapDead(page)[i / 8] >> (i % 8)) & 1;
+			e.key = e.isnull ? 0 : KyroSnapKey(page, width, i);
+			e.tid = KyroSnapTids(page, width)[i];
+			e.dead = (KyroSnapDead(page, width)[i / 8] >> (i % 8)) & 1;
 			if (pos > 0 && KyroEntryCompare(&prev, &e) >= 0)
 			{
 				UnlockReleaseBuffer(buffer);

@@ -57,6 +57,7 @@ KyroInitMetapage(Page page)
 	meta->epoch = 0;
 	meta->next_epoch = 1;
 	meta->next_chain = 1;
+	meta->key_width = 8;
 	meta->active.head = meta->active.tail = InvalidBlockNumber;
 	meta->frozen.head = meta->frozen.tail = InvalidBlockNumber;
 }

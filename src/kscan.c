@@ -270,10 +270,13 @@ cache_slots(Relation index, KyroScanOpaque so, int64 page_no, int lo, int hi)
 	opaque = KyroPageGetOpaque(page);
 	ok = !PageIsNew(page) && opaque->page_id == KYRO_PAGE_ID &&
 		KyroPageKind(page) == KYRO_PAGE_SNAPSHOT &&
-		opaque->tag == so->snap->epoch && opaque->count <= KYRO_SNAP_PER_PAGE;
+		opaque->tag == so->snap->epoch &&
+		KyroSnapWidth(page) == so->snap->key_width &&
+		opaque->count <= (uint32) so->snap->per_page;
 	if (ok)
 	{
-		const uint8 *dead = KyroSnapDead(page);
+		int			width = so->snap->key_width;
+		const uint8 *dead = KyroSnapDead(page, width);
 
 		lo = Max(lo, 0);
 		hi = Min(hi, (int) opaque->count - 1);
@@ -281,11 +284,13 @@ cache_slots(Relation index, KyroScanOpaque so, int64 page_no, int lo, int hi)
 		so->page_count = opaque->count;
 		so->cache_lo = lo;
 		so->cache_n = Max(hi - lo + 1, 0);
-		memcpy(so->page_keys, KyroSnapKeys(page) + lo, sizeof(uint64) * so->cache_n);
-		memcpy(so->page_tids, KyroSnapTids(page) + lo,
-			   sizeof(ItemPointerData) * so->cache_n);
 		for (int i = 0; i < so->cache_n; i++)
+		{
+			so->page_keys[i] = KyroSnapKey(page, width, lo + i);
 			so->page_dead[i] = (dead[(lo + i) / 8] >> ((lo + i) % 8)) & 1;
+		}
+		memcpy(so->page_tids, KyroSnapTids(page, width) + lo,
+			   sizeof(ItemPointerData) * so->cache_n);
 	}
 	UnlockReleaseBuffer(buffer);
 	if (!ok)
@@ -304,14 +309,15 @@ cache_slots(Relation index, KyroScanOpaque so, int64 page_no, int lo, int hi)
 static void
 cache_positions(Relation index, KyroScanOpaque so, int64 lo, int64 hi)
 {
-	int64		page_no = lo / KYRO_SNAP_PER_PAGE;
+	int			per_page = so->snap->per_page;
+	int64		page_no = lo / per_page;
 
-	if (so->recycled || lo > hi || page_no != hi / KYRO_SNAP_PER_PAGE)
+	if (so->recycled || lo > hi || page_no != hi / per_page)
 		return;
-	if (so->page_no == page_no && lo % KYRO_SNAP_PER_PAGE >= so->cache_lo &&
-		hi % KYRO_SNAP_PER_PAGE < so->cache_lo + so->cache_n)
+	if (so->page_no == page_no && lo % per_page >= so->cache_lo &&
+		hi % per_page < so->cache_lo + so->cache_n)
 		return;
-	cache_slots(index, so, page_no, lo % KYRO_SNAP_PER_PAGE, hi % KYRO_SNAP_PER_PAGE);
+	cache_slots(index, so, page_no, lo % per_page, hi % per_page);
 }
 
 /*
@@ -322,9 +328,9 @@ static KyroEntry
 snap_entry(Relation index, KyroScanOpaque so, int64 pos)
 {
 	KyroEntry	e;
-	int			slot = pos % KYRO_SNAP_PER_PAGE;
+	int			slot = pos % so->snap->per_page;
 
-	int64		page_no = pos / KYRO_SNAP_PER_PAGE;
+	int64		page_no = pos / so->snap->per_page;
 
 	memset(&e, 0, sizeof(e));
 	e.isnull = true;

@@ -35,21 +35,23 @@ vacuum_snapshot_page(Relation index, BlockNumber blkno,
 	GenericXLogState *state = NULL;
 	int64		flagged = 0;
 	uint32		count;
+	int			width;
 
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 	count = KyroPageGetOpaque(page)->count;
+	width = KyroSnapWidth(page);
 	for (uint32 i = 0; i < count; i++)
 	{
-		if ((KyroSnapDead(page)[i / 8] >> (i % 8)) & 1)
+		if ((KyroSnapDead(page, width)[i / 8] >> (i % 8)) & 1)
 			continue;
-		if (callback(&KyroSnapTids(page)[i], callback_state))
+		if (callback(&KyroSnapTids(page, width)[i], callback_state))
 		{
 			if (state == NULL)
 			{
 				state = GenericXLogStart(index);
 				page = GenericXLogRegisterBuffer(state, buffer, 0);
 			}
-			KyroSnapDead(page)[i / 8] |= 1 << (i % 8);
+			KyroSnapDead(page, width)[i / 8] |= 1 << (i % 8);
 			flagged++;
 		}
 		else

@@ -10,12 +10,19 @@
  * view.  Nothing is visible until the caller switches the metapage, so a
  * crash before that leaves the old view whole.
  *
+ * Keys are first packed as 32-bit offsets from each page's first key.  The
+ * first page whose keys span 2^32 or more switches the whole snapshot to
+ * 8-byte keys: the pages written so far are read back and rewritten, and
+ * the discarded ones freed.  So a snapshot that allows offsets is smaller,
+ * and one that does not costs one early rewrite.
+ *
  * src/kwrite.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/memutils.h"
 
 #include "kyrodb.h"
@@ -24,8 +31,10 @@ struct KyroWriter
 {
 	Relation	index;
 	uint32		epoch;
-	Page		page;			/* the snapshot page being filled */
-	int			in_page;
+	int			width;			/* 4 while every page allows offsets, else 8 */
+	int			per_page;
+	KyroEntry  *pending;		/* the next page's entries */
+	int			npending;
 	int64		nentries;
 	int64		nnonnull;
 	uint64	   *keys;			/* every non-NULL key, for training */
@@ -33,6 +42,7 @@ struct KyroWriter
 	BlockNumber *blocks;		/* snapshot pages, then model pages */
 	int			nblocks;
 	int			blocks_cap;
+	Page		page;			/* scratch for building a page */
 };
 
 /* A writer for the snapshot numbered epoch, of about expected entries. */
@@ -43,8 +53,10 @@ KyroWriterBegin(Relation index, uint32 epoch, int64 expected)
 
 	w->index = index;
 	w->epoch = epoch;
+	w->width = 4;
+	w->per_page = KyroSnapPerPage(4);
+	w->pending = palloc(sizeof(KyroEntry) * KYRO_SNAP_PER_PAGE_MAX);
 	w->page = palloc(BLCKSZ);
-	KyroInitPage(w->page, KYRO_PAGE_SNAPSHOT, epoch);
 	w->keys_cap = Max(expected, 1024);
 	w->keys = MemoryContextAllocHuge(CurrentMemoryContext,
 									 sizeof(uint64) * w->keys_cap);
@@ -81,29 +93,134 @@ add_block(KyroWriter *w, BlockNumber blkno)
 	w->blocks[w->nblocks++] = blkno;
 }
 
-/* Write the snapshot page in hand, if it holds anything. */
-static void
-flush_snapshot_page(KyroWriter *w)
+/* Whether the pending entries' keys fit as offsets from the first. */
+static bool
+pending_fits_offsets(KyroWriter *w)
 {
-	if (w->in_page == 0)
+	uint64		last = 0;
+
+	if (w->npending == 0 || w->pending[0].isnull)
+		return true;
+	for (int i = 0; i < w->npending && !w->pending[i].isnull; i++)
+		last = w->pending[i].key;	/* sorted: the last key is the largest */
+	return last - w->pending[0].key <= PG_UINT32_MAX;
+}
+
+/* Write the pending entries as one snapshot page of the current width. */
+static void
+write_pending_page(KyroWriter *w)
+{
+	Page		page = w->page;
+	char	   *content;
+	uint64		base;
+	uint8	   *dead;
+
+	KyroInitPage(page, KYRO_PAGE_SNAPSHOT | (w->width == 4 ? KYRO_PAGE_KEY32 : 0),
+				 w->epoch);
+	content = PageGetContents(page);
+	base = w->pending[0].isnull ? 0 : w->pending[0].key;
+	if (w->width == 4)
+		memcpy(content, &base, sizeof(uint64));
+	for (int i = 0; i < w->npending; i++)
+	{
+		uint64		key = w->pending[i].isnull ? base : w->pending[i].key;
+
+		if (w->width == 4)
+			((uint32 *) (content + 8))[i] = (uint32) (key - base);
+		else
+			((uint64 *) content)[i] = key;
+		KyroSnapTids(page, w->width)[i] = w->pending[i].tid;
+	}
+	dead = KyroSnapDead(page, w->width);
+	memset(dead, 0, (w->npending + 7) / 8);
+	KyroPageGetOpaque(page)->count = w->npending;
+	add_block(w, write_page(w->index, page));
+	w->npending = 0;
+}
+
+static void add_to_pages(KyroWriter *w, const KyroEntry *entry);
+
+/*
+ * Switch the snapshot to 8-byte keys: read back the pages written with
+ * offsets, write their entries again, and free the discarded pages (no
+ * view ever pointed to them).
+ */
+static void
+widen(KyroWriter *w)
+{
+	BlockNumber *old = w->blocks;
+	int			nold = w->nblocks;
+	KyroEntry  *saved = palloc(sizeof(KyroEntry) * KYRO_SNAP_PER_PAGE_MAX);
+	int			nsaved = w->npending;
+	int64		pos = 0;
+
+	memcpy(saved, w->pending, sizeof(KyroEntry) * nsaved);
+	w->width = 8;
+	w->per_page = KyroSnapPerPage(8);
+	w->npending = 0;
+	w->blocks_cap = Max(64, nold * 2);
+	w->blocks = palloc(sizeof(BlockNumber) * w->blocks_cap);
+	w->nblocks = 0;
+
+	for (int b = 0; b < nold; b++)
+	{
+		Buffer		buffer = ReadBuffer(w->index, old[b]);
+		Page		page;
+		uint32		count;
+		KyroEntry	entries[KYRO_SNAP_PER_PAGE_MAX];
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		count = KyroPageGetOpaque(page)->count;
+		for (uint32 i = 0; i < count; i++, pos++)
+		{
+			entries[i].isnull = pos >= w->nnonnull;
+			entries[i].key = entries[i].isnull ? 0 : KyroSnapKey(page, 4, i);
+			entries[i].tid = KyroSnapTids(page, 4)[i];
+			entries[i].dead = false;
+		}
+		UnlockReleaseBuffer(buffer);
+		for (uint32 i = 0; i < count; i++)
+			add_to_pages(w, &entries[i]);
+		CHECK_FOR_INTERRUPTS();
+	}
+	for (int i = 0; i < nsaved; i++)
+		add_to_pages(w, &saved[i]);
+	if (nold > 0)
+		KyroMarkDeleted(w->index, old, nold);
+	pfree(old);
+	pfree(saved);
+}
+
+/* Write the pending page, widening first if its keys need 8 bytes. */
+static void
+flush_pending(KyroWriter *w)
+{
+	if (w->npending == 0)
 		return;
-	KyroPageGetOpaque(w->page)->count = w->in_page;
-	add_block(w, write_page(w->index, w->page));
-	KyroInitPage(w->page, KYRO_PAGE_SNAPSHOT, w->epoch);
-	w->in_page = 0;
+	if (w->width == 4 && !pending_fits_offsets(w))
+	{
+		widen(w);
+		return;
+	}
+	write_pending_page(w);
+}
+
+/* Put an entry on the pages, writing each page as it fills. */
+static void
+add_to_pages(KyroWriter *w, const KyroEntry *entry)
+{
+	w->pending[w->npending++] = *entry;
+	if (w->npending == w->per_page)
+		flush_pending(w);
 }
 
 /* Append one entry; entries come in (key, TID) order, NULLs last. */
 void
 KyroWriterAdd(KyroWriter *w, const KyroEntry *entry)
 {
-	int			slot = w->in_page;
-
 	Assert(!entry->dead);
 	Assert(entry->isnull || w->nnonnull == w->nentries);
-	KyroSnapKeys(w->page)[slot] = entry->isnull ? 0 : entry->key;
-	KyroSnapTids(w->page)[slot] = entry->tid;
-	KyroSnapDead(w->page)[slot / 8] &= ~(1 << (slot % 8));
 	if (!entry->isnull)
 	{
 		if (w->nnonnull == w->keys_cap)
@@ -114,8 +231,7 @@ KyroWriterAdd(KyroWriter *w, const KyroEntry *entry)
 		w->keys[w->nnonnull++] = entry->key;
 	}
 	w->nentries++;
-	if (++w->in_page == KYRO_SNAP_PER_PAGE)
-		flush_snapshot_page(w);
+	add_to_pages(w, entry);
 }
 
 /*
@@ -176,7 +292,9 @@ KyroWriterFinish(KyroWriter *w, KyroMetaPage meta)
 	uint32		model_bytes;
 	Page		page;
 
-	flush_snapshot_page(w);
+	/* widening re-fills the pending page, so flush until it stays empty */
+	while (w->npending > 0)
+		flush_pending(w);
 	snap_pages = w->nblocks;
 	model_bytes = write_model(w);
 	model_pages = w->nblocks - snap_pages;
@@ -210,9 +328,11 @@ KyroWriterFinish(KyroWriter *w, KyroMetaPage meta)
 	meta->model_pages = model_pages;
 	meta->model_bytes = model_bytes;
 	meta->dir_pages = dir_pages;
+	meta->key_width = w->width;
 
 	pfree(w->keys);
 	pfree(w->blocks);
+	pfree(w->pending);
 	pfree(w->page);
 	pfree(w);
 }

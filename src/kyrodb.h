@@ -10,7 +10,7 @@
  *	block 0			the metapage: the current view (epoch, directory, counts,
  *					delta chains)
  *	directory		block numbers of the snapshot's pages, then the model's
- *	snapshot		entries sorted by (key, TID), KYRO_SNAP_PER_PAGE a page,
+ *	snapshot		entries sorted by (key, TID), a fixed number a page,
  *					NULL entries last
  *	model			the serialised RMI, byte after byte across pages
  *	delta			chains of pages that inserts append to
@@ -60,6 +60,7 @@
 #define KYRO_PAGE_DELTA			0x0010
 #define KYRO_PAGE_KINDS			0x001F
 #define KYRO_PAGE_DELETED		0x0100	/* freed; content intact until reused */
+#define KYRO_PAGE_KEY32			0x0200	/* snapshot keys as 32-bit offsets */
 
 typedef struct KyroPageOpaqueData
 {
@@ -82,15 +83,64 @@ typedef KyroPageOpaqueData *KyroPageOpaque;
 	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(KyroPageOpaqueData)))
 
 /*
- * A snapshot page: keys[per_page] (uint64), then TIDs[per_page], then one
- * dead bit per entry.  Keys sit together so the search touches few lines.
+ * A snapshot page: the keys, then TIDs, then one dead bit per entry; keys
+ * sit together so the search touches few lines.  Keys are 8 bytes, or,
+ * when every page of the snapshot allows it (decided per epoch), a 64-bit
+ * base key followed by 32-bit offsets from it: more entries a page, a
+ * smaller index.  The page's KYRO_PAGE_KEY32 flag says which.
  */
-#define KYRO_SNAP_PER_PAGE	((int) ((KYRO_PAGE_CONTENT * 8) / (8 * 8 + 6 * 8 + 1)))
-#define KyroSnapKeys(page)	((uint64 *) PageGetContents(page))
-#define KyroSnapTids(page) \
-	((ItemPointerData *) (PageGetContents(page) + 8 * KYRO_SNAP_PER_PAGE))
-#define KyroSnapDead(page) \
-	((uint8 *) (PageGetContents(page) + 14 * KYRO_SNAP_PER_PAGE))
+#define KYRO_SNAP_PER_PAGE_8	((int) ((KYRO_PAGE_CONTENT * 8) / (8 * 8 + 6 * 8 + 1)))
+#define KYRO_SNAP_PER_PAGE_4	((int) (((KYRO_PAGE_CONTENT - 8) * 8) / (4 * 8 + 6 * 8 + 1)))
+#define KYRO_SNAP_PER_PAGE_MAX	KYRO_SNAP_PER_PAGE_4
+
+/* Entries a snapshot page holds with keys of width bytes. */
+static inline int
+KyroSnapPerPage(int width)
+{
+	return width == 4 ? KYRO_SNAP_PER_PAGE_4 : KYRO_SNAP_PER_PAGE_8;
+}
+
+/* Byte offset, within a page's content, of its TIDs. */
+static inline int
+KyroSnapTidsOffset(int width)
+{
+	return width == 4 ? 8 + 4 * KYRO_SNAP_PER_PAGE_4 : 8 * KYRO_SNAP_PER_PAGE_8;
+}
+
+/* The key in slot of a snapshot page with keys of width bytes. */
+static inline uint64
+KyroSnapKey(Page page, int width, int slot)
+{
+	char	   *content = PageGetContents(page);
+
+	if (width == 4)
+	{
+		uint64		base;
+
+		memcpy(&base, content, sizeof(uint64));
+		return base + ((uint32 *) (content + 8))[slot];
+	}
+	return ((uint64 *) content)[slot];
+}
+
+/* The TIDs of a snapshot page. */
+static inline ItemPointerData *
+KyroSnapTids(Page page, int width)
+{
+	return (ItemPointerData *) (PageGetContents(page) + KyroSnapTidsOffset(width));
+}
+
+/* The dead bits of a snapshot page. */
+static inline uint8 *
+KyroSnapDead(Page page, int width)
+{
+	return (uint8 *) (PageGetContents(page) + KyroSnapTidsOffset(width) +
+					  6 * KyroSnapPerPage(width));
+}
+
+/* Key width of a snapshot page, from its flags. */
+#define KyroSnapWidth(page) \
+	((KyroPageGetOpaque(page)->flags & KYRO_PAGE_KEY32) ? 4 : 8)
 
 /* A delta page: an array of entries, appended to. */
 typedef struct KyroDeltaEntry
@@ -136,6 +186,8 @@ typedef struct KyroMetaPageData
 	uint32		model_pages;
 	uint32		model_bytes;
 	uint32		dir_pages;
+	uint32		key_width;		/* 8, or 4 (offsets): see snapshot pages */
+	uint32		pad;
 	KyroChain	active;			/* inserts append here */
 	KyroChain	frozen;			/* being folded, while a fold runs */
 	uint64		folds;
@@ -194,6 +246,8 @@ typedef struct KyroSnapView
 	uint64		snap_entries;
 	uint64		snap_nonnull;
 	uint32		snap_pages;
+	int			key_width;
+	int			per_page;
 	BlockNumber *snap_blocks;	/* snapshot page -> block */
 	bool		has_model;		/* false: model missing or rejected */
 	RmiModel	model;
@@ -272,9 +326,9 @@ typedef struct KyroScanOpaqueData
 	int			page_count;		/* entries on that page */
 	int			cache_lo;
 	int			cache_n;
-	uint64		page_keys[KYRO_SNAP_PER_PAGE];
-	ItemPointerData page_tids[KYRO_SNAP_PER_PAGE];
-	bool		page_dead[KYRO_SNAP_PER_PAGE];
+	uint64		page_keys[KYRO_SNAP_PER_PAGE_MAX];
+	ItemPointerData page_tids[KYRO_SNAP_PER_PAGE_MAX];
+	bool		page_dead[KYRO_SNAP_PER_PAGE_MAX];
 
 	/* mark and restore */
 	bool		mark_have_last;
