@@ -36,7 +36,8 @@ SHLIB_LINK += -lxxhash
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -ffp-contract=off -std=gnu99
 
 # pg_regress: sql/*.sql against expected/*.out.
-REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+# kyro_setup defines what the kyro_* suites share, so it runs first.
+REGRESS = kyro_setup $(filter-out kyro_setup,$(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=.
 
 # Isolation tester: test/specs/*.spec against test/expected/*.out.

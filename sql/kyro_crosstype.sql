@@ -7,55 +7,6 @@
 
 CREATE EXTENSION IF NOT EXISTS kyrodb;
 
--- compare(query, modes): the query's rows under a sequential scan, then
--- under each mode: 'index' (index and index-only scans) and 'bitmap'.  One
--- row per mode: the index scan its plan uses, the rows the sequential scan
--- returned, and the rows the index plan missed or added (both must be 0).
-CREATE FUNCTION pg_temp.compare(query text, modes text[] DEFAULT '{index,bitmap}')
-RETURNS TABLE (scan text, nrows bigint, missing bigint, extra bigint)
-LANGUAGE plpgsql AS $fn$
-DECLARE
-	wrapped text := format('SELECT array_agg(r::text ORDER BY r::text) FROM (%s) r', query);
-	expected text[];
-	got text[];
-	mode text;
-	line text;
-	saved text[] := ARRAY[current_setting('enable_seqscan'),
-		current_setting('enable_indexscan'),
-		current_setting('enable_indexonlyscan'),
-		current_setting('enable_bitmapscan')];
-BEGIN
-	PERFORM set_config('enable_seqscan', 'on', true);
-	PERFORM set_config('enable_indexscan', 'off', true);
-	PERFORM set_config('enable_indexonlyscan', 'off', true);
-	PERFORM set_config('enable_bitmapscan', 'off', true);
-	EXECUTE wrapped INTO expected;
-	nrows := coalesce(cardinality(expected), 0);
-	FOREACH mode IN ARRAY modes LOOP
-		PERFORM set_config('enable_seqscan', 'off', true);
-		PERFORM set_config('enable_indexscan', (mode = 'index')::text, true);
-		PERFORM set_config('enable_indexonlyscan', (mode = 'index')::text, true);
-		PERFORM set_config('enable_bitmapscan', (mode = 'bitmap')::text, true);
-		scan := NULL;
-		FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || wrapped LOOP
-			scan := coalesce(scan, substring(line from
-				'(?:Index Only Scan|Index Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) \S+'));
-		END LOOP;
-		scan := coalesce(scan, 'no index scan');
-		EXECUTE wrapped INTO got;
-		SELECT count(*) INTO missing
-		FROM (SELECT unnest(expected) EXCEPT ALL SELECT unnest(got)) s;
-		SELECT count(*) INTO extra
-		FROM (SELECT unnest(got) EXCEPT ALL SELECT unnest(expected)) s;
-		RETURN NEXT;
-	END LOOP;
-	PERFORM set_config('enable_seqscan', saved[1], true);
-	PERFORM set_config('enable_indexscan', saved[2], true);
-	PERFORM set_config('enable_indexonlyscan', saved[3], true);
-	PERFORM set_config('enable_bitmapscan', saved[4], true);
-END
-$fn$;
-
 -- Keys around the ends of int2 and int4, in the snapshot and the delta.
 CREATE TABLE kc_int2 (id int, k int2);
 INSERT INTO kc_int2 SELECT i, (i * 97) % 65536 - 32768 FROM generate_series(1, 1500) i;
@@ -135,7 +86,7 @@ FROM (VALUES
 	(23, 'k < ANY (''{5,40000}''::int4[])'),
 	(24, 'k >= ANY (''{3000000000,-32768}''::int8[])')
 ) q(n, qual),
-	LATERAL pg_temp.compare('SELECT id, k FROM kc_int2 WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT id, k FROM kc_int2 WHERE ' || q.qual) c
 ORDER BY q.n, c.scan DESC;
 
 -- int4 column, int2 and int8 constants
@@ -158,7 +109,7 @@ FROM (VALUES
 	(15, 'k > 5::int2 AND k <= 40000::int8'),
 	(16, 'k > ANY (''{32767,NULL}''::int2[])')
 ) q(n, qual),
-	LATERAL pg_temp.compare('SELECT id, k FROM kc_int4 WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT id, k FROM kc_int4 WHERE ' || q.qual) c
 ORDER BY q.n, c.scan DESC;
 
 -- int8 column, int2 and int4 constants
@@ -179,7 +130,7 @@ FROM (VALUES
 	(13, 'k > -32769 AND k <= 32767::int2'),
 	(14, 'k <= ANY (''{5,-2147483648}''::int4[])')
 ) q(n, qual),
-	LATERAL pg_temp.compare('SELECT id, k FROM kc_int8 WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT id, k FROM kc_int8 WHERE ' || q.qual) c
 ORDER BY q.n, c.scan DESC;
 
 -- A join: the inner side's key compared with the outer side's, of

@@ -7,55 +7,6 @@
 
 CREATE EXTENSION IF NOT EXISTS kyrodb;
 
--- compare(query, modes): the query's rows under a sequential scan, then
--- under each mode: 'index' (index and index-only scans) and 'bitmap'.  One
--- row per mode: the index scan its plan uses, the rows the sequential scan
--- returned, and the rows the index plan missed or added (both must be 0).
-CREATE FUNCTION pg_temp.compare(query text, modes text[] DEFAULT '{index,bitmap}')
-RETURNS TABLE (scan text, nrows bigint, missing bigint, extra bigint)
-LANGUAGE plpgsql AS $fn$
-DECLARE
-	wrapped text := format('SELECT array_agg(r::text ORDER BY r::text) FROM (%s) r', query);
-	expected text[];
-	got text[];
-	mode text;
-	line text;
-	saved text[] := ARRAY[current_setting('enable_seqscan'),
-		current_setting('enable_indexscan'),
-		current_setting('enable_indexonlyscan'),
-		current_setting('enable_bitmapscan')];
-BEGIN
-	PERFORM set_config('enable_seqscan', 'on', true);
-	PERFORM set_config('enable_indexscan', 'off', true);
-	PERFORM set_config('enable_indexonlyscan', 'off', true);
-	PERFORM set_config('enable_bitmapscan', 'off', true);
-	EXECUTE wrapped INTO expected;
-	nrows := coalesce(cardinality(expected), 0);
-	FOREACH mode IN ARRAY modes LOOP
-		PERFORM set_config('enable_seqscan', 'off', true);
-		PERFORM set_config('enable_indexscan', (mode = 'index')::text, true);
-		PERFORM set_config('enable_indexonlyscan', (mode = 'index')::text, true);
-		PERFORM set_config('enable_bitmapscan', (mode = 'bitmap')::text, true);
-		scan := NULL;
-		FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || wrapped LOOP
-			scan := coalesce(scan, substring(line from
-				'(?:Index Only Scan|Index Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) \S+'));
-		END LOOP;
-		scan := coalesce(scan, 'no index scan');
-		EXECUTE wrapped INTO got;
-		SELECT count(*) INTO missing
-		FROM (SELECT unnest(expected) EXCEPT ALL SELECT unnest(got)) s;
-		SELECT count(*) INTO extra
-		FROM (SELECT unnest(got) EXCEPT ALL SELECT unnest(expected)) s;
-		RETURN NEXT;
-	END LOOP;
-	PERFORM set_config('enable_seqscan', saved[1], true);
-	PERFORM set_config('enable_indexscan', saved[2], true);
-	PERFORM set_config('enable_indexonlyscan', saved[3], true);
-	PERFORM set_config('enable_bitmapscan', saved[4], true);
-END
-$fn$;
-
 -- The quals every phase tries on kd.
 CREATE FUNCTION pg_temp.kd_compare()
 RETURNS TABLE (n int, query text, scan text, nrows bigint, missing bigint, extra bigint)
@@ -73,7 +24,7 @@ FROM (VALUES
 	(9, 'SELECT row_number() OVER () AS pos, k FROM (SELECT k FROM kd ORDER BY k DESC LIMIT 300) s'),
 	(10, 'SELECT row_number() OVER () AS pos, k FROM (SELECT k FROM kd ORDER BY k) s')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query, CASE WHEN q.n < 9 THEN '{index,bitmap}' ELSE '{index}' END::text[]) c
+	LATERAL kyro_test.compare(q.query, CASE WHEN q.n < 9 THEN '{index,bitmap}' ELSE '{index}' END::text[]) c
 ORDER BY q.n, c.scan DESC
 $fn$;
 
@@ -274,7 +225,7 @@ FROM (VALUES
 	(3, 'SELECT id, k FROM kdl WHERE k IS NULL'),
 	(4, 'SELECT id, k FROM kdl WHERE k >= 0')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query) c
+	LATERAL kyro_test.compare(q.query) c
 ORDER BY q.n, c.scan DESC;
 
 SELECT kyrodb.snapshot('kdl_k') AS epoch \gset kdl_second_
@@ -290,7 +241,7 @@ FROM (VALUES
 	(4, 'SELECT id, k FROM kdl WHERE k >= 0'),
 	(5, 'SELECT row_number() OVER () AS pos, k FROM (SELECT k FROM kdl ORDER BY k DESC LIMIT 500) s')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query, '{index}') c
+	LATERAL kyro_test.compare(q.query, '{index}') c
 ORDER BY q.n, c.scan DESC;
 
 -- Statements that scan the index while they write to it, folding as they
@@ -317,7 +268,7 @@ FROM (VALUES
 	(2, 'SELECT id, k FROM kdl WHERE k BETWEEN 900 AND 3600'),
 	(3, 'SELECT id, k FROM kdl WHERE k IS NULL')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query) c
+	LATERAL kyro_test.compare(q.query) c
 ORDER BY q.n, c.scan DESC;
 
 -- Deletes and VACUUM on the small-limit index, then more inserts.
@@ -332,7 +283,7 @@ FROM (VALUES
 	(3, 'SELECT id, k FROM kdl WHERE k IS NULL'),
 	(4, 'SELECT id, k FROM kdl WHERE k >= 0')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query) c
+	LATERAL kyro_test.compare(q.query) c
 ORDER BY q.n, c.scan DESC;
 
 --
@@ -376,7 +327,7 @@ FROM (VALUES
 	(3, 'SELECT id FROM kdn WHERE k > ''2024-03-01'''),
 	(4, 'SELECT row_number() OVER () AS pos, k FROM (SELECT k FROM kdn ORDER BY k DESC LIMIT 450) s')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query, '{index}') c
+	LATERAL kyro_test.compare(q.query, '{index}') c
 ORDER BY q.n, c.scan DESC;
 SELECT kyrodb.snapshot('kdn_k') > 1 AS epoch_grew;
 SELECT kyrodb.check('kdn_k', true);
@@ -387,7 +338,7 @@ FROM (VALUES
 	(3, 'SELECT id FROM kdn WHERE k > ''2024-03-01'''),
 	(4, 'SELECT row_number() OVER () AS pos, k FROM (SELECT k FROM kdn ORDER BY k DESC LIMIT 450) s')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query, '{index}') c
+	LATERAL kyro_test.compare(q.query, '{index}') c
 ORDER BY q.n, c.scan DESC;
 
 DROP TABLE kd, kdl, kdn;

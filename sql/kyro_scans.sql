@@ -7,55 +7,6 @@
 
 CREATE EXTENSION IF NOT EXISTS kyrodb;
 
--- compare(query, modes): the query's rows under a sequential scan, then
--- under each mode: 'index' (index and index-only scans) and 'bitmap'.  One
--- row per mode: the index scan its plan uses, the rows the sequential scan
--- returned, and the rows the index plan missed or added (both must be 0).
-CREATE FUNCTION pg_temp.compare(query text, modes text[] DEFAULT '{index,bitmap}')
-RETURNS TABLE (scan text, nrows bigint, missing bigint, extra bigint)
-LANGUAGE plpgsql AS $fn$
-DECLARE
-	wrapped text := format('SELECT array_agg(r::text ORDER BY r::text) FROM (%s) r', query);
-	expected text[];
-	got text[];
-	mode text;
-	line text;
-	saved text[] := ARRAY[current_setting('enable_seqscan'),
-		current_setting('enable_indexscan'),
-		current_setting('enable_indexonlyscan'),
-		current_setting('enable_bitmapscan')];
-BEGIN
-	PERFORM set_config('enable_seqscan', 'on', true);
-	PERFORM set_config('enable_indexscan', 'off', true);
-	PERFORM set_config('enable_indexonlyscan', 'off', true);
-	PERFORM set_config('enable_bitmapscan', 'off', true);
-	EXECUTE wrapped INTO expected;
-	nrows := coalesce(cardinality(expected), 0);
-	FOREACH mode IN ARRAY modes LOOP
-		PERFORM set_config('enable_seqscan', 'off', true);
-		PERFORM set_config('enable_indexscan', (mode = 'index')::text, true);
-		PERFORM set_config('enable_indexonlyscan', (mode = 'index')::text, true);
-		PERFORM set_config('enable_bitmapscan', (mode = 'bitmap')::text, true);
-		scan := NULL;
-		FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || wrapped LOOP
-			scan := coalesce(scan, substring(line from
-				'(?:Index Only Scan|Index Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) \S+'));
-		END LOOP;
-		scan := coalesce(scan, 'no index scan');
-		EXECUTE wrapped INTO got;
-		SELECT count(*) INTO missing
-		FROM (SELECT unnest(expected) EXCEPT ALL SELECT unnest(got)) s;
-		SELECT count(*) INTO extra
-		FROM (SELECT unnest(got) EXCEPT ALL SELECT unnest(expected)) s;
-		RETURN NEXT;
-	END LOOP;
-	PERFORM set_config('enable_seqscan', saved[1], true);
-	PERFORM set_config('enable_indexscan', saved[2], true);
-	PERFORM set_config('enable_indexonlyscan', saved[3], true);
-	PERFORM set_config('enable_bitmapscan', saved[4], true);
-END
-$fn$;
-
 -- cursor_compare(query, moves): the same moves on two scrollable cursors
 -- over query, one planned with index scans only, one with a sequential
 -- scan (and a sort).  A move is next, prior, first, last, absolute N,
@@ -202,7 +153,7 @@ FROM (VALUES
 	(14, 'SELECT id, k FROM ks WHERE k > 4900 ORDER BY k DESC, id DESC'),
 	(15, 'SELECT id, k FROM ks WHERE k < 2000 ORDER BY k DESC, id LIMIT 1000')
 ) q(n, query),
-	LATERAL pg_temp.compare(
+	LATERAL kyro_test.compare(
 		'SELECT row_number() OVER () AS pos, s.* FROM (' || q.query || ') s',
 		'{index}') c
 ORDER BY q.n;
@@ -223,7 +174,7 @@ FROM (VALUES
 	(4, 'SELECT min(k), max(k) FROM ks WHERE k < 0'),
 	(5, 'SELECT min(k), max(k) FROM ks WHERE k = 4999')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query, '{index}') c
+	LATERAL kyro_test.compare(q.query, '{index}') c
 ORDER BY q.n;
 SELECT min(k), max(k) FROM ks;
 
@@ -246,7 +197,7 @@ FROM (VALUES
 	(3, 'SELECT count(*) FROM ks WHERE k IS NOT NULL'),
 	(4, 'SELECT k, count(*) FROM ks WHERE k < 1000 GROUP BY k')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query, '{index}') c
+	LATERAL kyro_test.compare(q.query, '{index}') c
 ORDER BY q.n;
 
 --
@@ -269,7 +220,7 @@ FROM (VALUES
 	(4, 'SELECT id FROM ks WHERE k = ANY (''{1,2,3}'') OR g = ANY (''{7}'')'),
 	(5, 'SELECT id FROM ks WHERE k >= 4000')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query, '{bitmap}') c
+	LATERAL kyro_test.compare(q.query, '{bitmap}') c
 ORDER BY q.n;
 
 --
@@ -299,7 +250,7 @@ FROM (VALUES
 	(4, 'SELECT v, (SELECT array_agg(k) FROM (SELECT k FROM ks WHERE k > kso.v ORDER BY k LIMIT 3) s) FROM kso'),
 	(5, 'SELECT v, (SELECT array_agg(k) FROM (SELECT k FROM ks WHERE k < kso.v ORDER BY k DESC LIMIT 3) s) FROM kso')
 ) q(n, query),
-	LATERAL pg_temp.compare(q.query, '{index}') c
+	LATERAL kyro_test.compare(q.query, '{index}') c
 ORDER BY q.n;
 RESET enable_hashjoin;
 RESET enable_mergejoin;
@@ -470,7 +421,7 @@ FROM (VALUES
 	(3, 'SELECT k FROM kdesc WHERE k > 90 ORDER BY k DESC'),
 	(4, 'SELECT k FROM kdesc WHERE k < 10 ORDER BY k')
 ) q(n, query),
-	LATERAL pg_temp.compare(
+	LATERAL kyro_test.compare(
 		'SELECT row_number() OVER () AS pos, s.* FROM (' || q.query || ') s',
 		'{index}') c
 ORDER BY q.n;
@@ -488,7 +439,7 @@ FROM (VALUES
 	(2, 'SELECT k FROM kdesc ORDER BY k DESC NULLS LAST LIMIT 5'),
 	(3, 'SELECT k FROM kdesc WHERE k > 90 ORDER BY k NULLS FIRST')
 ) q(n, query),
-	LATERAL pg_temp.compare(
+	LATERAL kyro_test.compare(
 		'SELECT row_number() OVER () AS pos, s.* FROM (' || q.query || ') s',
 		'{index}') c
 ORDER BY q.n;

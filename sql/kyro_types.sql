@@ -7,55 +7,6 @@
 
 CREATE EXTENSION IF NOT EXISTS kyrodb;
 
--- compare(query, modes): the query's rows under a sequential scan, then
--- under each mode: 'index' (index and index-only scans) and 'bitmap'.  One
--- row per mode: the index scan its plan uses, the rows the sequential scan
--- returned, and the rows the index plan missed or added (both must be 0).
-CREATE FUNCTION pg_temp.compare(query text, modes text[] DEFAULT '{index,bitmap}')
-RETURNS TABLE (scan text, nrows bigint, missing bigint, extra bigint)
-LANGUAGE plpgsql AS $fn$
-DECLARE
-	wrapped text := format('SELECT array_agg(r::text ORDER BY r::text) FROM (%s) r', query);
-	expected text[];
-	got text[];
-	mode text;
-	line text;
-	saved text[] := ARRAY[current_setting('enable_seqscan'),
-		current_setting('enable_indexscan'),
-		current_setting('enable_indexonlyscan'),
-		current_setting('enable_bitmapscan')];
-BEGIN
-	PERFORM set_config('enable_seqscan', 'on', true);
-	PERFORM set_config('enable_indexscan', 'off', true);
-	PERFORM set_config('enable_indexonlyscan', 'off', true);
-	PERFORM set_config('enable_bitmapscan', 'off', true);
-	EXECUTE wrapped INTO expected;
-	nrows := coalesce(cardinality(expected), 0);
-	FOREACH mode IN ARRAY modes LOOP
-		PERFORM set_config('enable_seqscan', 'off', true);
-		PERFORM set_config('enable_indexscan', (mode = 'index')::text, true);
-		PERFORM set_config('enable_indexonlyscan', (mode = 'index')::text, true);
-		PERFORM set_config('enable_bitmapscan', (mode = 'bitmap')::text, true);
-		scan := NULL;
-		FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || wrapped LOOP
-			scan := coalesce(scan, substring(line from
-				'(?:Index Only Scan|Index Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) \S+'));
-		END LOOP;
-		scan := coalesce(scan, 'no index scan');
-		EXECUTE wrapped INTO got;
-		SELECT count(*) INTO missing
-		FROM (SELECT unnest(expected) EXCEPT ALL SELECT unnest(got)) s;
-		SELECT count(*) INTO extra
-		FROM (SELECT unnest(got) EXCEPT ALL SELECT unnest(expected)) s;
-		RETURN NEXT;
-	END LOOP;
-	PERFORM set_config('enable_seqscan', saved[1], true);
-	PERFORM set_config('enable_indexscan', saved[2], true);
-	PERFORM set_config('enable_indexonlyscan', saved[3], true);
-	PERFORM set_config('enable_bitmapscan', saved[4], true);
-END
-$fn$;
-
 -- The quals tried on every type, with its constants: a and b (present,
 -- a < b), absent (between two present keys), lo and hi (the ends of the
 -- type's range), nearlo and nearhi (present keys next to the ends).  The
@@ -144,7 +95,7 @@ RESET enable_bitmapscan;
 SELECT q.n, q.qual, c.*
 FROM pg_temp.type_quals('int2', '-6000', '12000', '6001',
 	'-32768', '32767', '-32767', '32766') q,
-	LATERAL pg_temp.compare('SELECT id, k FROM kt_int2 WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT id, k FROM kt_int2 WHERE ' || q.qual) c
 ORDER BY q.n, c.scan DESC;
 
 --
@@ -167,7 +118,7 @@ SELECT kyrodb.check('kt_int4_k', true);
 SELECT q.n, q.qual, c.*
 FROM pg_temp.type_quals('int4', '-400000000', '800000000', '400000001',
 	'-2147483648', '2147483647', '-2147483647', '2147483646') q,
-	LATERAL pg_temp.compare('SELECT id, k FROM kt_int4 WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT id, k FROM kt_int4 WHERE ' || q.qual) c
 ORDER BY q.n, c.scan DESC;
 
 --
@@ -193,7 +144,7 @@ SELECT q.n, q.qual, c.*
 FROM pg_temp.type_quals('int8', '-1000000000000000000', '2000000000000000000',
 	'1000000000000000001', '-9223372036854775808', '9223372036854775807',
 	'-9223372036854775807', '9223372036854775806') q,
-	LATERAL pg_temp.compare('SELECT id, k FROM kt_int8 WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT id, k FROM kt_int8 WHERE ' || q.qual) c
 ORDER BY q.n, c.scan DESC;
 
 --
@@ -226,7 +177,7 @@ RESET enable_bitmapscan;
 SELECT q.n, q.qual, c.*
 FROM pg_temp.type_quals('date', '1991-10-15', '2016-06-05', '2016-06-06',
 	'-infinity', 'infinity', '4713-01-01 BC', '5874897-12-31') q,
-	LATERAL pg_temp.compare('SELECT id, k FROM kt_date WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT id, k FROM kt_date WHERE ' || q.qual) c
 ORDER BY q.n, c.scan DESC;
 
 --
@@ -256,7 +207,7 @@ FROM pg_temp.type_quals('timestamp', '1999-09-18 16:34:14.3211',
 	'2000-07-27 14:51:31.3578', '2000-07-27 14:51:31.3579',
 	'-infinity', 'infinity', '4714-11-24 00:00:00 BC',
 	'294276-12-31 23:59:59.999999') q,
-	LATERAL pg_temp.compare('SELECT id, k FROM kt_ts WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT id, k FROM kt_ts WHERE ' || q.qual) c
 ORDER BY q.n, c.scan DESC;
 
 --
@@ -286,7 +237,7 @@ FROM pg_temp.type_quals('timestamptz', '1999-09-18 15:34:14.3211+00',
 	'2000-07-27 13:51:31.3578+00', '2000-07-27 13:51:31.3579+00',
 	'-infinity', 'infinity', '4714-11-24 00:00:00+00 BC',
 	'294276-12-31 23:59:59.999999+00') q,
-	LATERAL pg_temp.compare('SELECT id, k FROM kt_tstz WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT id, k FROM kt_tstz WHERE ' || q.qual) c
 ORDER BY q.n, c.scan DESC;
 
 --
@@ -311,14 +262,14 @@ RESET enable_bitmapscan;
 SELECT q.n, q.qual, c.*
 FROM pg_temp.type_quals('int2', '-6000', '12000', '6001',
 	'-32768', '32767', '-32767', '32766') q,
-	LATERAL pg_temp.compare('SELECT k FROM kt_int2 WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT k FROM kt_int2 WHERE ' || q.qual) c
 WHERE q.n IN (SELECT pg_temp.ios_quals())
 ORDER BY q.n, c.scan DESC;
 
 SELECT q.n, q.qual, c.*
 FROM pg_temp.type_quals('int4', '-400000000', '800000000', '400000001',
 	'-2147483648', '2147483647', '-2147483647', '2147483646') q,
-	LATERAL pg_temp.compare('SELECT k FROM kt_int4 WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT k FROM kt_int4 WHERE ' || q.qual) c
 WHERE q.n IN (SELECT pg_temp.ios_quals())
 ORDER BY q.n, c.scan DESC;
 
@@ -326,14 +277,14 @@ SELECT q.n, q.qual, c.*
 FROM pg_temp.type_quals('int8', '-1000000000000000000', '2000000000000000000',
 	'1000000000000000001', '-9223372036854775808', '9223372036854775807',
 	'-9223372036854775807', '9223372036854775806') q,
-	LATERAL pg_temp.compare('SELECT k FROM kt_int8 WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT k FROM kt_int8 WHERE ' || q.qual) c
 WHERE q.n IN (SELECT pg_temp.ios_quals())
 ORDER BY q.n, c.scan DESC;
 
 SELECT q.n, q.qual, c.*
 FROM pg_temp.type_quals('date', '1991-10-15', '2016-06-05', '2016-06-06',
 	'-infinity', 'infinity', '4713-01-01 BC', '5874897-12-31') q,
-	LATERAL pg_temp.compare('SELECT k FROM kt_date WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT k FROM kt_date WHERE ' || q.qual) c
 WHERE q.n IN (SELECT pg_temp.ios_quals())
 ORDER BY q.n, c.scan DESC;
 
@@ -342,7 +293,7 @@ FROM pg_temp.type_quals('timestamp', '1999-09-18 16:34:14.3211',
 	'2000-07-27 14:51:31.3578', '2000-07-27 14:51:31.3579',
 	'-infinity', 'infinity', '4714-11-24 00:00:00 BC',
 	'294276-12-31 23:59:59.999999') q,
-	LATERAL pg_temp.compare('SELECT k FROM kt_ts WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT k FROM kt_ts WHERE ' || q.qual) c
 WHERE q.n IN (SELECT pg_temp.ios_quals())
 ORDER BY q.n, c.scan DESC;
 
@@ -351,7 +302,7 @@ FROM pg_temp.type_quals('timestamptz', '1999-09-18 15:34:14.3211+00',
 	'2000-07-27 13:51:31.3578+00', '2000-07-27 13:51:31.3579+00',
 	'-infinity', 'infinity', '4714-11-24 00:00:00+00 BC',
 	'294276-12-31 23:59:59.999999+00') q,
-	LATERAL pg_temp.compare('SELECT k FROM kt_tstz WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT k FROM kt_tstz WHERE ' || q.qual) c
 WHERE q.n IN (SELECT pg_temp.ios_quals())
 ORDER BY q.n, c.scan DESC;
 
@@ -375,7 +326,7 @@ INSERT INTO kt_dom VALUES (3001, NULL);
 SELECT kyrodb.check('kt_dom_k', true);
 SELECT q.n, q.qual, c.*
 FROM pg_temp.type_quals('int4', '101', '1501', '100', '1', '1999', '3', '1997') q,
-	LATERAL pg_temp.compare('SELECT id, k FROM kt_dom WHERE ' || q.qual) c
+	LATERAL kyro_test.compare('SELECT id, k FROM kt_dom WHERE ' || q.qual) c
 WHERE q.n IN (1, 3, 5, 6, 9, 13, 21, 24, 26, 29, 30)
 ORDER BY q.n, c.scan DESC;
 

@@ -75,33 +75,6 @@ write_empty_metapage(Relation index)
 	UnlockReleaseBuffer(buffer);
 }
 
-/* Point the metapage at the view in meta (its view fields only). */
-static void
-publish_view(Relation index, KyroMetaPage view)
-{
-	Buffer		buffer = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-	GenericXLogState *state;
-	KyroMetaPage meta;
-
-	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	state = GenericXLogStart(index);
-	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, buffer, 0));
-	meta->epoch = view->epoch;
-	meta->next_epoch = view->epoch + 1;
-	meta->snap_entries = view->snap_entries;
-	meta->snap_nonnull = view->snap_nonnull;
-	meta->snap_dead = 0;
-	meta->snap_pages = view->snap_pages;
-	meta->model_pages = view->model_pages;
-	meta->model_bytes = view->model_bytes;
-	meta->dir_pages = view->dir_pages;
-	meta->key_width = view->key_width;
-	memcpy(meta->dir_blocks, view->dir_blocks,
-		   sizeof(BlockNumber) * view->dir_pages);
-	GenericXLogFinish(state);
-	UnlockReleaseBuffer(buffer);
-}
-
 /* ambuild: the first snapshot of every heap tuple. */
 IndexBuildResult *
 kyrobuild(Relation heap, Relation index, IndexInfo *indexInfo)
@@ -178,7 +151,7 @@ kyrobuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, 4);
 	view = palloc0(KYRO_PAGE_CONTENT);
 	KyroWriterFinish(writer, view);
-	publish_view(index, view);
+	KyroSwitchView(index, view, 0);
 	pfree(view);
 
 	result = palloc(sizeof(IndexBuildResult));

@@ -34,8 +34,7 @@ typedef struct KyroCacheEntry
 
 static HTAB *kyro_cache = NULL;
 static MemoryContext kyro_cache_cxt = NULL;
-static List *retired_snaps = NIL;
-static List *retired_deltas = NIL;
+static List *retired_views = NIL;	/* KyroViewHead: pinned, no longer current */
 
 /* The metapage as a rescan reads it: a static copy, so rescans allocate nothing. */
 static union
@@ -44,9 +43,9 @@ static union
 	char		bytes[KYRO_PAGE_CONTENT];
 }			meta_copy;
 
-/* Free a snapshot view or put it aside until its last pin goes. */
+/* Free a view, or put it aside until its last pin goes. */
 static void
-retire_snap(KyroSnapView *view)
+retire(KyroViewHead *view)
 {
 	MemoryContext oldcxt;
 
@@ -59,27 +58,20 @@ retire_snap(KyroSnapView *view)
 	}
 	view->retired = true;
 	oldcxt = MemoryContextSwitchTo(kyro_cache_cxt);
-	retired_snaps = lappend(retired_snaps, view);
+	retired_views = lappend(retired_views, view);
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/* The same for a delta view. */
+/* Drop one pin of a view; the last pin of a retired view frees it. */
 static void
-retire_delta(KyroDeltaView *view)
+release(KyroViewHead *view)
 {
-	MemoryContext oldcxt;
-
-	if (view == NULL)
-		return;
-	if (view->refcount == 0)
+	if (view != NULL && view->refcount > 0 && --view->refcount == 0 &&
+		view->retired)
 	{
+		retired_views = list_delete_ptr(retired_views, view);
 		MemoryContextDelete(view->cxt);
-		return;
 	}
-	view->retired = true;
-	oldcxt = MemoryContextSwitchTo(kyro_cache_cxt);
-	retired_deltas = lappend(retired_deltas, view);
-	MemoryContextSwitchTo(oldcxt);
 }
 
 /* At transaction end no scan survives: drop every pin, free the retired. */
@@ -100,18 +92,14 @@ kyro_cache_xact_callback(XactEvent event, void *arg)
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
 		if (entry->snap)
-			entry->snap->refcount = 0;
+			entry->snap->head.refcount = 0;
 		if (entry->delta)
-			entry->delta->refcount = 0;
+			entry->delta->head.refcount = 0;
 	}
-	foreach(lc, retired_snaps)
-		MemoryContextDelete(((KyroSnapView *) lfirst(lc))->cxt);
-	foreach(lc, retired_deltas)
-		MemoryContextDelete(((KyroDeltaView *) lfirst(lc))->cxt);
-	list_free(retired_snaps);
-	list_free(retired_deltas);
-	retired_snaps = NIL;
-	retired_deltas = NIL;
+	foreach(lc, retired_views)
+		MemoryContextDelete(((KyroViewHead *) lfirst(lc))->cxt);
+	list_free(retired_views);
+	retired_views = NIL;
 }
 
 /* Set the cache up on first use. */
@@ -146,7 +134,7 @@ load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
 	view->has_model = false;
 	if (meta->model_pages == 0 || meta->model_bytes == 0)
 		return true;
-	buf = MemoryContextAllocHuge(view->cxt, meta->model_bytes);
+	buf = MemoryContextAllocHuge(view->head.cxt, meta->model_bytes);
 	for (uint32 i = 0; i < meta->model_pages; i++)
 	{
 		Buffer		buffer = ReadBuffer(index, view->snap_blocks[meta->snap_pages + i]);
@@ -193,7 +181,7 @@ load_snap_view(Relation index, KyroMetaPage meta)
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 	KyroSnapView *view = palloc0(sizeof(KyroSnapView));
 
-	view->cxt = cxt;
+	view->head.cxt = cxt;
 	view->epoch = meta->epoch;
 	view->snap_entries = meta->snap_entries;
 	view->snap_nonnull = meta->snap_nonnull;
@@ -233,7 +221,7 @@ merge_into(KyroDeltaView *view, KyroEntry *add, int64 n)
 
 		cap = Max(cap, 64);
 		view->entries = view->entries == NULL ?
-			MemoryContextAllocHuge(view->cxt, sizeof(KyroEntry) * cap) :
+			MemoryContextAllocHuge(view->head.cxt, sizeof(KyroEntry) * cap) :
 			repalloc_huge(view->entries, sizeof(KyroEntry) * cap);
 		view->capacity = cap;
 	}
@@ -295,7 +283,7 @@ new_delta_view(KyroMetaPage meta)
 											  ALLOCSET_SMALL_SIZES);
 	KyroDeltaView *view = MemoryContextAllocZero(cxt, sizeof(KyroDeltaView));
 
-	view->cxt = cxt;
+	view->head.cxt = cxt;
 	view->vacuum_generation = meta->vacuum_generation;
 	view->frozen = meta->frozen;
 	view->active = meta->active;
@@ -314,7 +302,7 @@ copy_delta_view(KyroDeltaView *view, KyroMetaPage meta)
 	if (view->nentries > 0)
 	{
 		copy->capacity = view->nentries;
-		copy->entries = MemoryContextAllocHuge(copy->cxt,
+		copy->entries = MemoryContextAllocHuge(copy->head.cxt,
 											   sizeof(KyroEntry) * view->nentries);
 		memcpy(copy->entries, view->entries, sizeof(KyroEntry) * view->nentries);
 		copy->nentries = view->nentries;
@@ -347,8 +335,8 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 	/* REINDEX and TRUNCATE give the index new storage */
 	if (entry->relfilenode != index->rd_rel->relfilenode)
 	{
-		retire_snap(entry->snap);
-		retire_delta(entry->delta);
+		retire((KyroViewHead *) entry->snap);
+		retire((KyroViewHead *) entry->delta);
 		entry->snap = NULL;
 		entry->delta = NULL;
 		entry->relfilenode = index->rd_rel->relfilenode;
@@ -383,24 +371,24 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 
 			if (fresh == NULL)
 				continue;		/* recycled under us: read the metapage again */
-			retire_snap(entry->snap);
+			retire((KyroViewHead *) entry->snap);
 			entry->snap = fresh;
 		}
 
 		if (view == NULL || !delta_matches(view, meta))
 		{
-			retire_delta(view);
+			retire((KyroViewHead *) view);
 			entry->delta = view = new_delta_view(meta);
 			ok = read_new_entries(index, meta, view, true);
 		}
 		else if (meta->active.entries != view->active.entries ||
 				 meta->active.tail != view->active.tail)
 		{
-			if (view->refcount > 0)
+			if (view->head.refcount > 0)
 			{
 				KyroDeltaView *copy = copy_delta_view(view, meta);
 
-				retire_delta(view);
+				retire((KyroViewHead *) view);
 				entry->delta = view = copy;
 			}
 			ok = read_new_entries(index, meta, view, false);
@@ -409,14 +397,14 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 		if (!ok)
 		{
 			/* a chain was folded and recycled meanwhile: start afresh */
-			retire_delta(entry->delta);
+			retire((KyroViewHead *) entry->delta);
 			entry->delta = NULL;
 			continue;
 		}
 		break;
 	}
-	entry->snap->refcount++;
-	entry->delta->refcount++;
+	entry->snap->head.refcount++;
+	entry->delta->head.refcount++;
 	*snap = entry->snap;
 	*delta = entry->delta;
 }
@@ -425,14 +413,6 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 void
 KyroReleaseViews(KyroSnapView *snap, KyroDeltaView *delta)
 {
-	if (snap != NULL && snap->refcount > 0 && --snap->refcount == 0 && snap->retired)
-	{
-		retired_snaps = list_delete_ptr(retired_snaps, snap);
-		MemoryContextDelete(snap->cxt);
-	}
-	if (delta != NULL && delta->refcount > 0 && --delta->refcount == 0 && delta->retired)
-	{
-		retired_deltas = list_delete_ptr(retired_deltas, delta);
-		MemoryContextDelete(delta->cxt);
-	}
+	release((KyroViewHead *) snap);
+	release((KyroViewHead *) delta);
 }

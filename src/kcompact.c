@@ -181,9 +181,13 @@ freeze_delta(Relation index)
 	return copy;
 }
 
-/* Switch the metapage to the view in built, dropping the frozen chain. */
-static void
-switch_view(Relation index, KyroMetaPage built, TimestampTz started)
+/*
+ * Point the metapage at the view in built (its view fields) in one WAL
+ * record, dropping the frozen chain; a fold (started nonzero) also counts
+ * itself and its duration.
+ */
+void
+KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 {
 	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
 	GenericXLogState *state;
@@ -194,6 +198,7 @@ switch_view(Relation index, KyroMetaPage built, TimestampTz started)
 	state = GenericXLogStart(index);
 	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
 	meta->epoch = built->epoch;
+	meta->next_epoch = Max(meta->next_epoch, built->epoch + 1);
 	meta->snap_entries = built->snap_entries;
 	meta->snap_nonnull = built->snap_nonnull;
 	meta->snap_dead = 0;
@@ -206,9 +211,12 @@ switch_view(Relation index, KyroMetaPage built, TimestampTz started)
 		   sizeof(BlockNumber) * built->dir_pages);
 	memset(&meta->frozen, 0, sizeof(KyroChain));
 	meta->frozen.head = meta->frozen.tail = InvalidBlockNumber;
-	meta->folds++;
-	meta->last_fold_time = now;
-	meta->last_fold_usecs = now - started;
+	if (started != 0)
+	{
+		meta->folds++;
+		meta->last_fold_time = now;
+		meta->last_fold_usecs = now - started;
+	}
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(metabuf);
 }
@@ -338,7 +346,7 @@ KyroFold(Relation index, bool wait)
 
 	built = palloc0(KYRO_PAGE_CONTENT);
 	KyroWriterFinish(writer, built);
-	switch_view(index, built, started);
+	KyroSwitchView(index, built, started);
 
 	/* the old view's pages and the frozen chain are free from now on */
 	freed = palloc(sizeof(BlockNumber) *

@@ -233,15 +233,21 @@ typedef struct KyroEntry
 
 /* ---- The cached view of an index (kcache.c) ---- */
 
+/* What every cached view starts with: its memory and its pins. */
+typedef struct KyroViewHead
+{
+	MemoryContext cxt;			/* holds the view and all it points to */
+	int			refcount;		/* scans that use it */
+	bool		retired;		/* no longer current: free at refcount 0 */
+} KyroViewHead;
+
 /*
  * What a backend keeps of one epoch of an index: the snapshot's page
  * directory and the model.  Immutable once built; scans pin it.
  */
 typedef struct KyroSnapView
 {
-	MemoryContext cxt;			/* holds the view and all it points to */
-	int			refcount;
-	bool		retired;		/* no longer current: free at refcount 0 */
+	KyroViewHead head;
 	uint32		epoch;
 	uint64		snap_entries;
 	uint64		snap_nonnull;
@@ -260,9 +266,7 @@ typedef struct KyroSnapView
  */
 typedef struct KyroDeltaView
 {
-	MemoryContext cxt;
-	int			refcount;
-	bool		retired;
+	KyroViewHead head;
 	uint32		vacuum_generation;
 	KyroChain	frozen;			/* chains as read */
 	KyroChain	active;
@@ -421,6 +425,8 @@ extern bool KyroReadChain(Relation index, uint32 number, BlockNumber start,
 						  BlockNumber **pages, int *npages);
 extern BlockNumber *KyroReadDirectory(Relation index, KyroMetaPage meta);
 extern bool KyroFold(Relation index, bool wait);
+extern void KyroSwitchView(Relation index, KyroMetaPage built,
+						   TimestampTz started);
 
 /* kvalidate.c */
 extern bool kyrovalidate(Oid opclassoid);
