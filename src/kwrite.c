@@ -113,7 +113,6 @@ write_pending_page(KyroWriter *w)
 	Page		page = w->page;
 	char	   *content;
 	uint64		base;
-	uint8	   *dead;
 
 	KyroInitPage(page, KYRO_PAGE_SNAPSHOT | (w->width == 4 ? KYRO_PAGE_KEY32 : 0),
 				 w->epoch);
@@ -131,8 +130,7 @@ write_pending_page(KyroWriter *w)
 			((uint64 *) content)[i] = key;
 		KyroSnapTids(page, w->width)[i] = w->pending[i].tid;
 	}
-	dead = KyroSnapDead(page, w->width);
-	memset(dead, 0, (w->npending + 7) / 8);
+	/* the dead bits start clear: KyroInitPage zeroed the page */
 	KyroPageGetOpaque(page)->count = w->npending;
 	add_block(w, write_page(w->index, page));
 	w->npending = 0;

@@ -1,0 +1,340 @@
+# A kyro_rmi index on a streaming standby: after each round of inserts,
+# deletes, updates, VACUUM and folds on the primary, the standby's index
+# gives the same answers as the primary's index and as the primary's
+# sequential scan, and kyrodb.check() passes on the standby.  Then scans
+# on the standby pause while the primary folds and recycles the pages
+# they were reading, and still answer as of their snapshots.
+#
+# The primary writes every generic WAL record with a full page image for
+# the standby to compare with what its replay produced
+# (wal_consistency_checking), so a record that does not replay to the
+# primary's page stops the standby.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+# The planner settings that force each kind of scan.
+my $force_index = q{SET enable_seqscan = off; SET enable_bitmapscan = off;};
+my $force_seqscan =
+  q{SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off;};
+
+my $primary = PostgreSQL::Test::Cluster->new('primary');
+$primary->init(allows_streaming => 1);
+$primary->append_conf(
+	'postgresql.conf', qq{
+shared_preload_libraries = 'kyrodb'
+wal_consistency_checking = 'generic'
+autovacuum = off
+# forced plans cost past jit_above_cost: compiling each costs more than it runs
+jit = off
+});
+$primary->start;
+
+$primary->safe_psql(
+	'postgres', q{
+CREATE EXTENSION kyrodb;
+CREATE TABLE t (id bigserial, k int8, pad text);
+INSERT INTO t (k, pad)
+	SELECT CASE WHEN g % 10 = 0 THEN NULL ELSE (g * 7) % 500 END, 'initial'
+	FROM generate_series(1, 2000) g;
+CREATE INDEX t_k_idx ON t USING kyro_rmi (k) WITH (delta_limit = 64);
+});
+
+$primary->backup('base');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'base', has_streaming => 1);
+$standby->start;
+
+# The queries compared after each round.  Key arguments are drawn from a
+# fixed seed, so a failure replays the same way.
+srand(20240501);
+
+# A few queries per kind, with keys around the data's range (including
+# the 64-bit extremes that some rounds insert).
+sub round_queries
+{
+	my @q;
+	for (1 .. 4)
+	{
+		my $a = int(rand(700)) - 100;
+		my $b = $a + int(rand(120));
+		push @q, "SELECT id, k FROM t WHERE k = $a ORDER BY id";
+		push @q, "SELECT count(*) FROM t WHERE k = $b";
+		push @q, "SELECT id, k FROM t WHERE k BETWEEN $a AND $b ORDER BY id";
+		push @q, "SELECT count(*), sum(k) FROM t WHERE k > $a AND k <= $b";
+		push @q, "SELECT k FROM t WHERE k >= $a ORDER BY k LIMIT 25";
+		push @q, "SELECT k FROM t WHERE k < $b ORDER BY k DESC LIMIT 25";
+		push @q, "SELECT count(*) FROM t WHERE k < $a";
+		push @q, "SELECT count(*) FROM t WHERE k >= $b";
+		push @q,
+		  "SELECT id, k FROM t WHERE k = ANY(ARRAY[$a, $b, "
+		  . ($a + 3)
+		  . ", NULL]::int8[]) ORDER BY id";
+	}
+	push @q, 'SELECT k FROM t ORDER BY k LIMIT 30';
+	push @q, 'SELECT k FROM t ORDER BY k DESC LIMIT 30';
+	push @q, 'SELECT k FROM t WHERE k IS NOT NULL ORDER BY k DESC LIMIT 30';
+	push @q, 'SELECT id FROM t WHERE k IS NULL ORDER BY id';
+	push @q, 'SELECT count(*) FROM t WHERE k IS NULL';
+	push @q, 'SELECT count(*), sum(k) FROM t WHERE k IS NOT NULL';
+	push @q, 'SELECT min(k), max(k) FROM t';
+	push @q,
+	  'SELECT count(*) FROM t WHERE k > -9223372036854775808 AND k < 9223372036854775807';
+	push @q, 'SELECT k FROM t WHERE k > 9000000000000000000 ORDER BY k';
+	push @q, 'SELECT k FROM t WHERE k < -9000000000000000000 ORDER BY k DESC';
+	return @q;
+}
+
+# The round's queries on the primary with the index, on the standby with
+# the index, and on the primary with a sequential scan: all three agree.
+sub compare_round
+{
+	my ($round) = @_;
+	my @queries = round_queries();
+	my $mismatches = 0;
+
+	foreach my $q (@queries)
+	{
+		my $on_primary = $primary->safe_psql('postgres', "$force_index $q");
+		my $on_standby = $standby->safe_psql('postgres', "$force_index $q");
+		my $by_seqscan = $primary->safe_psql('postgres', "$force_seqscan $q");
+		if ($on_standby ne $on_primary || $on_primary ne $by_seqscan)
+		{
+			$mismatches++;
+			diag("round $round: $q\n  primary index: "
+				  . join(' ', split(/\n/, $on_primary))
+				  . "\n  standby index: "
+				  . join(' ', split(/\n/, $on_standby))
+				  . "\n  primary seqscan: "
+				  . join(' ', split(/\n/, $by_seqscan)));
+		}
+	}
+	is($mismatches, 0,
+		"round $round: " . scalar(@queries)
+		  . ' queries: standby index = primary index = seq scan');
+
+	# the whole table, row by row, through the index on both servers
+	my $all =
+	  'SELECT k, id FROM t WHERE k IS NOT NULL ORDER BY k, id';
+	my $all_primary = $primary->safe_psql('postgres', "$force_index $all");
+	is($standby->safe_psql('postgres', "$force_index $all"),
+		$all_primary, "round $round: every keyed row alike on the standby");
+	is($primary->safe_psql('postgres', "$force_seqscan $all"),
+		$all_primary, "round $round: every keyed row alike by seq scan");
+
+	is($standby->safe_psql('postgres', q{SELECT kyrodb.check('t_k_idx')}),
+		't', "round $round: kyrodb.check on the standby");
+	is($primary->safe_psql('postgres', q{SELECT kyrodb.check('t_k_idx', true)}),
+		't', "round $round: kyrodb.check with heapallindexed on the primary");
+}
+
+# The forced plans really use the index, on both servers.
+foreach my $node ($primary, $standby)
+{
+	foreach my $q (
+		'SELECT id FROM t WHERE k = 5',
+		'SELECT k FROM t WHERE k > 5 ORDER BY k DESC LIMIT 3',
+		'SELECT count(*) FROM t WHERE k IS NULL')
+	{
+		like(
+			$node->safe_psql('postgres', "$force_index EXPLAIN (COSTS OFF) $q"),
+			qr/Index (Only )?Scan (Backward )?using t_k_idx/,
+			$node->name . ": forced plan uses the index: $q");
+	}
+}
+
+$primary->wait_for_catchup($standby);
+compare_round(0);
+
+my $epoch_before = $primary->safe_psql('postgres',
+	q{SELECT kyrodb.snapshot('t_k_idx')});
+
+foreach my $round (1 .. 6)
+{
+	my $seed = $round / 10.0;
+
+	# Inserts: clustered keys with duplicates, NULLs, and in some rounds
+	# keys at the ends of the 64-bit range; more than delta_limit, so the
+	# inserting backends fold.
+	$primary->safe_psql(
+		'postgres', qq{
+SELECT setseed($seed);
+INSERT INTO t (k, pad)
+	SELECT CASE WHEN random() < 0.08 THEN NULL
+				ELSE (random() * 600)::int8 - 50 END, 'round $round'
+	FROM generate_series(1, 300);
+INSERT INTO t (k, pad) VALUES ($round * 11, 'single'), (NULL, 'single null');
+});
+	if ($round % 2 == 0)
+	{
+		$primary->safe_psql(
+			'postgres', qq{
+INSERT INTO t (k, pad) VALUES
+	(9223372036854775807, 'max'), (-9223372036854775808, 'min'),
+	(9223372036854775000 + $round, 'high'), (-9223372036854775000 - $round, 'low');
+});
+	}
+
+	# Deletes and updates, then VACUUM in some rounds, so that dead entries
+	# are flagged both in the snapshot and in the delta.
+	$primary->safe_psql(
+		'postgres', qq{
+DELETE FROM t WHERE id % 9 = $round % 9;
+DELETE FROM t WHERE k BETWEEN $round * 40 AND $round * 40 + 15;
+UPDATE t SET k = k + 1 WHERE id % 13 = $round;
+UPDATE t SET k = NULL WHERE id % 31 = $round;
+UPDATE t SET k = $round * 3 WHERE k IS NULL AND id % 5 = $round % 5;
+});
+	$primary->safe_psql('postgres', 'VACUUM t') if $round != 3;
+
+	# An explicit fold in most rounds, then a few rows left in the delta.
+	if ($round != 5)
+	{
+		my $epoch = $primary->safe_psql('postgres',
+			q{SELECT kyrodb.snapshot('t_k_idx')});
+		# each round inserts several delta_limits' worth of entries, so
+		# inserting backends folded on their own since the last explicit fold
+		cmp_ok($epoch - $epoch_before, '>', 1,
+			"round $round: automatic folds, then kyrodb.snapshot's newer epoch ($epoch)"
+		);
+		$epoch_before = $epoch;
+	}
+	$primary->safe_psql(
+		'postgres', qq{
+INSERT INTO t (k, pad)
+	SELECT g % 37 + $round, 'after fold' FROM generate_series(1, 20) g;
+DELETE FROM t WHERE id % 17 = $round;
+});
+	$primary->safe_psql('postgres', 'VACUUM t') if $round == 4;
+
+	$primary->wait_for_catchup($standby);
+	note "round $round: rows (keyed, NULL): "
+	  . $primary->safe_psql('postgres',
+		'SELECT count(k), count(*) - count(k) FROM t');
+	compare_round($round);
+}
+
+# A scan on the standby that pauses while the primary folds again and
+# again: the primary, which knows nothing of the standby's scan, recycles
+# the pages of the snapshot the scan started on, and replay overwrites
+# them under it.  The scan must notice, take the new view and resume where
+# it was, and answer as of its own MVCC snapshot.  It pauses on an
+# advisory lock held by another standby session when it reaches a key on
+# the first snapshot page it reads.  The table only takes inserts
+# meanwhile, so replay has no reason to cancel the scan.
+$primary->safe_psql(
+	'postgres', q{
+CREATE EXTENSION pageinspect;
+CREATE TABLE big (id serial, k int8);
+INSERT INTO big (k) SELECT g % 20000 FROM generate_series(1, 25000) g;
+CREATE INDEX big_k_idx ON big USING kyro_rmi (k) WITH (delta_limit = 64);
+INSERT INTO big (k) SELECT g * 3 FROM generate_series(1, 30) g;
+});
+
+# The tag (epoch or chain number) and flags of every page of big_k_idx,
+# from its special space.
+my $page_tags = q{
+SELECT b, get_byte(p, 8176) + 256 * get_byte(p, 8177) AS tag,
+	get_byte(p, 8188) + 256 * get_byte(p, 8189) AS flags
+FROM generate_series(1, pg_relation_size('big_k_idx') / 8192 - 1) b,
+	LATERAL (SELECT get_raw_page('big_k_idx', b::int) AS p) r};
+
+sub paused_scan
+{
+	my ($direction, $pause_key, $round) = @_;
+	my $label = 'paused ' . ($direction || 'ASC') . ' scan';
+	my $query = qq{
+SELECT 'RESULT:' || count(*) || ':' || sum(k) || ':' || md5(string_agg(k::text, ','))
+FROM (SELECT k FROM big
+	  WHERE k > 100
+		AND (k <> $pause_key OR (SELECT true FROM pg_advisory_xact_lock_shared(1)))
+	  ORDER BY k $direction) s;
+};
+	$primary->wait_for_catchup($standby);
+	my $expected = $standby->safe_psql('postgres', "$force_index $query");
+	like(
+		$standby->safe_psql('postgres', "$force_index EXPLAIN (COSTS OFF) $query"),
+		qr/Index (Only )?Scan (Backward )?using big_k_idx/,
+		"$label: the query scans the index");
+
+	my $holder = $standby->background_psql('postgres');
+	$holder->query_safe('SELECT pg_advisory_lock(1)');
+	my $scanner = $standby->background_psql('postgres');
+	$scanner->query_safe($force_index);
+	$scanner->query_until(qr/started\n/, "\\echo started\n$query\n");
+	ok( $standby->poll_query_until(
+			'postgres', q{SELECT count(*) = 1 FROM pg_locks
+			  WHERE locktype = 'advisory' AND NOT granted}),
+		"$label: the scan waits at key $pause_key");
+
+	$primary->safe_psql('postgres',
+		"DROP TABLE IF EXISTS tags_before; CREATE TABLE tags_before AS $page_tags");
+	my $size_before = $primary->safe_psql('postgres',
+		q{SELECT pg_relation_size('big_k_idx') / 8192});
+	foreach my $i (1 .. 10)
+	{
+		# each in its own transaction, so the pages of the folds before
+		# are free to reuse
+		$primary->safe_psql('postgres',
+			"INSERT INTO big (k) SELECT g * 7 + $i + $round FROM generate_series(1, 50) g");
+		$primary->safe_psql('postgres', q{SELECT kyrodb.snapshot('big_k_idx')});
+	}
+	my $size_after = $primary->safe_psql('postgres',
+		q{SELECT pg_relation_size('big_k_idx') / 8192});
+	note "big_k_idx: $size_before pages before 10 folds, $size_after after";
+	# the pages of the view the scan paused on: directory, snapshot and
+	# model pages (flags 0x0E) not marked deleted (0x0100)
+	my ($overwritten, $view_pages) = split(
+		/\|/,
+		$primary->safe_psql(
+			'postgres', qq{SELECT count(*) FILTER (WHERE a.tag <> b.tag OR a.flags <> b.flags),
+				count(*)
+			  FROM tags_before b JOIN ($page_tags) a USING (b)
+			  WHERE b.flags & 14 <> 0 AND b.flags & 256 = 0}));
+	note "$label: $overwritten of the $view_pages pages of its view overwritten";
+	cmp_ok($overwritten, '>=', $view_pages / 2,
+		"$label: the folds overwrote pages of the view it paused on");
+	$primary->wait_for_catchup($standby);
+
+	$holder->query_safe('SELECT pg_advisory_unlock(1)');
+	my $resumed = $scanner->query_until(qr/RESULT:[^\n]*\n/, '');
+	$resumed =~ s/^.*?(RESULT:[^\n]*)\n.*$/$1/s;
+	is($resumed, $expected,
+		"$label: after replay overwrote its pages it answers as of its snapshot");
+	$holder->quit;
+	$scanner->quit;
+	is($standby->safe_psql('postgres', "$force_index $query"),
+		$primary->safe_psql('postgres', "$force_seqscan $query"),
+		"$label: a new scan on the standby sees the rows inserted since");
+}
+
+paused_scan('', 300, 1);
+paused_scan('DESC', 19700, 2);
+
+# A kyrodb.check that reads the heap takes a ShareLock on the table, which
+# a hot standby does not grant; it says so rather than crash.
+my ($ret, $stdout, $stderr) = $standby->psql('postgres',
+	q{SELECT kyrodb.check('t_k_idx', true)});
+isnt($ret, 0, 'heapallindexed check is refused on the standby');
+like($stderr, qr/cannot acquire lock mode ShareLock/,
+	'standby refuses the ShareLock of heapallindexed');
+
+# A fold is refused on the standby.
+($ret, $stdout, $stderr) = $standby->psql('postgres',
+	q{SELECT kyrodb.snapshot('t_k_idx')});
+isnt($ret, 0, 'kyrodb.snapshot is refused on the standby');
+
+# The standby stopped on no inconsistent page and is still replaying.
+ok(!$standby->log_contains('inconsistent page found'),
+	'no inconsistent page found during replay');
+is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'),
+	't', 'standby still in recovery');
+
+$standby->stop;
+$primary->stop;
+
+done_testing();
