@@ -19,6 +19,7 @@
 #include "rmi.h"
 
 #define HUGE_PAGE (2u << 20)
+#define TIMING_RUNS 3			/* each time is the best of this many runs */
 
 /* Monotonic time in nanoseconds. */
 static double
@@ -113,19 +114,31 @@ run_case(KeyDist dist, uint64_t n, uint64_t queries, FILE *csv)
 	for (uint64_t i = 0; i < queries; i++)
 		probes[i] = keys[keygen_random(&state) % n];
 
-	/* warm both paths, then time each over the same probes */
+	/*
+	 * Warm both paths, then time each over the same probes, best of
+	 * TIMING_RUNS: the least disturbed run of a shared machine.
+	 */
 	for (uint64_t i = 0; i < queries / 10; i++)
 		sum_rmi += rmi_lookup(&model, keys, n, probes[i]) +
 			rmi_binary_search(keys, n, probes[i]);
-	sum_rmi = 0;
-	t0 = now_ns();
-	for (uint64_t i = 0; i < queries; i++)
-		sum_rmi += rmi_lookup(&model, keys, n, probes[i]);
-	rmi_ns = (now_ns() - t0) / (double) queries;
-	t0 = now_ns();
-	for (uint64_t i = 0; i < queries; i++)
-		sum_bin += rmi_binary_search(keys, n, probes[i]);
-	bin_ns = (now_ns() - t0) / (double) queries;
+	rmi_ns = bin_ns = 1e300;
+	for (int run = 0; run < TIMING_RUNS; run++)
+	{
+		double		ns;
+
+		sum_rmi = 0;
+		t0 = now_ns();
+		for (uint64_t i = 0; i < queries; i++)
+			sum_rmi += rmi_lookup(&model, keys, n, probes[i]);
+		ns = (now_ns() - t0) / (double) queries;
+		rmi_ns = ns < rmi_ns ? ns : rmi_ns;
+		sum_bin = 0;
+		t0 = now_ns();
+		for (uint64_t i = 0; i < queries; i++)
+			sum_bin += rmi_binary_search(keys, n, probes[i]);
+		ns = (now_ns() - t0) / (double) queries;
+		bin_ns = ns < bin_ns ? ns : bin_ns;
+	}
 	if (sum_rmi != sum_bin)
 	{
 		fprintf(stderr, "%s n=%llu: model and binary search disagree\n",
@@ -141,6 +154,12 @@ run_case(KeyDist dist, uint64_t n, uint64_t queries, FILE *csv)
 			return 1;
 		}
 	dram = chase_ns(n, queries, n ^ dist);
+	for (int run = 1; run < TIMING_RUNS; run++)
+	{
+		double		ns = chase_ns(n, queries, (n ^ dist) + run);
+
+		dram = ns < dram ? ns : dram;
+	}
 
 	snprintf(row, sizeof(row), "%s,%llu,%.1f,%.1f,%.1f,%llu,%u,%.2f,%.1f\n",
 			 keygen_name(dist), (unsigned long long) n, rmi_ns, bin_ns, dram,

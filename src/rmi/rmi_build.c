@@ -183,12 +183,10 @@ fit_leaf(RmiLeaf *leaf, const uint64_t *keys, uint64_t n,
 
 	/*
 	 * The bounds cover the first position of every key routed here, so a
-	 * present key is always found inside the window.  Keys past the last
-	 * key predict as the last key does and their answer is end, which the
-	 * search reaches from a window ending at end - 1.  An absent key
-	 * between two keys of the leaf may land just past the window (by at
-	 * most the length of a run of duplicates): the lookup's check sends it
-	 * one gallop to the right, so duplicates do not widen every window.
+	 * present key is always found inside the window.  An absent key may
+	 * land just past the window (by at most the run of duplicates before
+	 * it): the lookup's check sends it one short gallop to the right, so
+	 * runs of duplicates do not widen every window.
 	 */
 	for (uint64_t i = start, next; i < end; i = next)
 	{
@@ -202,8 +200,6 @@ fit_leaf(RmiLeaf *leaf, const uint64_t *keys, uint64_t n,
 			worst_lo = -err;
 		if (err > worst_hi)
 			worst_hi = err;
-		if (next == end && (int64_t) end - 1 - pred > worst_hi)
-			worst_hi = (int64_t) end - 1 - pred;
 		abs_sum += (double) (err < 0 ? -err : err);
 		(*distinct)++;
 	}

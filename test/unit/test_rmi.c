@@ -76,8 +76,8 @@ check_probe(const RmiModel *model, const uint64_t *keys, uint64_t n,
 
 /*
  * The build's error bounds must hold: the window the model names (before
- * any fallback) contains the position of every present key, and of keys
- * past the last; other absent keys may need the lookup's gallop.
+ * any fallback) contains the position of every present key; absent keys
+ * may need the lookup's gallop.
  */
 static void
 check_window(const RmiModel *model, const uint64_t *keys, uint64_t n,
@@ -91,9 +91,9 @@ check_window(const RmiModel *model, const uint64_t *keys, uint64_t n,
 		return;
 	rmi_window(model, n, probe, &lo, &hi);
 	want = reference_lower_bound(keys, n, probe);
-	if (want < n && keys[want] != probe)
+	if (want == n || keys[want] != probe)
 		return;
-	CHECK(want >= lo && want <= (want < n ? hi : hi + 1),
+	CHECK(want >= lo && want <= hi,
 		  "%s n=%llu probe=%llu: answer %llu outside window [%llu, %llu]",
 		  keygen_name(cur_dist), (unsigned long long) n,
 		  (unsigned long long) probe, (unsigned long long) want,
