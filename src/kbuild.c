@@ -4,9 +4,11 @@
  *	  CREATE INDEX for kyro_rmi: sort every (key, TID), write the first
  *	  snapshot with its model, then the metapage.
  *
- * The sort is PostgreSQL's tuplesort over (int8, tid) tuples, so it stays
- * within maintenance_work_mem and spills to disk beyond it; the mapped key
- * sorts as the signed value it came from, which is the same order.
+ * The sort is PostgreSQL's tuplesort over (int8, int8) tuples, so it stays
+ * within maintenance_work_mem and spills to disk beyond it.  Both columns
+ * are int8 so both compare through int8's fast sort support: the mapped key
+ * as the signed value it came from (the same order), the TID as block and
+ * offset packed into one number (the same order as ItemPointerCompare).
  *
  * src/kbuild.c
  *
@@ -44,7 +46,6 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 {
 	KyroBuildState *bs = (KyroBuildState *) state;
 	TupleTableSlot *slot = bs->slot;
-	ItemPointerData tidcopy = *tid;
 
 	ExecClearTuple(slot);
 	slot->tts_isnull[0] = isnull[0];
@@ -52,7 +53,8 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		Int64GetDatum((int64) (KyroDatumToKey(values[0], bs->keytype) ^
 							   UINT64CONST(0x8000000000000000)));
 	slot->tts_isnull[1] = false;
-	slot->tts_values[1] = PointerGetDatum(&tidcopy);
+	slot->tts_values[1] = Int64GetDatum(((int64) ItemPointerGetBlockNumber(tid) << 16) |
+										ItemPointerGetOffsetNumber(tid));
 	ExecStoreVirtualTuple(slot);
 	tuplesort_puttupleslot(bs->sort, slot);
 	bs->indtuples += 1;
@@ -81,7 +83,7 @@ kyrobuild(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	KyroBuildState bs;
 	AttrNumber	attnums[2] = {1, 2};
-	Oid			sortops[2] = {Int8LessOperator, TIDLessOperator};
+	Oid			sortops[2] = {Int8LessOperator, Int8LessOperator};
 	Oid			collations[2] = {InvalidOid, InvalidOid};
 	bool		nullsfirst[2] = {false, false};
 	double		reltuples;
@@ -102,7 +104,7 @@ kyrobuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	KyroCheckIndexDefinition(index);
 	bs.sortdesc = CreateTemplateTupleDesc(2);
 	TupleDescInitEntry(bs.sortdesc, 1, "key", INT8OID, -1, 0);
-	TupleDescInitEntry(bs.sortdesc, 2, "tid", TIDOID, -1, 0);
+	TupleDescInitEntry(bs.sortdesc, 2, "tid", INT8OID, -1, 0);
 	bs.slot = MakeSingleTupleTableSlot(bs.sortdesc, &TTSOpsVirtual);
 	bs.sort = tuplesort_begin_heap(bs.sortdesc, 2, attnums, sortops,
 								   collations, nullsfirst,
@@ -129,12 +131,15 @@ kyrobuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	{
 		KyroEntry	entry;
 		bool		isnull;
+		int64		tid;
 		Datum		key = slot_getattr(sorted, 1, &isnull);
 
 		entry.isnull = isnull;
 		entry.key = isnull ? 0 :
 			((uint64) DatumGetInt64(key)) ^ UINT64CONST(0x8000000000000000);
-		entry.tid = *(ItemPointer) DatumGetPointer(slot_getattr(sorted, 2, &isnull));
+		tid = DatumGetInt64(slot_getattr(sorted, 2, &isnull));
+		ItemPointerSet(&entry.tid, (BlockNumber) (tid >> 16),
+					   (OffsetNumber) (tid & 0xFFFF));
 		entry.dead = false;
 		KyroWriterAdd(writer, &entry);
 		if ((++done & 1023) == 0)
