@@ -128,34 +128,16 @@ static bool
 load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
 {
 	char	   *buf;
-	uint64		off = 0;
+	bool		recycled;
 	RmiStatus	status;
 
 	view->has_model = false;
 	if (meta->model_pages == 0 || meta->model_bytes == 0)
 		return true;
-	buf = MemoryContextAllocHuge(view->head.cxt, meta->model_bytes);
-	for (uint32 i = 0; i < meta->model_pages; i++)
-	{
-		Buffer		buffer = ReadBuffer(index, view->snap_blocks[meta->snap_pages + i]);
-		Page		page;
-		KyroPageOpaque opaque;
-
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		opaque = KyroPageGetOpaque(page);
-		if (KyroPageKind(page) != KYRO_PAGE_MODEL || opaque->tag != meta->epoch)
-		{
-			UnlockReleaseBuffer(buffer);
-			return false;
-		}
-		if (off + opaque->count <= meta->model_bytes)
-			memcpy(buf + off, PageGetContents(page), opaque->count);
-		off += opaque->count;
-		UnlockReleaseBuffer(buffer);
-	}
-	status = off == meta->model_bytes ?
-		rmi_load(buf, meta->model_bytes, &view->model) : RMI_ERR_SIZE;
+	status = KyroLoadModel(index, meta, view->snap_blocks, view->head.cxt,
+						   &view->model, &buf, &recycled);
+	if (recycled)
+		return false;
 	if (status != RMI_OK)
 	{
 		ereport(WARNING,

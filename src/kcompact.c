@@ -152,6 +152,49 @@ KyroReadDirectory(Relation index, KyroMetaPage meta)
 	return blocks;
 }
 
+/*
+ * Read the model pages of meta's view (blocks: its directory) into one
+ * buffer allocated in cxt and validate it.  Returns RMI_OK with *model a
+ * view of *buf, or why the model is unusable; sets *recycled if a page is
+ * not one of this view's model pages (it was reused under the caller).
+ */
+RmiStatus
+KyroLoadModel(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
+			  MemoryContext cxt, RmiModel *model, char **buf, bool *recycled)
+{
+	uint64		off = 0;
+
+	*recycled = false;
+	*buf = MemoryContextAllocHuge(cxt, Max(meta->model_bytes, 1));
+	for (uint32 i = 0; i < meta->model_pages; i++)
+	{
+		Buffer		buffer = ReadBuffer(index, blocks[meta->snap_pages + i]);
+		Page		page;
+		KyroPageOpaque opaque;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		opaque = KyroPageGetOpaque(page);
+		if (KyroPageKind(page) != KYRO_PAGE_MODEL || opaque->tag != meta->epoch)
+		{
+			UnlockReleaseBuffer(buffer);
+			*recycled = true;
+			return RMI_ERR_SIZE;
+		}
+		if (off + opaque->count > meta->model_bytes)
+		{
+			UnlockReleaseBuffer(buffer);
+			return RMI_ERR_SIZE;
+		}
+		memcpy(*buf + off, PageGetContents(page), opaque->count);
+		off += opaque->count;
+		UnlockReleaseBuffer(buffer);
+	}
+	if (off != meta->model_bytes)
+		return RMI_ERR_SIZE;
+	return rmi_load(*buf, off, model);
+}
+
 /* Freeze the active chain; returns a copy of the metapage as it was left. */
 static KyroMetaPage
 freeze_delta(Relation index)
@@ -243,15 +286,10 @@ read_snapshot_page(Relation index, BlockNumber blkno, uint32 epoch, int width,
 	out->n = 0;
 	for (uint32 i = 0; i < opaque->count; i++)
 	{
-		KyroEntry	e;
+		KyroEntry	e = KyroSnapEntry(page, width, i, first_pos + i >= nonnull);
 
-		e.dead = (KyroSnapDead(page, width)[i / 8] >> (i % 8)) & 1;
-		if (e.dead)
-			continue;
-		e.key = KyroSnapKey(page, width, i);
-		e.tid = KyroSnapTids(page, width)[i];
-		e.isnull = first_pos + i >= nonnull;
-		KyroEntryArrayAdd(out, &e);
+		if (!e.dead)
+			KyroEntryArrayAdd(out, &e);
 	}
 	UnlockReleaseBuffer(buffer);
 }

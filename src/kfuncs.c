@@ -214,12 +214,8 @@ check_snapshot(CheckState *cs, KyroMetaPage meta, BlockNumber *blocks)
 		}
 		for (uint32 i = 0; i < opaque->count; i++, pos++)
 		{
-			KyroEntry	e;
+			KyroEntry	e = KyroSnapEntry(page, width, i, pos >= meta->snap_nonnull);
 
-			e.isnull = pos >= meta->snap_nonnull;
-			e.key = e.isnull ? 0 : KyroSnapKey(page, width, i);
-			e.tid = KyroSnapTids(page, width)[i];
-			e.dead = (KyroSnapDead(page, width)[i / 8] >> (i % 8)) & 1;
 			if (pos > 0 && KyroEntryCompare(&prev, &e) >= 0)
 			{
 				UnlockReleaseBuffer(buffer);
@@ -249,34 +245,17 @@ check_model(CheckState *cs, KyroMetaPage meta, BlockNumber *blocks,
 {
 	Relation	index = cs->index;
 	char	   *buf;
-	uint64		off = 0;
+	bool		recycled;
 	RmiModel	model;
 	RmiStatus	status;
 	char		detail[256];
 
 	if (meta->model_pages == 0)
 		return;					/* no model: searches go without one */
-	buf = palloc_extended(Max(meta->model_bytes, 1), MCXT_ALLOC_HUGE);
-	for (uint32 i = 0; i < meta->model_pages; i++)
-	{
-		Buffer		buffer = ReadBuffer(index, blocks[meta->snap_pages + i]);
-		Page		page;
-		KyroPageOpaque opaque;
-
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		opaque = KyroPageGetOpaque(page);
-		if (KyroPageKind(page) != KYRO_PAGE_MODEL || opaque->tag != meta->epoch ||
-			off + opaque->count > meta->model_bytes)
-		{
-			UnlockReleaseBuffer(buffer);
-			corrupt(index, "A model page has a wrong tag or size.");
-		}
-		memcpy(buf + off, PageGetContents(page), opaque->count);
-		off += opaque->count;
-		UnlockReleaseBuffer(buffer);
-	}
-	status = off == meta->model_bytes ? rmi_load(buf, off, &model) : RMI_ERR_SIZE;
+	status = KyroLoadModel(index, meta, blocks, CurrentMemoryContext, &model,
+						   &buf, &recycled);
+	if (recycled)
+		corrupt(index, "A model page has a wrong tag or size.");
 	if (status != RMI_OK)
 	{
 		snprintf(detail, sizeof(detail), "The model fails its check: %s.",

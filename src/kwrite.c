@@ -171,12 +171,7 @@ widen(KyroWriter *w)
 		page = BufferGetPage(buffer);
 		count = KyroPageGetOpaque(page)->count;
 		for (uint32 i = 0; i < count; i++, pos++)
-		{
-			entries[i].isnull = pos >= w->nnonnull;
-			entries[i].key = entries[i].isnull ? 0 : KyroSnapKey(page, 4, i);
-			entries[i].tid = KyroSnapTids(page, 4)[i];
-			entries[i].dead = false;
-		}
+			entries[i] = KyroSnapEntry(page, 4, i, pos >= w->nnonnull);
 		UnlockReleaseBuffer(buffer);
 		for (uint32 i = 0; i < count; i++)
 			add_to_pages(w, &entries[i]);

@@ -138,6 +138,15 @@ KyroSnapDead(Page page, int width)
 					  6 * KyroSnapPerPage(width));
 }
 
+/* The entry in slot of a snapshot page; isnull comes from its position. */
+#define KyroSnapEntry(page, width, slot, isnull_) \
+	((KyroEntry) { \
+		.key = (isnull_) ? 0 : KyroSnapKey((page), (width), (slot)), \
+		.tid = KyroSnapTids((page), (width))[slot], \
+		.isnull = (isnull_), \
+		.dead = (KyroSnapDead((page), (width))[(slot) / 8] >> ((slot) % 8)) & 1 \
+	})
+
 /* Key width of a snapshot page, from its flags. */
 #define KyroSnapWidth(page) \
 	((KyroPageGetOpaque(page)->flags & KYRO_PAGE_KEY32) ? 4 : 8)
@@ -424,6 +433,9 @@ extern bool KyroReadChain(Relation index, uint32 number, BlockNumber start,
 						  BlockNumber *last_block, uint32 *last_count,
 						  BlockNumber **pages, int *npages);
 extern BlockNumber *KyroReadDirectory(Relation index, KyroMetaPage meta);
+extern RmiStatus KyroLoadModel(Relation index, KyroMetaPage meta,
+							   const BlockNumber *blocks, MemoryContext cxt,
+							   RmiModel *model, char **buf, bool *recycled);
 extern bool KyroFold(Relation index, bool wait);
 extern void KyroSwitchView(Relation index, KyroMetaPage built,
 						   TimestampTz started);

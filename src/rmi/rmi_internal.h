@@ -19,6 +19,17 @@
 #define RMI_CHECKSUM_BYTES	8
 #define RMI_ROOT_KIND_MASK	0x3
 
+/* p as an index in [0, last], written so that NaN lands on 0. */
+static inline uint64_t
+rmi_clamp_index(double p, uint64_t last)
+{
+	if (!(p >= 0.0))
+		return 0;
+	if (p >= (double) last)
+		return last;
+	return (uint64_t) p;
+}
+
 /* The leaf the root sends a key to; always a valid leaf index. */
 static inline uint32_t
 rmi_route(const RmiModel *model, uint64_t key)
@@ -38,7 +49,6 @@ rmi_route(const RmiModel *model, uint64_t key)
 		uint64_t	seg;
 		uint64_t	width;
 		double		frac = 0.0;
-		double		p;
 
 		while (len > 1)
 		{
@@ -55,26 +65,10 @@ rmi_route(const RmiModel *model, uint64_t key)
 			if (frac > 1.0)
 				frac = 1.0;
 		}
-		p = ((double) seg + frac) * model->root_slope;
-		if (!(p >= 0.0))
-			leaf = 0;
-		else if (p >= (double) last)
-			leaf = last;
-		else
-			leaf = (uint64_t) p;
+		leaf = rmi_clamp_index(((double) seg + frac) * model->root_slope, last);
 	}
 	else
-	{
-		double		p = model->root_slope * (double) offset;
-
-		/* written so that NaN lands on leaf 0 */
-		if (!(p >= 0.0))
-			leaf = 0;
-		else if (p >= (double) last)
-			leaf = last;
-		else
-			leaf = (uint64_t) p;
-	}
+		leaf = rmi_clamp_index(model->root_slope * (double) offset, last);
 	return (uint32_t) (leaf < last ? leaf : last);
 }
 
@@ -87,16 +81,10 @@ static inline uint64_t
 rmi_leaf_predict(const RmiLeaf *leaf, uint64_t key, uint64_t n)
 {
 	uint64_t	x = key > leaf->first_key ? key - leaf->first_key : 0;
-	double		p;
 
 	if (x > leaf->key_span)
 		x = leaf->key_span;
-	p = leaf->intercept + leaf->slope * (double) x;
-	if (!(p >= 0.0))
-		return 0;
-	if (p >= (double) (n - 1))
-		return n - 1;
-	return (uint64_t) p;
+	return rmi_clamp_index(leaf->intercept + leaf->slope * (double) x, n - 1);
 }
 
 #endif							/* KYRO_RMI_INTERNAL_H */
