@@ -30,6 +30,7 @@
 #include "access/stratnum.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -614,6 +615,12 @@ scan_next(IndexScanDesc scan, ScanDirection dir, KyroEntry *out)
 		return false;
 	if (!so->started)
 	{
+		/*
+		 * One index scan in PostgreSQL's statistics per scan started, as
+		 * btree counts one per descent (idx_scan in pg_stat_user_indexes);
+		 * the generic index layer counts the tuples returned.
+		 */
+		pgstat_count_index_scan(scan->indexRelation);
 		so->started = true;
 		so->dir = dir;
 		so->range_no = ScanDirectionIsForward(dir) ? 0 : so->nranges - 1;
