@@ -5,6 +5,7 @@
 #   make installcheck    pg_regress, isolation and TAP tests against a
 #                        running server (PGHOST, PGPORT, PGUSER)
 #   make test            every suite, on scratch servers: see test/run
+#   make demo            kyro_rmi beside btree on 1M rows: see bench/demo
 
 EXTENSION = kyrodb
 MODULE_big = kyrodb
@@ -61,9 +62,12 @@ PGXS := $(wildcard $(shell $(PG_CONFIG) --pgxs 2>/dev/null))
 # defined before PGXS's own targets.
 .DEFAULT_GOAL := all
 
-.PHONY: test
+.PHONY: test demo
 test:
 	bash test/run
+
+demo:
+	bash bench/demo
 
 ifneq ($(PGXS),)
 include $(PGXS)
