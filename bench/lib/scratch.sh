@@ -1,5 +1,5 @@
 # bench/lib/scratch.sh: a scratch PostgreSQL server for bench/run and
-# bench/demo, sourced by both.
+# bench/demo, sourced by both; test/run takes as_pg and port_free from it.
 #
 # The server runs as the postgres system user (PostgreSQL refuses root) in a
 # fresh directory under /tmp, on a free private port with its socket in that
