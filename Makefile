@@ -17,10 +17,13 @@ OBJS = \
 	src/kfuncs.o \
 	src/kinsert.o \
 	src/kkeys.o \
+	src/kmodelfile.o \
 	src/kpage.o \
 	src/kscan.o \
+	src/kshared.o \
 	src/kvacuum.o \
 	src/kvalidate.o \
+	src/kworker.o \
 	src/kwrite.o \
 	src/rmi/rmi_build.o \
 	src/rmi/rmi_lookup.o \

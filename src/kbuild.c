@@ -119,10 +119,10 @@ kyrobuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
 									   build_callback, &bs, NULL);
 
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, 2);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, KYRO_PHASE_SORTING);
 	tuplesort_performsort(bs.sort);
 
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, 3);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, KYRO_PHASE_WRITING);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) bs.indtuples);
 	writer = KyroWriterBegin(index, 1, (int64) bs.indtuples);
@@ -153,11 +153,11 @@ kyrobuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	ExecDropSingleTupleTableSlot(sorted);
 	ExecDropSingleTupleTableSlot(bs.slot);
 
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, 4);
 	view = palloc0(KYRO_PAGE_CONTENT);
-	KyroWriterFinish(writer, view);
+	KyroWriterFinish(writer, view, NULL, 0);
 	KyroSwitchView(index, view, 0);
 	pfree(view);
+	KyroNoteDatabase();			/* so the launcher keeps a worker here */
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = reltuples;

@@ -17,7 +17,12 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -119,10 +124,69 @@ init_cache(void)
 	RegisterXactCallback(kyro_cache_xact_callback, NULL);
 }
 
+/* Unmap a view's model file when its memory goes. */
+static void
+unmap_model(void *arg)
+{
+	KyroSnapView *view = (KyroSnapView *) arg;
+
+	if (view->model_mapped)
+		munmap(view->model_buf, view->model_bytes);
+	view->model_mapped = false;
+}
+
 /*
- * Read the model pages of meta's view into one buffer and validate it.
- * Returns false if a page was recycled under us (the caller starts over);
- * a model that fails its checks leaves has_model false.
+ * Map the model file of meta's view into view.  False if it cannot be used;
+ * if it was there but bad, or is missing on a primary whose metapage still
+ * names this view, that is worth a WARNING (once: the view lives for the
+ * epoch, and the caller writes the file again).
+ */
+static bool
+map_model_file(Relation index, KyroMetaPage meta, KyroSnapView *view,
+			   uint64 checksum)
+{
+	const char *why;
+	void	   *addr;
+
+	addr = KyroModelFileMap(index, meta->epoch, meta->model_bytes, checksum, &why);
+	if (addr == NULL)
+	{
+		bool		expected = false;
+
+		/* a standby writes its own files; a fold may just have moved on */
+		if (strcmp(why, "missing") == 0)
+		{
+			KyroMetaPage now = KyroReadMeta(index);
+
+			expected = RecoveryInProgress() || now->epoch != meta->epoch;
+			pfree(now);
+		}
+		if (!expected)
+			ereport(WARNING,
+					(errmsg("model file of index \"%s\" (epoch %u) is %s",
+							RelationGetRelationName(index), meta->epoch, why),
+					 errdetail("Lookups use the model pages; the file is written again.")));
+		return false;
+	}
+	if (rmi_load(addr, meta->model_bytes, &view->model) != RMI_OK)
+	{
+		munmap(addr, meta->model_bytes);
+		return false;
+	}
+	view->model_buf = addr;
+	view->model_bytes = meta->model_bytes;
+	view->model_mapped = true;
+	view->unmap.func = unmap_model;
+	view->unmap.arg = view;
+	MemoryContextRegisterResetCallback(view->head.cxt, &view->unmap);
+	return true;
+}
+
+/*
+ * Load the model of meta's view: from its file when there is a good one,
+ * else from the model pages (then writing the file).  Returns false if a
+ * page was recycled under us (the caller starts over); a model that fails
+ * its checks leaves has_model false.
  */
 static bool
 load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
@@ -130,10 +194,24 @@ load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
 	char	   *buf;
 	bool		recycled;
 	RmiStatus	status;
+	uint64		checksum = 0;
+	bool		use_file = kyro_model_files &&
+		index->rd_rel->relpersistence != RELPERSISTENCE_TEMP;
 
 	view->has_model = false;
 	if (meta->model_pages == 0 || meta->model_bytes == 0)
 		return true;
+	if (use_file)
+	{
+		status = KyroModelTail(index, meta, view->snap_blocks, &checksum, &recycled);
+		if (recycled)
+			return false;
+		if (status == RMI_OK && map_model_file(index, meta, view, checksum))
+		{
+			view->has_model = true;
+			return true;
+		}
+	}
 	status = KyroLoadModel(index, meta, view->snap_blocks, view->head.cxt,
 						   &view->model, &buf, &recycled);
 	if (recycled)
@@ -149,7 +227,12 @@ load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
 		return true;
 	}
 	view->model_buf = buf;
+	view->model_bytes = meta->model_bytes;
 	view->has_model = true;
+	if (use_file &&
+		KyroModelFileWrite(MyDatabaseId, KyroRelFileNumber(index), meta->epoch,
+						   buf, meta->model_bytes))
+		KyroModelFileRemoveOlder(MyDatabaseId, KyroRelFileNumber(index), meta->epoch);
 	return true;
 }
 

@@ -25,6 +25,9 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
+#include "catalog/pg_class.h"
+#include "commands/progress.h"
+#include "pgstat.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
@@ -195,6 +198,47 @@ KyroLoadModel(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
 	return rmi_load(*buf, off, model);
 }
 
+/*
+ * The checksum that meta's serialised model ends with, read from its last
+ * model page (or two): what its model file must end with too.
+ */
+RmiStatus
+KyroModelTail(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
+			  uint64 *checksum, bool *recycled)
+{
+	char		tail[sizeof(uint64)];
+	int			need = sizeof(uint64);
+
+	*recycled = false;
+	for (int i = (int) meta->model_pages - 1; i >= 0 && need > 0; i--)
+	{
+		Buffer		buffer = ReadBuffer(index, blocks[meta->snap_pages + i]);
+		Page		page;
+		KyroPageOpaque opaque;
+		int			take;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		opaque = KyroPageGetOpaque(page);
+		if (KyroPageKind(page) != KYRO_PAGE_MODEL || opaque->tag != meta->epoch ||
+			opaque->count > KYRO_MODEL_PER_PAGE)
+		{
+			*recycled = KyroPageKind(page) != KYRO_PAGE_MODEL ||
+				opaque->tag != meta->epoch;
+			UnlockReleaseBuffer(buffer);
+			return RMI_ERR_SIZE;
+		}
+		take = Min(need, (int) opaque->count);
+		memcpy(tail + need - take, PageGetContents(page) + opaque->count - take, take);
+		need -= take;
+		UnlockReleaseBuffer(buffer);
+	}
+	if (need > 0)
+		return RMI_ERR_TRUNCATED;
+	memcpy(checksum, tail, sizeof(uint64));
+	return RMI_OK;
+}
+
 /* Freeze the active chain; returns a copy of the metapage as it was left. */
 static KyroMetaPage
 freeze_delta(Relation index)
@@ -264,10 +308,14 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 	UnlockReleaseBuffer(metabuf);
 }
 
-/* Copy snapshot page blkno's live entries to out, in order. */
+/*
+ * Copy snapshot page blkno's live entries to out, in order; *nonnull_read
+ * counts the live entries with a key.
+ */
 static void
 read_snapshot_page(Relation index, BlockNumber blkno, uint32 epoch, int width,
-				   int64 first_pos, int64 nonnull, KyroEntryArray *out)
+				   int64 first_pos, int64 nonnull, KyroEntryArray *out,
+				   int64 *nonnull_read)
 {
 	Buffer		buffer = ReadBuffer(index, blkno);
 	Page		page;
@@ -289,17 +337,46 @@ read_snapshot_page(Relation index, BlockNumber blkno, uint32 epoch, int width,
 		KyroEntry	e = KyroSnapEntry(page, width, i, first_pos + i >= nonnull);
 
 		if (!e.dead)
+		{
 			KyroEntryArrayAdd(out, &e);
+			if (!e.isnull)
+				(*nonnull_read)++;
+		}
 	}
 	UnlockReleaseBuffer(buffer);
 }
 
 /*
- * Fold the delta into a new snapshot.  With wait false, returns false at
- * once if another fold (or VACUUM) holds the fold lock.
+ * The old view's model bytes, to carry over into the new snapshot, or NULL
+ * if they cannot be read.
+ */
+static char *
+old_model(Relation index, KyroMetaPage old, const BlockNumber *old_blocks)
+{
+	RmiModel	model;
+	char	   *buf;
+	bool		recycled;
+
+	if (old->model_bytes == 0 ||
+		KyroLoadModel(index, old, old_blocks, CurrentMemoryContext, &model,
+					  &buf, &recycled) != RMI_OK)
+		return NULL;
+	return buf;
+}
+
+/*
+ * Fold the delta into a new snapshot.  Without KYRO_FOLD_WAIT, returns
+ * false at once if another fold (or VACUUM) holds the fold lock.
+ *
+ * The new snapshot gets a new model, except when the delta only appended
+ * keys after the old snapshot's last one and no entry was dropped: then
+ * every old position is unchanged and the old model (with its error
+ * bounds) still places every old key, so it is carried over unless
+ * KYRO_FOLD_RETRAIN asks otherwise.  New keys it places badly show up as
+ * mispredicts, and the worker retrains (kworker.c).
  */
 bool
-KyroFold(Relation index, bool wait)
+KyroFold(Relation index, int flags, KyroFoldResult *result)
 {
 	TimestampTz started = GetCurrentTimestamp();
 	KyroMetaPage old;
@@ -313,6 +390,10 @@ KyroFold(Relation index, bool wait)
 	uint32		last_count;
 	KyroWriter *writer;
 	int64		d = 0;
+	int64		done = 0;
+	int64		nonnull_read = 0;
+	bool		appended_only = true;
+	char	   *keep_model = NULL;
 	uint32		new_epoch;
 	BlockNumber *freed;
 	int			nfreed = 0;
@@ -324,7 +405,7 @@ KyroFold(Relation index, bool wait)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot fold index \"%s\" during recovery",
 						RelationGetRelationName(index))));
-	if (wait)
+	if (flags & KYRO_FOLD_WAIT)
 		LockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
 	else if (!ConditionalLockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock))
 		return false;
@@ -345,6 +426,7 @@ KyroFold(Relation index, bool wait)
 						RelationGetRelationName(index)),
 				 errhint("Rebuild the index with REINDEX.")));
 
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, KYRO_PHASE_READING_DELTA);
 	if (old->frozen.number != 0 &&
 		!KyroReadChain(index, old->frozen.number, old->frozen.head, 0, &delta,
 					   &last_block, &last_count, &frozen_pages, &nfrozen_pages))
@@ -357,6 +439,9 @@ KyroFold(Relation index, bool wait)
 		qsort(delta.items, delta.n, sizeof(KyroEntry), KyroEntryCmpQsort);
 
 	/* merge the old snapshot's live entries with the frozen delta's */
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, KYRO_PHASE_MERGING);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
+								 (int64) old->snap_entries + delta.n);
 	writer = KyroWriterBegin(index, new_epoch, old->snap_entries + delta.n);
 	for (uint32 p = 0; p < old->snap_pages; p++)
 	{
@@ -364,27 +449,40 @@ KyroFold(Relation index, bool wait)
 
 		read_snapshot_page(index, old_blocks[p], old->epoch, width,
 						   (int64) p * KyroSnapPerPage(width), old->snap_nonnull,
-						   &page_entries);
+						   &page_entries, &nonnull_read);
 		for (int64 i = 0; i < page_entries.n; i++)
 		{
 			while (d < delta.n &&
 				   KyroEntryCompare(&delta.items[d], &page_entries.items[i]) < 0)
 			{
 				if (!delta.items[d].dead)
+				{
 					KyroWriterAdd(writer, &delta.items[d]);
+					if (!page_entries.items[i].isnull)
+						appended_only = false;
+				}
 				d++;
 			}
 			KyroWriterAdd(writer, &page_entries.items[i]);
 		}
+		done += page_entries.n;
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);
 		CHECK_FOR_INTERRUPTS();
 	}
 	for (; d < delta.n; d++)
 		if (!delta.items[d].dead)
 			KyroWriterAdd(writer, &delta.items[d]);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);
+
+	if (!(flags & KYRO_FOLD_RETRAIN) && appended_only &&
+		nonnull_read == (int64) old->snap_nonnull)
+		keep_model = old_model(index, old, old_blocks);
 
 	built = palloc0(KYRO_PAGE_CONTENT);
-	KyroWriterFinish(writer, built);
+	KyroWriterFinish(writer, built, keep_model, keep_model ? old->model_bytes : 0);
 	KyroSwitchView(index, built, started);
+	if (index->rd_rel->relpersistence != RELPERSISTENCE_TEMP)
+		KyroModelFileRemoveOlder(MyDatabaseId, KyroRelFileNumber(index), new_epoch);
 
 	/* the old view's pages and the frozen chain are free from now on */
 	freed = palloc(sizeof(BlockNumber) *
@@ -399,6 +497,14 @@ KyroFold(Relation index, bool wait)
 	KyroMarkDeleted(index, freed, nfreed);
 
 	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	if (result != NULL)
+	{
+		result->epoch = new_epoch;
+		result->delta_entries = delta.n;
+		result->snap_entries = built->snap_entries;
+		result->retrained = keep_model == NULL;
+		result->usecs = GetCurrentTimestamp() - started;
+	}
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(foldcxt);
 	return true;

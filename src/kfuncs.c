@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * kfuncs.c
- *	  SQL functions of KyroDB: kyrodb.snapshot() and kyrodb.check().
+ *	  SQL functions of KyroDB: snapshot, rebuild, warmup, stats, stats_reset
+ *	  and check.
  *
  * src/kfuncs.c
  *
@@ -9,13 +10,18 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/index.h"
 #include "catalog/pg_class.h"
 #include "commands/defrem.h"
+#include "commands/progress.h"
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -28,17 +34,24 @@
 
 PG_FUNCTION_INFO_V1(kyrodb_snapshot);
 PG_FUNCTION_INFO_V1(kyrodb_check);
+PG_FUNCTION_INFO_V1(kyrodb_rebuild);
+PG_FUNCTION_INFO_V1(kyrodb_warmup);
+PG_FUNCTION_INFO_V1(kyrodb_stats);
+PG_FUNCTION_INFO_V1(kyrodb_stats_reset);
 
 /*
  * Open a kyro_rmi index for one of our functions, with heaplock on its
  * table (taken first, as REINDEX does).  Refuses, with a clear error,
- * anything that is not a kyro_rmi index and, if need_owner, a caller who
- * does not own it.
+ * anything that is not a kyro_rmi index, and a caller without the
+ * privilege the function needs.
  */
 Relation
-KyroOpenIndexForFunction(Oid indexoid, LOCKMODE heaplock, bool need_owner,
+KyroOpenIndexForFunction(Oid indexoid, LOCKMODE heaplock, KyroPrivilege need,
 						 Relation *heap)
 {
+	bool		need_owner = need == KYRO_NEED_OWNER;
+	LOCKMODE	indexlock = need == KYRO_NEED_NOTHING ? AccessShareLock : RowExclusiveLock;
+
 	Oid			heapoid;
 	char	   *name = get_rel_name(indexoid);
 	Relation	index;
@@ -62,10 +75,11 @@ KyroOpenIndexForFunction(Oid indexoid, LOCKMODE heaplock, bool need_owner,
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, name);
 
 	heapoid = IndexGetRelation(indexoid, false);
-	if (!need_owner && pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	if (need == KYRO_NEED_SELECT &&
+		pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(heapoid));
 	LockRelationOid(heapoid, heaplock);
-	index = try_relation_open(indexoid, RowExclusiveLock);
+	index = try_relation_open(indexoid, indexlock);
 	if (index == NULL || IndexGetRelation(indexoid, true) != heapoid)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -84,6 +98,31 @@ KyroOpenIndexForFunction(Oid indexoid, LOCKMODE heaplock, bool need_owner,
 	return index;
 }
 
+/*
+ * Report a fold or rebuild started from SQL in pg_stat_progress_create_index,
+ * as a REINDEX of the index whose subphases are the fold's.
+ */
+static void
+progress_begin(Relation heap, Relation index)
+{
+	const int	params[] = {
+		PROGRESS_CREATEIDX_COMMAND,
+		PROGRESS_CREATEIDX_INDEX_OID,
+		PROGRESS_CREATEIDX_ACCESS_METHOD_OID,
+		PROGRESS_CREATEIDX_PHASE
+	};
+	const int64 values[] = {
+		PROGRESS_CREATEIDX_COMMAND_REINDEX,
+		RelationGetRelid(index),
+		index->rd_rel->relam,
+		PROGRESS_CREATEIDX_PHASE_BUILD
+	};
+
+	pgstat_progress_start_command(PROGRESS_COMMAND_CREATE_INDEX,
+								  RelationGetRelid(heap));
+	pgstat_progress_update_multi_param(lengthof(params), params, values);
+}
+
 /* kyrodb.snapshot(index): fold the delta now; returns the new epoch. */
 Datum
 kyrodb_snapshot(PG_FUNCTION_ARGS)
@@ -91,17 +130,15 @@ kyrodb_snapshot(PG_FUNCTION_ARGS)
 	Relation	heap;
 	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0),
 												 ShareUpdateExclusiveLock,
-												 true, &heap);
-	KyroMetaPage meta;
-	int64		epoch;
+												 KYRO_NEED_OWNER, &heap);
+	KyroFoldResult r;
 
-	KyroFold(index, true);
-	meta = KyroReadMeta(index);
-	epoch = meta->epoch;
-	pfree(meta);
-	relation_close(index, RowExclusiveLock);
+	progress_begin(heap, index);
+	KyroFold(index, KYRO_FOLD_WAIT, &r);
+	pgstat_progress_end_command();
+	relation_close(index, NoLock);
 	table_close(heap, NoLock);
-	PG_RETURN_INT64(epoch);
+	PG_RETURN_INT64(r.epoch);
 }
 
 /* ---- kyrodb.check ---- */
@@ -330,7 +367,7 @@ kyrodb_check(PG_FUNCTION_ARGS)
 	Relation	heap;
 	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0),
 												 heapallindexed ? ShareLock : AccessShareLock,
-												 false, &heap);
+												 KYRO_NEED_SELECT, &heap);
 	CheckState	cs;
 	KyroMetaPage meta;
 	BlockNumber *blocks;
@@ -384,4 +421,232 @@ kyrodb_check(PG_FUNCTION_ARGS)
 	relation_close(index, RowExclusiveLock);
 	table_close(heap, NoLock);
 	PG_RETURN_BOOL(true);
+}
+
+/* ---- rebuild, warmup, stats ---- */
+
+/* A tuple of the function's result type from values (NULL where nulls). */
+static Datum
+result_tuple(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+/*
+ * kyrodb.rebuild(index): train a new model over the snapshot (folding in
+ * the delta too) with the index's current options; returns what it built.
+ */
+Datum
+kyrodb_rebuild(PG_FUNCTION_ARGS)
+{
+	Relation	heap;
+	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0),
+												 ShareUpdateExclusiveLock,
+												 KYRO_NEED_OWNER, &heap);
+	KyroFoldResult r;
+	KyroSnapView *snap;
+	KyroDeltaView *delta;
+	Datum		values[7];
+	bool		nulls[7] = {0};
+
+	progress_begin(heap, index);
+	KyroFold(index, KYRO_FOLD_WAIT | KYRO_FOLD_RETRAIN, &r);
+	pgstat_progress_end_command();
+	KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_RETRAIN);
+
+	KyroGetViews(index, &snap, &delta);
+	values[0] = Int64GetDatum(snap->epoch);
+	values[1] = Int64GetDatum(snap->snap_entries);
+	values[2] = Int32GetDatum(snap->has_model ? snap->model.n_leaves : 0);
+	values[3] = Float8GetDatum(snap->has_model ? snap->model.mean_error : 0);
+	values[4] = Int32GetDatum(snap->has_model ? snap->model.max_error : 0);
+	values[5] = Int64GetDatum(snap->has_model ? snap->model_bytes : 0);
+	values[6] = Float8GetDatum(r.usecs / 1000.0);
+	nulls[2] = nulls[3] = nulls[4] = !snap->has_model;
+	KyroReleaseViews(snap, delta);
+	relation_close(index, NoLock);
+	table_close(heap, NoLock);
+	PG_RETURN_DATUM(result_tuple(fcinfo, values, nulls));
+}
+
+/*
+ * Load index into memory: its model (mapping the file and touching every
+ * page of it) and every block into shared buffers.
+ */
+void
+KyroWarmup(Relation index, int64 *blocks, int64 *model_bytes, bool *from_file)
+{
+	KyroSnapView *snap;
+	KyroDeltaView *delta;
+	BlockNumber nblocks;
+
+	KyroGetViews(index, &snap, &delta);
+	*model_bytes = snap->has_model ? snap->model_bytes : 0;
+	*from_file = snap->has_model && snap->model_mapped;
+	if (*from_file)
+	{
+		volatile const char *bytes = snap->model_buf;
+		char		sum = 0;
+
+		(void) madvise(snap->model_buf, snap->model_bytes, MADV_WILLNEED);
+		for (uint32 off = 0; off < snap->model_bytes; off += 4096)
+			sum += bytes[off];
+		(void) sum;
+	}
+	KyroReleaseViews(snap, delta);
+
+	nblocks = RelationGetNumberOfBlocks(index);
+	for (BlockNumber b = 0; b < nblocks; b++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ReleaseBuffer(ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, NULL));
+	}
+	*blocks = nblocks;
+}
+
+/* kyrodb.warmup(index): load it into memory; returns what was loaded. */
+Datum
+kyrodb_warmup(PG_FUNCTION_ARGS)
+{
+	Relation	heap;
+	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0), AccessShareLock,
+												 KYRO_NEED_SELECT, &heap);
+	int64		blocks;
+	int64		model_bytes;
+	bool		from_file;
+	Datum		values[3];
+	bool		nulls[3] = {0};
+
+	KyroWarmup(index, &blocks, &model_bytes, &from_file);
+	values[0] = Int64GetDatum(blocks);
+	values[1] = Int64GetDatum(model_bytes);
+	values[2] = BoolGetDatum(from_file);
+	relation_close(index, NoLock);
+	table_close(heap, NoLock);
+	PG_RETURN_DATUM(result_tuple(fcinfo, values, nulls));
+}
+
+/* Columns of kyrodb.stats(), in order. */
+enum
+{
+	STAT_EPOCH,
+	STAT_LIVE_ITEMS,
+	STAT_DEAD_ITEMS,
+	STAT_SNAPSHOT_ITEMS,
+	STAT_DELTA_ITEMS,
+	STAT_DELTA_LIMIT,
+	STAT_LEAVES,
+	STAT_MEAN_ERROR,
+	STAT_MAX_ERROR,
+	STAT_INDEX_BYTES,
+	STAT_MODEL_BYTES,
+	STAT_FILE_BYTES,
+	STAT_LOOKUPS,
+	STAT_MEAN_PROBE_LENGTH,
+	STAT_MISPREDICTS,
+	STAT_DELTA_HITS,
+	STAT_FOLDS,
+	STAT_INLINE_FOLDS,
+	STAT_RETRAINS,
+	STAT_LAST_FOLD,
+	STAT_LAST_FOLD_MS,
+	STAT_STATS_RESET,
+	STAT_COLUMNS
+};
+
+/*
+ * kyrodb.stats(index): what the index holds (from its pages) and what it
+ * has done (from shared memory; NULL without shared_preload_libraries).
+ */
+Datum
+kyrodb_stats(PG_FUNCTION_ARGS)
+{
+	Relation	heap;
+	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0), AccessShareLock,
+												 KYRO_NEED_NOTHING, &heap);
+	KyroMetaPage meta = KyroReadMeta(index);
+	KyroSnapView *snap;
+	KyroDeltaView *delta;
+	KyroStatSlot *slot;
+	Datum		values[STAT_COLUMNS];
+	bool		nulls[STAT_COLUMNS];
+	int64		delta_items = meta->active.entries + meta->frozen.entries;
+	int64		file_bytes;
+
+	memset(nulls, 0, sizeof(nulls));
+	KyroGetViews(index, &snap, &delta);
+	values[STAT_EPOCH] = Int64GetDatum(snap->epoch);
+	values[STAT_SNAPSHOT_ITEMS] = Int64GetDatum(snap->snap_entries);
+	values[STAT_DEAD_ITEMS] = Int64GetDatum(meta->snap_dead);
+	values[STAT_DELTA_ITEMS] = Int64GetDatum(delta_items);
+	values[STAT_LIVE_ITEMS] = Int64GetDatum((int64) snap->snap_entries -
+											(int64) meta->snap_dead + delta_items);
+	values[STAT_DELTA_LIMIT] = Int64GetDatum(KyroDeltaLimit(index));
+	values[STAT_LEAVES] = Int32GetDatum(snap->has_model ? snap->model.n_leaves : 0);
+	values[STAT_MEAN_ERROR] = Float8GetDatum(snap->has_model ? snap->model.mean_error : 0);
+	values[STAT_MAX_ERROR] = Int32GetDatum(snap->has_model ? snap->model.max_error : 0);
+	nulls[STAT_LEAVES] = nulls[STAT_MEAN_ERROR] = nulls[STAT_MAX_ERROR] = !snap->has_model;
+	values[STAT_INDEX_BYTES] = Int64GetDatum((int64) RelationGetNumberOfBlocks(index) * BLCKSZ);
+	values[STAT_MODEL_BYTES] = Int64GetDatum(meta->model_bytes);
+	file_bytes = KyroModelFileSize(MyDatabaseId, KyroRelFileNumber(index), snap->epoch);
+	values[STAT_FILE_BYTES] = Int64GetDatum(file_bytes);
+	nulls[STAT_FILE_BYTES] = file_bytes < 0;
+	values[STAT_FOLDS] = Int64GetDatum(meta->folds);
+	values[STAT_LAST_FOLD] = TimestampTzGetDatum(meta->last_fold_time);
+	values[STAT_LAST_FOLD_MS] = Float8GetDatum(meta->last_fold_usecs / 1000.0);
+	nulls[STAT_LAST_FOLD] = nulls[STAT_LAST_FOLD_MS] = meta->folds == 0;
+	KyroReleaseViews(snap, delta);
+
+	slot = KyroGetStatSlot(RelationGetRelid(index), true);
+	if (slot != NULL)
+	{
+		uint64		lookups = pg_atomic_read_u64(&slot->lookups);
+
+		values[STAT_LOOKUPS] = Int64GetDatum(lookups);
+		values[STAT_MEAN_PROBE_LENGTH] =
+			Float8GetDatum(lookups ? (double) pg_atomic_read_u64(&slot->probes) / lookups : 0);
+		nulls[STAT_MEAN_PROBE_LENGTH] = lookups == 0;
+		values[STAT_MISPREDICTS] = Int64GetDatum(pg_atomic_read_u64(&slot->mispredicts));
+		values[STAT_DELTA_HITS] = Int64GetDatum(pg_atomic_read_u64(&slot->delta_hits));
+		values[STAT_INLINE_FOLDS] = Int64GetDatum(pg_atomic_read_u64(&slot->inline_folds));
+		values[STAT_RETRAINS] = Int64GetDatum(pg_atomic_read_u64(&slot->retrains));
+		values[STAT_STATS_RESET] = TimestampTzGetDatum(slot->reset_time);
+	}
+	else
+		nulls[STAT_LOOKUPS] = nulls[STAT_MEAN_PROBE_LENGTH] = nulls[STAT_MISPREDICTS] =
+			nulls[STAT_DELTA_HITS] = nulls[STAT_INLINE_FOLDS] = nulls[STAT_RETRAINS] =
+			nulls[STAT_STATS_RESET] = true;
+
+	pfree(meta);
+	relation_close(index, NoLock);
+	table_close(heap, NoLock);
+	PG_RETURN_DATUM(result_tuple(fcinfo, values, nulls));
+}
+
+/*
+ * kyrodb.stats_reset(index default NULL): zero the shared counters of one
+ * index, or of every kyro_rmi index of the database.  Executable by
+ * superusers only unless granted, as pg_stat_reset().
+ */
+Datum
+kyrodb_stats_reset(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = InvalidOid;
+
+	if (!PG_ARGISNULL(0))
+	{
+		Relation	heap;
+		Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0), AccessShareLock,
+													 KYRO_NEED_NOTHING, &heap);
+
+		indexoid = RelationGetRelid(index);
+		relation_close(index, NoLock);
+		table_close(heap, NoLock);
+	}
+	KyroResetStats(MyDatabaseId, indexoid);
+	PG_RETURN_VOID();
 }

@@ -6,9 +6,11 @@
  * An insert never touches the snapshot: it takes the metapage lock,
  * appends one entry to the tail page of the active chain (a new page when
  * the tail is full) and WAL-logs the pages it changed in one generic
- * record.  Past the delta limit the inserting backend folds the delta into
- * a new snapshot, unless a fold is already running (as GIN cleans its
- * pending list).
+ * record.  Past the delta limit it wakes the database's worker and goes
+ * on; it folds the delta into a new snapshot itself only when there is no
+ * worker, or when the delta has reached kyrodb.fold_ceiling times the
+ * limit (the worker is not keeping up), and never waits for a running
+ * fold (as GIN cleans its pending list).
  *
  * src/kinsert.c
  *
@@ -93,6 +95,8 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 		   IndexInfo *indexInfo)
 {
 	KyroDeltaEntry entry;
+	uint64		entries;
+	uint64		limit;
 
 	memset(&entry, 0, sizeof(entry));
 	entry.isnull = isnull[0];
@@ -100,7 +104,14 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 		entry.key = KyroDatumToKey(values[0], index->rd_opcintype[0]);
 	entry.tid = *ht_ctid;
 
-	if (append_to_delta(index, &entry) >= (uint64) KyroDeltaLimit(index))
-		KyroFold(index, false);
+	entries = append_to_delta(index, &entry);
+	limit = (uint64) KyroDeltaLimit(index);
+	if (entries >= limit)
+	{
+		if (entries < limit * kyro_fold_ceiling && KyroRequestFold(index))
+			return false;
+		if (KyroFold(index, 0, NULL))
+			KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_INLINE_FOLD);
+	}
 	return false;
 }

@@ -368,6 +368,8 @@ snap_before(Relation index, KyroScanOpaque so, int64 pos,
 	KyroEntry	e = snap_entry(index, so, pos);
 	int			cmp = KyroEntryCompare(&e, probe);
 
+	so->counts.probes++;
+
 	return strict ? cmp <= 0 : cmp < 0;
 }
 
@@ -407,6 +409,7 @@ snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 	int64		found;
 	int64		step;
 
+	so->mispredicted = false;
 	if (probe->isnull || !snap->has_model || end == 0)
 		return snap_bsearch(index, so, begin, end, probe, strict);
 
@@ -419,6 +422,7 @@ snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 		/* the answer is left of the window: gallop left */
 		int64		known = found - 1;	/* not before probe */
 
+		so->mispredicted = true;
 		for (step = 1; step <= known &&
 			 !snap_before(index, so, known - step, probe, strict); step *= 2)
 			known -= step;
@@ -431,6 +435,7 @@ snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 		/* the answer is right of the window: gallop right */
 		int64		known = found;	/* before probe */
 
+		so->mispredicted = true;
 		for (step = 1; step < end - known &&
 			 snap_before(index, so, known + step, probe, strict); step *= 2)
 			known += step;
@@ -490,9 +495,14 @@ position_range(Relation index, KyroScanOpaque so)
 	range_bounds(&so->ranges[so->range_no], &first, &last);
 
 	so->snap_begin = snap_search(index, so, &first, false);
+	so->counts.lookups++;
+	so->counts.mispredicts += so->mispredicted;
 	so->snap_end = snap_search(index, so, &last, true);
 	so->delta_begin = delta_search(so->delta, &first, false);
 	so->delta_end = delta_search(so->delta, &last, true);
+	so->counts.delta_hits += so->delta_end > so->delta_begin;
+	if (so->counts.lookups >= KYRO_COUNTS_FLUSH)
+		KyroAddScanCounts(index, &so->counts);
 	if (so->have_last)
 	{
 		if (ScanDirectionIsForward(so->dir))
@@ -745,6 +755,7 @@ kyroendscan(IndexScanDesc scan)
 {
 	KyroScanOpaque so = (KyroScanOpaque) scan->opaque;
 
+	KyroAddScanCounts(scan->indexRelation, &so->counts);
 	KyroReleaseViews(so->snap, so->delta);
 	MemoryContextDelete(so->tmpcxt);
 	if (so->ranges)

@@ -198,7 +198,7 @@ kyrovacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	if (meta->active.entries + meta->frozen.entries >= (uint64) KyroDeltaLimit(index) ||
 		(meta->snap_dead > 0 &&
 		 meta->snap_dead >= KYRO_DEAD_FRACTION * meta->snap_entries))
-		KyroFold(index, false);
+		KyroFold(index, 0, NULL);
 	if (ConditionalLockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock))
 	{
 		freed = KyroSweepFreePages(index);

@@ -22,7 +22,10 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_class.h"
+#include "commands/progress.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/memutils.h"
 
 #include "kyrodb.h"
@@ -228,12 +231,13 @@ KyroWriterAdd(KyroWriter *w, const KyroEntry *entry)
 }
 
 /*
- * Train the model on the keys and write it after the snapshot pages;
- * returns its size in bytes, 0 if there is no model (the index then
- * searches without one: slower, never wrong).
+ * Train the model on the keys (or take keep_model, keep_bytes long), write
+ * it after the snapshot pages and publish it as the model file; returns its
+ * size in bytes, 0 if there is no model (the index then searches without
+ * one: slower, never wrong).
  */
 static uint32
-write_model(KyroWriter *w)
+write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
 {
 	KyroOptions *opts = KyroGetOptions(w->index);
 	RmiBuildOptions build;
@@ -242,20 +246,29 @@ write_model(KyroWriter *w)
 	char	   *bytes;
 	Page		page;
 
-	rmi_default_options(&build);
-	build.target_error = opts->target_error;
-	if (rmi_build(w->keys, w->nnonnull, &build, &model) != RMI_OK)
-		return 0;
-	size = rmi_serialized_size(&model);
-	if (size > PG_UINT32_MAX)
+	if (keep_model != NULL)
 	{
-		rmi_free(&model);
-		return 0;
+		size = keep_bytes;
+		bytes = (char *) keep_model;
 	}
-	bytes = palloc_extended(size, MCXT_ALLOC_HUGE);
-	if (rmi_serialize(&model, bytes, size) != RMI_OK)
-		size = 0;
-	rmi_free(&model);
+	else
+	{
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, KYRO_PHASE_TRAINING);
+		rmi_default_options(&build);
+		build.target_error = opts->target_error;
+		if (rmi_build(w->keys, w->nnonnull, &build, &model) != RMI_OK)
+			return 0;
+		size = rmi_serialized_size(&model);
+		if (size > PG_UINT32_MAX)
+		{
+			rmi_free(&model);
+			return 0;
+		}
+		bytes = palloc_extended(size, MCXT_ALLOC_HUGE);
+		if (rmi_serialize(&model, bytes, size) != RMI_OK)
+			size = 0;
+		rmi_free(&model);
+	}
 
 	page = palloc(BLCKSZ);
 	for (uint64 off = 0; off < size; off += KYRO_MODEL_PER_PAGE)
@@ -268,7 +281,12 @@ write_model(KyroWriter *w)
 		add_block(w, write_page(w->index, page));
 	}
 	pfree(page);
-	pfree(bytes);
+	/* before the metapage names this epoch, so readers find the file */
+	if (w->index->rd_rel->relpersistence != RELPERSISTENCE_TEMP)
+		KyroModelFileWrite(MyDatabaseId, KyroRelFileNumber(w->index), w->epoch,
+						   bytes, (uint32) size);
+	if (bytes != keep_model)
+		pfree(bytes);
 	return (uint32) size;
 }
 
@@ -277,7 +295,8 @@ write_model(KyroWriter *w)
  * view's fields of meta (the caller WAL-logs the metapage switch).
  */
 void
-KyroWriterFinish(KyroWriter *w, KyroMetaPage meta)
+KyroWriterFinish(KyroWriter *w, KyroMetaPage meta, const char *keep_model,
+				 uint32 keep_bytes)
 {
 	int			snap_pages;
 	int			model_pages;
@@ -289,7 +308,7 @@ KyroWriterFinish(KyroWriter *w, KyroMetaPage meta)
 	while (w->npending > 0)
 		flush_pending(w);
 	snap_pages = w->nblocks;
-	model_bytes = write_model(w);
+	model_bytes = write_model(w, keep_model, keep_bytes);
 	model_pages = w->nblocks - snap_pages;
 
 	dir_pages = (w->nblocks + KYRO_DIR_PER_PAGE - 1) / KYRO_DIR_PER_PAGE;

@@ -14,6 +14,7 @@
 #include "catalog/pg_statistic.h"
 #include "commands/vacuum.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
@@ -30,6 +31,16 @@ PG_FUNCTION_INFO_V1(kyrodb_version);
 PG_FUNCTION_INFO_V1(kyrodb_handler);
 
 int			kyro_delta_limit_guc = KYRO_DEFAULT_DELTA_LIMIT;
+bool		kyro_worker_enabled = true;
+int			kyro_worker_naptime = KYRO_DEFAULT_NAPTIME;
+int			kyro_max_workers = KYRO_DEFAULT_MAX_WORKERS;
+int			kyro_fold_ceiling = KYRO_DEFAULT_FOLD_CEILING;
+double		kyro_retrain_mispredict_rate = 0.25;
+double		kyro_retrain_probe_length = 48;
+int			kyro_retrain_min_lookups = 1000;
+bool		kyro_model_files = true;
+bool		kyro_warm_on_start = false;
+int			kyro_max_indexes = 1000;
 
 static relopt_kind kyro_relopt_kind;
 static relopt_parse_elt kyro_relopt_tab[2];
@@ -48,6 +59,75 @@ _PG_init(void)
 							KYRO_DEFAULT_DELTA_LIMIT,
 							KYRO_MIN_DELTA_LIMIT, KYRO_MAX_DELTA_LIMIT,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("kyrodb.fold_ceiling",
+							"Times the delta limit at which an inserting backend folds for itself although a worker runs.",
+							NULL,
+							&kyro_fold_ceiling,
+							KYRO_DEFAULT_FOLD_CEILING, 2, 1000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("kyrodb.model_files",
+							 "Publish each model as a file that backends map and share.",
+							 NULL,
+							 &kyro_model_files,
+							 true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("kyrodb.worker",
+							 "Run KyroDB's background workers (needs shared_preload_libraries).",
+							 NULL,
+							 &kyro_worker_enabled,
+							 true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("kyrodb.worker_naptime",
+							"Time between a worker's passes over its database's indexes.",
+							NULL,
+							&kyro_worker_naptime,
+							KYRO_DEFAULT_NAPTIME, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("kyrodb.max_workers",
+							"Databases that have a KyroDB worker at once.",
+							NULL,
+							&kyro_max_workers,
+							KYRO_DEFAULT_MAX_WORKERS, 1, KYRO_MAX_DATABASES,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("kyrodb.retrain_mispredict_rate",
+							 "Share of lookups outside the model's window past which the worker retrains.",
+							 NULL,
+							 &kyro_retrain_mispredict_rate,
+							 0.25, 0.001, 1.0,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("kyrodb.retrain_probe_length",
+							 "Mean keys examined per lookup past which the worker retrains.",
+							 NULL,
+							 &kyro_retrain_probe_length,
+							 48, 2, 1000000,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("kyrodb.retrain_min_lookups",
+							"Lookups since the worker last looked, before it judges an index's model.",
+							NULL,
+							&kyro_retrain_min_lookups,
+							1000, 1, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("kyrodb.warm_on_start",
+							 "Have the workers warm every index after the server starts.",
+							 NULL,
+							 &kyro_warm_on_start,
+							 false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("kyrodb.max_indexes",
+							"kyro_rmi indexes whose counters shared memory holds.",
+							NULL,
+							&kyro_max_indexes,
+							1000, 16, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	/* shared memory and the workers come only with preloading */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		KyroSharedRequest();
+		KyroRegisterLauncher();
+	}
+	KyroInstallUtilityHook();
 
 	kyro_relopt_kind = add_reloption_kind();
 	add_int_reloption(kyro_relopt_kind, "delta_limit",
@@ -186,12 +266,16 @@ kyrobuildphasename(int64 phasenum)
 {
 	switch (phasenum)
 	{
-		case 2:
+		case KYRO_PHASE_SORTING:
 			return "sorting";
-		case 3:
+		case KYRO_PHASE_WRITING:
 			return "writing snapshot";
-		case 4:
+		case KYRO_PHASE_TRAINING:
 			return "training model";
+		case KYRO_PHASE_READING_DELTA:
+			return "reading delta";
+		case KYRO_PHASE_MERGING:
+			return "merging delta into snapshot";
 		default:
 			return NULL;
 	}

@@ -35,6 +35,10 @@
 #include "nodes/tidbitmap.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/timestamp.h"
 #include "utils/relcache.h"
 
 #include "rmi/rmi.h"
@@ -43,7 +47,7 @@
  * Version of the shared library.  It must equal default_version in
  * kyrodb.control; the regression tests compare the two.
  */
-#define KYRODB_VERSION "0.1.0"
+#define KYRODB_VERSION "0.2.0"
 
 /* ---- On-disk format ---- */
 
@@ -266,7 +270,10 @@ typedef struct KyroSnapView
 	BlockNumber *snap_blocks;	/* snapshot page -> block */
 	bool		has_model;		/* false: model missing or rejected */
 	RmiModel	model;
-	void	   *model_buf;
+	void	   *model_buf;		/* the model's bytes: a copy, or the mapping */
+	bool		model_mapped;	/* model_buf maps the model file */
+	uint32		model_bytes;
+	MemoryContextCallback unmap;	/* unmaps it when the view is freed */
 } KyroSnapView;
 
 /*
@@ -291,6 +298,19 @@ extern void KyroGetViews(Relation index, KyroSnapView **snap,
 extern void KyroReleaseViews(KyroSnapView *snap, KyroDeltaView *delta);
 
 /* ---- Scan state (kscan.c) ---- */
+
+/* What a scan adds to its index's counters when it ends. */
+typedef struct KyroScanCounts
+{
+	uint64		lookups;
+	uint64		probes;
+	uint64		mispredicts;
+	uint64		delta_hits;
+} KyroScanCounts;
+
+/* A scan adds to the shared counters at its end, or after this many lookups. */
+#define KYRO_COUNTS_FLUSH	1024
+
 
 /* One range of keys a scan returns: [lo, hi], or the NULL entries. */
 typedef struct KyroRange
@@ -349,10 +369,139 @@ typedef struct KyroScanOpaqueData
 	int			mark_range_no;
 	ScanDirection mark_dir;
 
+	/* what the scan adds to the index's shared counters */
+	KyroScanCounts counts;
+	bool		mispredicted;	/* the last snapshot search left its window */
+
 	MemoryContext tmpcxt;		/* per-tuple and per-rescan scratch */
 } KyroScanOpaqueData;
 
 typedef KyroScanOpaqueData *KyroScanOpaque;
+
+/* ---- Progress of CREATE INDEX, folds and rebuilds (subphases) ---- */
+
+#define KYRO_PHASE_SORTING			2
+#define KYRO_PHASE_WRITING			3
+#define KYRO_PHASE_TRAINING			4
+#define KYRO_PHASE_READING_DELTA	5
+#define KYRO_PHASE_MERGING			6
+
+/* ---- Folds ---- */
+
+/* Flags of KyroFold */
+#define KYRO_FOLD_WAIT		0x01	/* wait for a running fold, not give up */
+#define KYRO_FOLD_RETRAIN	0x02	/* train a new model even if one would do */
+
+/* What a fold did, for its caller's log line and result. */
+typedef struct KyroFoldResult
+{
+	uint32		epoch;			/* of the new snapshot */
+	int64		delta_entries;	/* frozen delta entries folded in */
+	int64		snap_entries;	/* entries of the new snapshot */
+	bool		retrained;		/* a new model, not the old one carried over */
+	int64		usecs;
+} KyroFoldResult;
+
+/* ---- Settings (kyrodb.c) ---- */
+
+extern bool kyro_worker_enabled;
+extern int	kyro_worker_naptime;
+extern int	kyro_max_workers;
+extern int	kyro_fold_ceiling;
+extern double kyro_retrain_mispredict_rate;
+extern double kyro_retrain_probe_length;
+extern int	kyro_retrain_min_lookups;
+extern bool kyro_model_files;
+extern bool kyro_warm_on_start;
+extern int	kyro_max_indexes;
+
+#define KYRO_DEFAULT_NAPTIME		10	/* seconds */
+#define KYRO_DEFAULT_MAX_WORKERS	2
+#define KYRO_MAX_DATABASES			64	/* databases the launcher tracks */
+#define KYRO_DEFAULT_FOLD_CEILING	4	/* times the delta limit */
+
+/* ---- Shared memory (kshared.c) ---- */
+
+/*
+ * Counters of one index, shared by every backend.  The lookup path adds to
+ * them with atomics, without a lock; the slot's owner (dbid, indexoid) is
+ * set and cleared under KyroShared's lock.
+ */
+typedef struct KyroStatSlot
+{
+	Oid			dbid;			/* InvalidOid: free */
+	Oid			indexoid;
+	pg_atomic_uint32 fold_requested;	/* an insert passed the delta limit */
+	pg_atomic_uint64 lookups;	/* positionings in the snapshot */
+	pg_atomic_uint64 probes;	/* keys examined by those */
+	pg_atomic_uint64 mispredicts;	/* key outside the model's window */
+	pg_atomic_uint64 delta_hits;	/* lookups that found entries in the delta */
+	pg_atomic_uint64 inline_folds;	/* folds run by an inserting backend */
+	pg_atomic_uint64 retrains;	/* models retrained (detector, rebuild) */
+	TimestampTz reset_time;
+	/* the worker's last look at the counters: the detector's baseline */
+	uint64		seen_lookups;
+	uint64		seen_probes;
+	uint64		seen_mispredicts;
+} KyroStatSlot;
+
+
+extern bool KyroSharedAvailable(void);
+extern void KyroSharedRequest(void);
+extern void KyroSharedStartup(void);
+extern KyroStatSlot *KyroGetStatSlot(Oid indexoid, bool create);
+extern void KyroAddScanCounts(Relation index, KyroScanCounts *counts);
+extern void KyroCountEvent(Oid indexoid, int event);
+extern void KyroResetStats(Oid dbid, Oid indexoid);
+extern void KyroForgetIndexes(Oid dbid, const Oid *keep, int nkeep);
+extern bool KyroRequestFold(Relation index);
+extern void KyroNoteDatabase(void);
+
+#define KYRO_EVENT_INLINE_FOLD	1
+#define KYRO_EVENT_RETRAIN		2
+
+/* ---- Background worker (kworker.c) ---- */
+
+extern void KyroRegisterLauncher(void);
+extern PGDLLEXPORT void KyroLauncherMain(Datum arg);
+extern PGDLLEXPORT void KyroWorkerMain(Datum arg);
+extern void KyroInstallUtilityHook(void);
+
+/* Shared state of the launcher and its workers (kshared.c owns it). */
+typedef struct KyroDatabaseSlot
+{
+	Oid			dbid;			/* InvalidOid: free */
+	bool		wanted;			/* has the extension: keep a worker there */
+	bool		dropping;		/* DROP DATABASE under way: no worker */
+	bool		warmed;			/* warm_on_start done since the server started */
+	int			pid;			/* its worker, 0 if none */
+	Latch	   *latch;			/* its worker's latch */
+} KyroDatabaseSlot;
+
+extern KyroDatabaseSlot *KyroDatabaseSlots(void);
+extern LWLock *KyroSharedLock(void);
+extern void KyroSetLauncherLatch(Latch *latch);
+extern void KyroWakeLauncher(void);
+
+/* ---- The model file (kmodelfile.c) ---- */
+
+extern bool KyroModelFileWrite(Oid dbid, Oid relfilenode, uint32 epoch,
+							   const char *bytes, uint32 len);
+extern void *KyroModelFileMap(Relation index, uint32 epoch, uint32 len,
+							  uint64 checksum, const char **why);
+extern void KyroModelFileRemoveOlder(Oid dbid, Oid relfilenode, uint32 keep);
+extern int64 KyroModelFileSize(Oid dbid, Oid relfilenode, uint32 epoch);
+extern void KyroModelFileSweep(Oid dbid, const Oid *relfilenodes,
+							   const uint32 *epochs, int n);
+extern void KyroModelFilesDropDatabase(Oid dbid);
+extern void KyroModelFilesSweepDatabases(List *live);
+
+/* The relfilenode the index's storage is in now. */
+#if PG_VERSION_NUM >= 160000
+#define KyroRelFileNumber(rel)	((rel)->rd_locator.relNumber)
+#else
+#define KyroRelFileNumber(rel)	((rel)->rd_node.relNode)
+#endif
 
 /* ---- Functions, by file ---- */
 
@@ -387,7 +536,8 @@ extern void kyrobuildempty(Relation index);
 typedef struct KyroWriter KyroWriter;
 extern KyroWriter *KyroWriterBegin(Relation index, uint32 epoch, int64 expected);
 extern void KyroWriterAdd(KyroWriter *w, const KyroEntry *entry);
-extern void KyroWriterFinish(KyroWriter *w, KyroMetaPage meta);
+extern void KyroWriterFinish(KyroWriter *w, KyroMetaPage meta,
+							 const char *keep_model, uint32 keep_bytes);
 
 /* kinsert.c */
 extern bool kyroinsert(Relation index, Datum *values, bool *isnull,
@@ -436,7 +586,10 @@ extern BlockNumber *KyroReadDirectory(Relation index, KyroMetaPage meta);
 extern RmiStatus KyroLoadModel(Relation index, KyroMetaPage meta,
 							   const BlockNumber *blocks, MemoryContext cxt,
 							   RmiModel *model, char **buf, bool *recycled);
-extern bool KyroFold(Relation index, bool wait);
+extern bool KyroFold(Relation index, int flags, KyroFoldResult *result);
+extern RmiStatus KyroModelTail(Relation index, KyroMetaPage meta,
+							   const BlockNumber *blocks, uint64 *checksum,
+							   bool *recycled);
 extern void KyroSwitchView(Relation index, KyroMetaPage built,
 						   TimestampTz started);
 
@@ -453,7 +606,18 @@ extern void kyrocostestimate(PlannerInfo *root, IndexPath *path,
 extern bytea *kyrooptions(Datum reloptions, bool validate);
 
 /* kfuncs.c */
-extern Relation KyroOpenIndexForFunction(Oid indexoid, LOCKMODE heaplock,
-										 bool need_owner, Relation *heap);
+extern void KyroWarmup(Relation index, int64 *blocks, int64 *model_bytes,
+					   bool *from_file);
+
+/* What a function needs of its caller (KyroOpenIndexForFunction). */
+typedef enum KyroPrivilege
+{
+	KYRO_NEED_NOTHING,			/* counters and sizes, as pg_stat_* */
+	KYRO_NEED_SELECT,			/* reads the table's data */
+	KYRO_NEED_OWNER				/* changes the index */
+} KyroPrivilege;
+
+extern Relation KyroOpenIndexForFunction(Oid indexoid, LOCKMODE lockmode,
+										 KyroPrivilege need, Relation *heap);
 
 #endif							/* KYRODB_H */

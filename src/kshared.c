@@ -1,0 +1,390 @@
+/*-------------------------------------------------------------------------
+ *
+ * kshared.c
+ *	  KyroDB's shared memory: the counters of every kyro_rmi index, and the
+ *	  registry through which backends, the launcher and the database
+ *	  workers find one another.
+ *
+ * It exists only with shared_preload_libraries = 'kyrodb'.  Without it the
+ * counters are not kept (kyrodb.stats() shows them as NULL) and inserting
+ * backends fold for themselves.
+ *
+ * Counters: one slot per index, found once under the lock and then
+ * remembered by each backend, so the lookup path adds to it with atomics
+ * and no lock.  A slot records whose it is; a backend that finds the slot
+ * given to another index since (the worker frees the slots of dropped
+ * indexes) looks again.
+ *
+ * Registry: one slot per database that has the extension, naming its
+ * worker's pid and latch, so that an insert past the delta limit can wake
+ * it, and a DROP DATABASE can stop it.
+ *
+ * src/kshared.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "kyrodb.h"
+
+typedef struct KyroShared
+{
+	LWLock	   *lock;			/* slots' owners and the registry */
+	Latch	   *launcher_latch;
+	KyroDatabaseSlot databases[KYRO_MAX_DATABASES];
+	int			nslots;
+	KyroStatSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} KyroShared;
+
+static KyroShared *kyro_shared = NULL;
+
+/* This backend's memory of which slot is whose: indexoid -> slot number. */
+typedef struct SlotMemo
+{
+	Oid			indexoid;
+	int			slot;
+} SlotMemo;
+
+static HTAB *slot_memo = NULL;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+shared_size(void)
+{
+	return add_size(offsetof(KyroShared, slots),
+					mul_size(kyro_max_indexes, sizeof(KyroStatSlot)));
+}
+
+static void
+request_shared(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(shared_size());
+	RequestNamedLWLockTranche("kyrodb", 1);
+}
+
+static void
+startup_shared(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	kyro_shared = ShmemInitStruct("kyrodb", shared_size(), &found);
+	if (!found)
+	{
+		memset(kyro_shared, 0, shared_size());
+		kyro_shared->lock = &(GetNamedLWLockTranche("kyrodb"))->lock;
+		kyro_shared->nslots = kyro_max_indexes;
+		for (int i = 0; i < kyro_shared->nslots; i++)
+		{
+			KyroStatSlot *slot = &kyro_shared->slots[i];
+
+			pg_atomic_init_u32(&slot->fold_requested, 0);
+			pg_atomic_init_u64(&slot->lookups, 0);
+			pg_atomic_init_u64(&slot->probes, 0);
+			pg_atomic_init_u64(&slot->mispredicts, 0);
+			pg_atomic_init_u64(&slot->delta_hits, 0);
+			pg_atomic_init_u64(&slot->inline_folds, 0);
+			pg_atomic_init_u64(&slot->retrains, 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Ask for the shared memory; called from _PG_init while preloading. */
+void
+KyroSharedRequest(void)
+{
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = request_shared;
+#else
+	request_shared();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = startup_shared;
+}
+
+/* Whether this server keeps KyroDB's shared memory (it was preloaded). */
+bool
+KyroSharedAvailable(void)
+{
+	return kyro_shared != NULL;
+}
+
+LWLock *
+KyroSharedLock(void)
+{
+	return kyro_shared->lock;
+}
+
+KyroDatabaseSlot *
+KyroDatabaseSlots(void)
+{
+	return kyro_shared->databases;
+}
+
+void
+KyroSetLauncherLatch(Latch *latch)
+{
+	LWLockAcquire(kyro_shared->lock, LW_EXCLUSIVE);
+	kyro_shared->launcher_latch = latch;
+	LWLockRelease(kyro_shared->lock);
+}
+
+void
+KyroWakeLauncher(void)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(kyro_shared->lock, LW_SHARED);
+	latch = kyro_shared->launcher_latch;
+	LWLockRelease(kyro_shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* Zero a slot's counters (its owner stays). */
+static void
+zero_slot(KyroStatSlot *slot)
+{
+	pg_atomic_write_u32(&slot->fold_requested, 0);
+	pg_atomic_write_u64(&slot->lookups, 0);
+	pg_atomic_write_u64(&slot->probes, 0);
+	pg_atomic_write_u64(&slot->mispredicts, 0);
+	pg_atomic_write_u64(&slot->delta_hits, 0);
+	pg_atomic_write_u64(&slot->inline_folds, 0);
+	pg_atomic_write_u64(&slot->retrains, 0);
+	slot->seen_lookups = slot->seen_probes = slot->seen_mispredicts = 0;
+	slot->reset_time = GetCurrentTimestamp();
+}
+
+/*
+ * The counters of index indexoid of this database; with create, a free
+ * slot is taken for it.  NULL without shared memory, or when every slot is
+ * taken (kyrodb.max_indexes).
+ */
+KyroStatSlot *
+KyroGetStatSlot(Oid indexoid, bool create)
+{
+	SlotMemo   *memo;
+	bool		found;
+	int			free_slot = -1;
+	KyroStatSlot *result = NULL;
+
+	if (kyro_shared == NULL)
+		return NULL;
+	if (slot_memo == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(SlotMemo);
+		ctl.hcxt = TopMemoryContext;
+		slot_memo = hash_create("kyrodb counter slots", 16, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memo = hash_search(slot_memo, &indexoid, HASH_FIND, NULL);
+	if (memo != NULL)
+	{
+		KyroStatSlot *slot = &kyro_shared->slots[memo->slot];
+
+		if (slot->indexoid == indexoid && slot->dbid == MyDatabaseId)
+			return slot;
+	}
+
+	LWLockAcquire(kyro_shared->lock, create ? LW_EXCLUSIVE : LW_SHARED);
+	for (int i = 0; i < kyro_shared->nslots; i++)
+	{
+		KyroStatSlot *slot = &kyro_shared->slots[i];
+
+		if (slot->indexoid == indexoid && slot->dbid == MyDatabaseId)
+		{
+			result = slot;
+			break;
+		}
+		if (free_slot < 0 && slot->indexoid == InvalidOid)
+			free_slot = i;
+	}
+	if (result == NULL && create && free_slot >= 0)
+	{
+		result = &kyro_shared->slots[free_slot];
+		zero_slot(result);
+		result->dbid = MyDatabaseId;
+		result->indexoid = indexoid;
+	}
+	LWLockRelease(kyro_shared->lock);
+
+	if (result != NULL)
+	{
+		memo = hash_search(slot_memo, &indexoid, HASH_ENTER, &found);
+		memo->slot = result - kyro_shared->slots;
+	}
+	return result;
+}
+
+/* Add a scan's counts to its index's counters and zero them. */
+void
+KyroAddScanCounts(Relation index, KyroScanCounts *counts)
+{
+	KyroStatSlot *slot;
+
+	if (counts->lookups == 0 && counts->delta_hits == 0)
+		return;
+	slot = KyroGetStatSlot(RelationGetRelid(index), true);
+	if (slot != NULL)
+	{
+		pg_atomic_fetch_add_u64(&slot->lookups, counts->lookups);
+		pg_atomic_fetch_add_u64(&slot->probes, counts->probes);
+		pg_atomic_fetch_add_u64(&slot->mispredicts, counts->mispredicts);
+		pg_atomic_fetch_add_u64(&slot->delta_hits, counts->delta_hits);
+	}
+	memset(counts, 0, sizeof(KyroScanCounts));
+}
+
+/* Count one event (KYRO_EVENT_*) of an index. */
+void
+KyroCountEvent(Oid indexoid, int event)
+{
+	KyroStatSlot *slot = KyroGetStatSlot(indexoid, true);
+
+	if (slot == NULL)
+		return;
+	if (event == KYRO_EVENT_INLINE_FOLD)
+		pg_atomic_fetch_add_u64(&slot->inline_folds, 1);
+	else if (event == KYRO_EVENT_RETRAIN)
+		pg_atomic_fetch_add_u64(&slot->retrains, 1);
+}
+
+/* Zero the counters of one index of dbid, or of all of dbid's indexes. */
+void
+KyroResetStats(Oid dbid, Oid indexoid)
+{
+	if (kyro_shared == NULL)
+		return;
+	LWLockAcquire(kyro_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < kyro_shared->nslots; i++)
+	{
+		KyroStatSlot *slot = &kyro_shared->slots[i];
+
+		if (slot->dbid == dbid && slot->indexoid != InvalidOid &&
+			(indexoid == InvalidOid || slot->indexoid == indexoid))
+			zero_slot(slot);
+	}
+	LWLockRelease(kyro_shared->lock);
+}
+
+/*
+ * Free the slots of dbid's indexes that are not in keep[0..nkeep) (the
+ * worker passes the indexes that exist; DROP DATABASE passes none).
+ */
+void
+KyroForgetIndexes(Oid dbid, const Oid *keep, int nkeep)
+{
+	if (kyro_shared == NULL)
+		return;
+	LWLockAcquire(kyro_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < kyro_shared->nslots; i++)
+	{
+		KyroStatSlot *slot = &kyro_shared->slots[i];
+		bool		kept = false;
+
+		if (slot->dbid != dbid || slot->indexoid == InvalidOid)
+			continue;
+		for (int k = 0; k < nkeep && !kept; k++)
+			kept = keep[k] == slot->indexoid;
+		if (!kept)
+		{
+			slot->indexoid = InvalidOid;
+			slot->dbid = InvalidOid;
+		}
+	}
+	LWLockRelease(kyro_shared->lock);
+}
+
+/* This database's registry slot, or NULL; the caller holds the lock. */
+static KyroDatabaseSlot *
+find_database(Oid dbid)
+{
+	for (int i = 0; i < KYRO_MAX_DATABASES; i++)
+		if (kyro_shared->databases[i].dbid == dbid)
+			return &kyro_shared->databases[i];
+	return NULL;
+}
+
+/*
+ * Tell the launcher that this database has kyro_rmi indexes, so that it
+ * keeps a worker here (once per backend is enough: the launcher remembers).
+ */
+void
+KyroNoteDatabase(void)
+{
+	static bool noted = false;
+	KyroDatabaseSlot *db;
+	bool		wake = false;
+
+	if (kyro_shared == NULL || noted || !OidIsValid(MyDatabaseId))
+		return;
+	LWLockAcquire(kyro_shared->lock, LW_EXCLUSIVE);
+	db = find_database(MyDatabaseId);
+	if (db == NULL)
+		db = find_database(InvalidOid);
+	if (db != NULL)
+	{
+		wake = !db->wanted || db->dbid != MyDatabaseId;
+		db->dbid = MyDatabaseId;
+		db->wanted = true;
+		noted = true;
+	}
+	LWLockRelease(kyro_shared->lock);
+	if (wake)
+		KyroWakeLauncher();
+}
+
+/*
+ * An insert passed the delta limit: ask this database's worker to fold the
+ * index.  False if there is no worker to ask (the caller folds itself).
+ */
+bool
+KyroRequestFold(Relation index)
+{
+	KyroDatabaseSlot *db;
+	KyroStatSlot *slot;
+	Latch	   *latch = NULL;
+
+	if (kyro_shared == NULL || !kyro_worker_enabled)
+		return false;
+	KyroNoteDatabase();
+	LWLockAcquire(kyro_shared->lock, LW_SHARED);
+	db = find_database(MyDatabaseId);
+	if (db != NULL && db->pid != 0 && !db->dropping)
+		latch = db->latch;
+	LWLockRelease(kyro_shared->lock);
+	if (latch == NULL)
+		return false;
+	slot = KyroGetStatSlot(RelationGetRelid(index), true);
+	if (slot == NULL)
+		return false;
+	/* wake the worker once per request, not at every insert past the limit */
+	if (pg_atomic_exchange_u32(&slot->fold_requested, 1) == 0)
+		SetLatch(latch);
+	return true;
+}

@@ -1,0 +1,758 @@
+/*-------------------------------------------------------------------------
+ *
+ * kworker.c
+ *	  KyroDB's background workers: a launcher, and one worker for each
+ *	  database that has the extension.
+ *
+ * The launcher (registered when the library is preloaded, started once
+ * recovery has finished, so never on a hot standby) connects to no
+ * database.  At start it gives every database that accepts connections a
+ * worker, which looks for the extension and exits at once if it is not
+ * there.  After that a database gets a worker when a backend there first
+ * uses a kyro_rmi index (KyroNoteDatabase: a build, an insert past the
+ * limit, one of our functions), so databases and extensions created later
+ * are picked up.  A worker that stops for any reason other than a missing
+ * extension or kyrodb.worker = off is started again; at most
+ * kyrodb.max_workers run at once.
+ *
+ * A worker waits on its latch.  An insert that passes an index's delta
+ * limit sets the index's fold_requested flag and the latch; the worker then
+ * folds that index.  Every kyrodb.worker_naptime it also makes a full pass
+ * over its database's kyro_rmi indexes: folds what is past its limit,
+ * retrains a model whose mispredict rate or mean probe length since the
+ * last pass is past its threshold, makes sure each index's model file is
+ * there, removes files no index needs, and forgets the counters of dropped
+ * indexes.  Each index is worked on in a transaction of its own, so an
+ * error in one is logged and the others go on.  Locks are taken only if
+ * free (a fold holds only what an insert holds), so DDL never waits on a
+ * worker for long.
+ *
+ * DROP DATABASE (and CREATE DATABASE from a template) must find no one
+ * connected: the utility hook stops the database's worker first.
+ *
+ * src/kworker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "kyrodb.h"
+
+/* How long DROP DATABASE waits for the database's worker to go. */
+#define KYRO_STOP_WAIT_MS	5000
+
+static ProcessUtility_hook_type prev_utility_hook = NULL;
+
+/* ---- The launcher ---- */
+
+void
+KyroRegisterLauncher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "kyrodb");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "KyroLauncherMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "kyrodb launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "kyrodb launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Start a worker for database dbid; NULL if no slot is free. */
+static BackgroundWorkerHandle *
+start_worker(Oid dbid)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;	/* the launcher does */
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "kyrodb");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "KyroWorkerMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "kyrodb worker for database %u", dbid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "kyrodb worker");
+	worker.bgw_main_arg = ObjectIdGetDatum(dbid);
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return NULL;
+	return handle;
+}
+
+/*
+ * Put every database that accepts connections in the registry, to be
+ * probed by a worker (at the launcher's start); drop from it the databases
+ * that are gone, and their files.
+ */
+static void
+scan_databases(bool probe)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	List	   *all = NIL;
+	List	   *live = NIL;
+	KyroDatabaseSlot *dbs = KyroDatabaseSlots();
+	MemoryContext cxt = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+
+		/* in the caller's memory, which outlives the transaction */
+		all = lappend_oid(all, db->oid);
+		if (db->datallowconn && !db->datistemplate)
+			live = lappend_oid(live, db->oid);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	KyroModelFilesSweepDatabases(all);
+
+	LWLockAcquire(KyroSharedLock(), LW_EXCLUSIVE);
+	for (int i = 0; i < KYRO_MAX_DATABASES; i++)
+		if (OidIsValid(dbs[i].dbid) && !list_member_oid(live, dbs[i].dbid) &&
+			dbs[i].pid == 0)
+			memset(&dbs[i], 0, sizeof(KyroDatabaseSlot));
+	if (probe)
+	{
+		ListCell   *lc;
+
+		foreach(lc, live)
+		{
+			Oid			dbid = lfirst_oid(lc);
+			int			free_slot = -1;
+			bool		known = false;
+
+			for (int i = 0; i < KYRO_MAX_DATABASES && !known; i++)
+			{
+				known = dbs[i].dbid == dbid;
+				if (free_slot < 0 && !OidIsValid(dbs[i].dbid))
+					free_slot = i;
+			}
+			if (!known && free_slot >= 0)
+			{
+				dbs[free_slot].dbid = dbid;
+				dbs[free_slot].wanted = true;
+			}
+		}
+	}
+	LWLockRelease(KyroSharedLock());
+	list_free(live);
+	list_free(all);
+}
+
+void
+KyroLauncherMain(Datum arg)
+{
+	BackgroundWorkerHandle *handles[KYRO_MAX_DATABASES] = {0};
+	Oid			handle_db[KYRO_MAX_DATABASES] = {0};
+	KyroDatabaseSlot *dbs;
+	bool		first = true;
+	bool		warned_full = false;
+	MemoryContext launchcxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	KyroSetLauncherLatch(MyLatch);
+	dbs = KyroDatabaseSlots();
+	launchcxt = AllocSetContextCreate(TopMemoryContext, "kyrodb launcher",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		int			running = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextSwitchTo(launchcxt);
+		MemoryContextReset(launchcxt);
+		scan_databases(first);
+		first = false;
+
+		/* which of our workers still run */
+		for (int i = 0; i < KYRO_MAX_DATABASES; i++)
+		{
+			pid_t		pid;
+
+			if (handles[i] == NULL)
+				continue;
+			if (GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED ||
+				handle_db[i] != dbs[i].dbid)
+			{
+				pfree(handles[i]);
+				handles[i] = NULL;
+				continue;
+			}
+			if (!kyro_worker_enabled || !dbs[i].wanted || dbs[i].dropping)
+				TerminateBackgroundWorker(handles[i]);
+			running++;
+		}
+
+		/* start the missing ones */
+		for (int i = 0; i < KYRO_MAX_DATABASES && kyro_worker_enabled; i++)
+		{
+			Oid			dbid;
+
+			LWLockAcquire(KyroSharedLock(), LW_SHARED);
+			dbid = dbs[i].wanted && !dbs[i].dropping && dbs[i].pid == 0 ?
+				dbs[i].dbid : InvalidOid;
+			LWLockRelease(KyroSharedLock());
+			if (!OidIsValid(dbid) || handles[i] != NULL)
+				continue;
+			if (running >= kyro_max_workers)
+				break;
+			MemoryContextSwitchTo(TopMemoryContext);	/* handles outlive the pass */
+			handles[i] = start_worker(dbid);
+			MemoryContextSwitchTo(launchcxt);
+			handle_db[i] = dbid;
+			if (handles[i] == NULL)
+			{
+				if (!warned_full)
+					ereport(LOG,
+							(errmsg("kyrodb launcher could not start a worker for database %u", dbid),
+							 errhint("Raise max_worker_processes.")));
+				warned_full = true;
+				break;
+			}
+			warned_full = false;
+			running++;
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 kyro_worker_naptime * 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ---- A database's worker ---- */
+
+static KyroDatabaseSlot *my_slot = NULL;
+
+/* The registry slot of this worker's database (found by the launcher). */
+static KyroDatabaseSlot *
+find_my_slot(void)
+{
+	KyroDatabaseSlot *dbs = KyroDatabaseSlots();
+
+	for (int i = 0; i < KYRO_MAX_DATABASES; i++)
+		if (dbs[i].dbid == MyDatabaseId)
+			return &dbs[i];
+	return NULL;
+}
+
+static void
+unregister_worker(int code, Datum arg)
+{
+	LWLockAcquire(KyroSharedLock(), LW_EXCLUSIVE);
+	if (my_slot != NULL && my_slot->pid == MyProcPid)
+	{
+		my_slot->pid = 0;
+		my_slot->latch = NULL;
+	}
+	LWLockRelease(KyroSharedLock());
+}
+
+/* Leave the database for good: the extension is gone or we are turned off. */
+static void
+leave(bool unwanted)
+{
+	if (unwanted)
+	{
+		LWLockAcquire(KyroSharedLock(), LW_EXCLUSIVE);
+		if (my_slot != NULL)
+			my_slot->wanted = false;
+		LWLockRelease(KyroSharedLock());
+	}
+	proc_exit(0);
+}
+
+/* What a pass learnt of one index, for the file sweep. */
+typedef struct IndexFile
+{
+	Oid			indexoid;
+	Oid			relfilenode;
+	uint32		epoch;
+} IndexFile;
+
+/* The kyro_rmi indexes of this database (in the caller's memory context). */
+static IndexFile *
+list_indexes(int *n)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	IndexFile  *files = NULL;
+	bool		have_extension;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	have_extension = OidIsValid(get_extension_oid("kyrodb", true));
+	if (have_extension)
+	{
+		SPI_connect();
+		SPI_execute("SELECT c.oid FROM pg_catalog.pg_class c "
+					"JOIN pg_catalog.pg_am a ON a.oid = c.relam "
+					"WHERE a.amname = 'kyro_rmi' AND c.relkind = 'i' "
+					"AND c.relpersistence <> 't'", true, 0);
+		*n = SPI_processed;
+		files = MemoryContextAllocZero(cxt, sizeof(IndexFile) * Max(*n, 1));
+		for (int i = 0; i < *n; i++)
+		{
+			bool		isnull;
+
+			files[i].indexoid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc,
+															   1, &isnull));
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	if (!have_extension)
+		leave(true);
+	return files;
+}
+
+/*
+ * Whether the index's lookups since the worker last looked call for a new
+ * model; the rate and mean probe length are returned for the log.
+ */
+static bool
+needs_retrain(KyroStatSlot *slot, double *rate, double *probe_length,
+			  uint64 *lookups)
+{
+	uint64		l = pg_atomic_read_u64(&slot->lookups);
+	uint64		p = pg_atomic_read_u64(&slot->probes);
+	uint64		m = pg_atomic_read_u64(&slot->mispredicts);
+	uint64		dl = l - slot->seen_lookups;
+
+	if (l < slot->seen_lookups || dl < (uint64) kyro_retrain_min_lookups)
+	{
+		if (l < slot->seen_lookups)	/* reset meanwhile */
+			slot->seen_lookups = slot->seen_probes = slot->seen_mispredicts = 0;
+		return false;
+	}
+	*lookups = dl;
+	*rate = (double) (m - slot->seen_mispredicts) / dl;
+	*probe_length = (double) (p - slot->seen_probes) / dl;
+	slot->seen_lookups = l;
+	slot->seen_probes = p;
+	slot->seen_mispredicts = m;
+	return *rate > kyro_retrain_mispredict_rate ||
+		*probe_length > kyro_retrain_probe_length;
+}
+
+/* Fold index, or retrain its model, and say so in the log. */
+static void
+fold_and_log(Relation index, int flags, const char *why)
+{
+	KyroFoldResult r;
+
+	if (!KyroFold(index, flags, &r))
+		return;
+	if (flags & KYRO_FOLD_RETRAIN)
+	{
+		KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_RETRAIN);
+		ereport(LOG,
+				(errmsg("kyrodb: retrained index \"%s\" (%s): epoch %u, %lld entries, in %.1f ms",
+						RelationGetRelationName(index), why, r.epoch,
+						(long long) r.snap_entries, r.usecs / 1000.0)));
+	}
+	else
+		ereport(LOG,
+				(errmsg("kyrodb: folded %lld delta entries of index \"%s\" into epoch %u in %.1f ms%s",
+						(long long) r.delta_entries, RelationGetRelationName(index),
+						r.epoch, r.usecs / 1000.0,
+						r.retrained ? "" : " (model carried over)")));
+}
+
+/*
+ * One index's share of a pass: fold it if asked or past its limit; on a
+ * full pass also judge its model and see to its file; warm it if asked.
+ */
+static void
+work_on_index(IndexFile *file, bool requested, bool full, bool warm)
+{
+	Oid			heapoid;
+	Relation	index;
+	KyroMetaPage meta;
+	uint64		delta;
+	KyroStatSlot *slot;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	heapoid = IndexGetRelation(file->indexoid, true);
+	if (!OidIsValid(heapoid) ||
+		!ConditionalLockRelationOid(heapoid, RowExclusiveLock))
+		goto done;
+	if (!ConditionalLockRelationOid(file->indexoid, RowExclusiveLock))
+	{
+		UnlockRelationOid(heapoid, RowExclusiveLock);
+		goto done;
+	}
+	index = try_relation_open(file->indexoid, NoLock);
+	if (index == NULL)
+		goto done;
+	if (index->rd_rel->relam != get_index_am_oid("kyro_rmi", true))
+	{
+		relation_close(index, NoLock);
+		goto done;
+	}
+	pgstat_report_activity(STATE_RUNNING, RelationGetRelationName(index));
+
+	meta = KyroReadMeta(index);
+	delta = meta->active.entries + meta->frozen.entries;
+	if (delta > 0 && (requested || delta >= (uint64) KyroDeltaLimit(index)))
+		fold_and_log(index, 0, "");
+
+	slot = KyroGetStatSlot(file->indexoid, true);
+	if (full && slot != NULL)
+	{
+		double		rate = 0;
+		double		probe_length = 0;
+		uint64		lookups = 0;
+
+		if (needs_retrain(slot, &rate, &probe_length, &lookups))
+		{
+			char		why[128];
+
+			snprintf(why, sizeof(why),
+					 "%.1f%% of %llu lookups mispredicted, %.1f keys examined per lookup",
+					 rate * 100, (unsigned long long) lookups, probe_length);
+			fold_and_log(index, KYRO_FOLD_RETRAIN, why);
+		}
+	}
+
+	if (full || warm)
+	{
+		/* loading the views writes a missing model file */
+		KyroSnapView *snap;
+		KyroDeltaView *dview;
+
+		KyroGetViews(index, &snap, &dview);
+		file->relfilenode = KyroRelFileNumber(index);
+		file->epoch = snap->epoch;
+		KyroReleaseViews(snap, dview);
+	}
+	if (warm)
+	{
+		int64		blocks;
+		int64		model_bytes;
+		bool		from_file;
+
+		KyroWarmup(index, &blocks, &model_bytes, &from_file);
+		ereport(LOG,
+				(errmsg("kyrodb: warmed index \"%s\": %lld blocks into shared buffers, %lld model bytes%s",
+						RelationGetRelationName(index), (long long) blocks,
+						(long long) model_bytes, from_file ? " from its file" : "")));
+	}
+	relation_close(index, NoLock);
+done:
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* One pass over the database's indexes; full passes also sweep. */
+static void
+pass(MemoryContext passcxt, bool full, bool warm)
+{
+	IndexFile  *files;
+	int			n = 0;
+	MemoryContext oldcxt;
+
+	MemoryContextReset(passcxt);
+	oldcxt = MemoryContextSwitchTo(passcxt);
+	files = list_indexes(&n);
+	for (int i = 0; i < n; i++)
+	{
+		KyroStatSlot *slot = KyroGetStatSlot(files[i].indexoid, false);
+		volatile bool requested = slot != NULL &&
+			pg_atomic_exchange_u32(&slot->fold_requested, 0) != 0;
+
+		if (!full && !requested && !warm)
+			continue;
+		PG_TRY();
+		{
+			work_on_index(&files[i], requested, full, warm);
+		}
+		PG_CATCH();
+		{
+			/* log it and go on with the next index */
+			HOLD_INTERRUPTS();
+			MemoryContextSwitchTo(passcxt);
+			EmitErrorReport();
+			AbortOutOfAnyTransaction();
+			FlushErrorState();
+			RESUME_INTERRUPTS();
+			files[i].relfilenode = InvalidOid;
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(passcxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (full)
+	{
+		Oid		   *oids = palloc(sizeof(Oid) * Max(n, 1));
+		Oid		   *relfilenodes = palloc(sizeof(Oid) * Max(n, 1));
+		uint32	   *epochs = palloc(sizeof(uint32) * Max(n, 1));
+		int			nfiles = 0;
+		bool		complete = true;
+
+		for (int i = 0; i < n; i++)
+		{
+			oids[i] = files[i].indexoid;
+			if (OidIsValid(files[i].relfilenode))
+			{
+				relfilenodes[nfiles] = files[i].relfilenode;
+				epochs[nfiles++] = files[i].epoch;
+			}
+			else
+				complete = false;
+		}
+		KyroForgetIndexes(MyDatabaseId, oids, n);
+		/* an index skipped (locked, failed) keeps its files until next time */
+		if (complete)
+			KyroModelFileSweep(MyDatabaseId, relfilenodes, epochs, nfiles);
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+void
+KyroWorkerMain(Datum arg)
+{
+	Oid			dbid = DatumGetObjectId(arg);
+	MemoryContext passcxt;
+	TimestampTz last_full = 0;
+	bool		warm;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+
+	LWLockAcquire(KyroSharedLock(), LW_EXCLUSIVE);
+	my_slot = find_my_slot();
+	if (my_slot != NULL && my_slot->pid == 0 && !my_slot->dropping)
+	{
+		my_slot->pid = MyProcPid;
+		my_slot->latch = MyLatch;
+	}
+	else
+		my_slot = NULL;
+	warm = my_slot != NULL && kyro_warm_on_start && !my_slot->warmed;
+	if (warm)
+		my_slot->warmed = true;
+	LWLockRelease(KyroSharedLock());
+	if (my_slot == NULL)
+		proc_exit(0);			/* another worker has the database */
+	before_shmem_exit(unregister_worker, 0);
+
+	passcxt = AllocSetContextCreate(TopMemoryContext, "kyrodb worker pass",
+									ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		TimestampTz now;
+		long		wait_ms;
+		bool		full;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!kyro_worker_enabled)
+			leave(false);
+
+		now = GetCurrentTimestamp();
+		full = TimestampDifferenceExceeds(last_full, now, kyro_worker_naptime * 1000);
+		pass(passcxt, full, warm);
+		warm = false;
+		if (full)
+			last_full = now;
+
+		wait_ms = kyro_worker_naptime * 1000L -
+			(GetCurrentTimestamp() - last_full) / 1000;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(wait_ms, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ---- Stopping a database's worker for DROP and CREATE DATABASE ---- */
+
+/*
+ * Stop dbname's worker and keep the launcher from starting another until
+ * resume_database(); returns the database's oid, or InvalidOid.
+ */
+static Oid
+pause_database(const char *dbname)
+{
+	Oid			dbid = get_database_oid(dbname, true);
+	KyroDatabaseSlot *dbs;
+	int			pid = 0;
+
+	if (!OidIsValid(dbid) || !KyroSharedAvailable())
+		return dbid;
+	dbs = KyroDatabaseSlots();
+	LWLockAcquire(KyroSharedLock(), LW_EXCLUSIVE);
+	for (int i = 0; i < KYRO_MAX_DATABASES; i++)
+		if (dbs[i].dbid == dbid)
+		{
+			dbs[i].dropping = true;
+			pid = dbs[i].pid;
+		}
+	LWLockRelease(KyroSharedLock());
+	if (pid != 0)
+	{
+		kill(pid, SIGTERM);
+		for (int waited = 0; waited < KYRO_STOP_WAIT_MS; waited += 10)
+		{
+			bool		gone = true;
+
+			LWLockAcquire(KyroSharedLock(), LW_SHARED);
+			for (int i = 0; i < KYRO_MAX_DATABASES; i++)
+				if (dbs[i].dbid == dbid && dbs[i].pid != 0)
+					gone = false;
+			LWLockRelease(KyroSharedLock());
+			if (gone)
+				break;
+			pg_usleep(10000L);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	return dbid;
+}
+
+/* Let dbid have a worker again; forget it entirely if it was dropped. */
+static void
+resume_database(Oid dbid, bool dropped)
+{
+	KyroDatabaseSlot *dbs;
+
+	if (!OidIsValid(dbid))
+		return;
+	if (dropped)
+	{
+		KyroModelFilesDropDatabase(dbid);
+		KyroForgetIndexes(dbid, NULL, 0);
+	}
+	if (!KyroSharedAvailable())
+		return;
+	dbs = KyroDatabaseSlots();
+	LWLockAcquire(KyroSharedLock(), LW_EXCLUSIVE);
+	for (int i = 0; i < KYRO_MAX_DATABASES; i++)
+		if (dbs[i].dbid == dbid)
+		{
+			if (dropped)
+				memset(&dbs[i], 0, sizeof(KyroDatabaseSlot));
+			else
+				dbs[i].dropping = false;
+		}
+	LWLockRelease(KyroSharedLock());
+	KyroWakeLauncher();
+}
+
+/* The template a CREATE DATABASE copies, or NULL for the default. */
+static const char *
+template_of(CreatedbStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (strcmp(opt->defname, "template") == 0)
+			return defGetString(opt);
+	}
+	return "template1";
+}
+
+static void
+kyro_utility_hook(PlannedStmt *pstmt, const char *queryString,
+				  bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv,
+				  DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	volatile Oid paused = InvalidOid;
+	volatile bool dropping = false;
+
+	if (IsA(parsetree, DropdbStmt))
+	{
+		paused = pause_database(((DropdbStmt *) parsetree)->dbname);
+		dropping = true;
+	}
+	else if (IsA(parsetree, CreatedbStmt))
+		paused = pause_database(template_of((CreatedbStmt *) parsetree));
+
+	PG_TRY();
+	{
+		if (prev_utility_hook)
+			prev_utility_hook(pstmt, queryString, readOnlyTree, context, params,
+							  queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		resume_database(paused, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	resume_database(paused, dropping);
+}
+
+void
+KyroInstallUtilityHook(void)
+{
+	prev_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = kyro_utility_hook;
+}
