@@ -25,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -370,7 +371,9 @@ KyroRequestFold(Relation index)
 	KyroStatSlot *slot;
 	Latch	   *latch = NULL;
 
-	if (kyro_shared == NULL || !kyro_worker_enabled)
+	/* the worker cannot open other sessions' temporary indexes */
+	if (kyro_shared == NULL || !kyro_worker_enabled ||
+		index->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
 		return false;
 	KyroNoteDatabase();
 	LWLockAcquire(kyro_shared->lock, LW_SHARED);

@@ -411,11 +411,11 @@ fold_and_log(Relation index, int flags, const char *why)
 }
 
 /*
- * One index's share of a pass: fold it if asked or past its limit; on a
+ * One index's share of a pass: fold it if past its limit; on a
  * full pass also judge its model and see to its file; warm it if asked.
  */
 static void
-work_on_index(IndexFile *file, bool requested, bool full, bool warm)
+work_on_index(IndexFile *file, bool full, bool warm)
 {
 	Oid			heapoid;
 	Relation	index;
@@ -446,7 +446,8 @@ work_on_index(IndexFile *file, bool requested, bool full, bool warm)
 
 	meta = KyroReadMeta(index);
 	delta = meta->active.entries + meta->frozen.entries;
-	if (delta > 0 && (requested || delta >= (uint64) KyroDeltaLimit(index)))
+	/* a request only wakes us: the limit decides, read now */
+	if (delta >= (uint64) KyroDeltaLimit(index))
 		fold_and_log(index, 0, "");
 
 	slot = KyroGetStatSlot(file->indexoid, true);
@@ -497,13 +498,17 @@ done:
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/* One pass over the database's indexes; full passes also sweep. */
-static void
+/*
+ * One pass over the database's indexes; full passes also sweep.  Returns
+ * whether an index was asked to be folded again meanwhile.
+ */
+static bool
 pass(MemoryContext passcxt, bool full, bool warm)
 {
 	IndexFile  *files;
 	int			n = 0;
 	MemoryContext oldcxt;
+	bool		again = false;
 
 	MemoryContextReset(passcxt);
 	oldcxt = MemoryContextSwitchTo(passcxt);
@@ -518,7 +523,7 @@ pass(MemoryContext passcxt, bool full, bool warm)
 			continue;
 		PG_TRY();
 		{
-			work_on_index(&files[i], requested, full, warm);
+			work_on_index(&files[i], full, warm);
 		}
 		PG_CATCH();
 		{
@@ -559,7 +564,19 @@ pass(MemoryContext passcxt, bool full, bool warm)
 		if (complete)
 			KyroModelFileSweep(MyDatabaseId, relfilenodes, epochs, nfiles);
 	}
+
+	/*
+	 * A request made while we worked may have set the latch only for a wait
+	 * on the way (a lock, say) to reset it: look at the flags themselves.
+	 */
+	for (int i = 0; i < n && !again; i++)
+	{
+		KyroStatSlot *slot = KyroGetStatSlot(files[i].indexoid, false);
+
+		again = slot != NULL && pg_atomic_read_u32(&slot->fold_requested) != 0;
+	}
 	MemoryContextSwitchTo(oldcxt);
+	return again;
 }
 
 void
@@ -599,7 +616,9 @@ KyroWorkerMain(Datum arg)
 		TimestampTz now;
 		long		wait_ms;
 		bool		full;
+		bool		again;
 
+		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -611,10 +630,12 @@ KyroWorkerMain(Datum arg)
 
 		now = GetCurrentTimestamp();
 		full = TimestampDifferenceExceeds(last_full, now, kyro_worker_naptime * 1000);
-		pass(passcxt, full, warm);
+		again = pass(passcxt, full, warm);
 		warm = false;
 		if (full)
 			last_full = now;
+		if (again)
+			continue;
 
 		wait_ms = kyro_worker_naptime * 1000L -
 			(GetCurrentTimestamp() - last_full) / 1000;

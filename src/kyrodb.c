@@ -114,16 +114,15 @@ _PG_init(void)
 							 &kyro_warm_on_start,
 							 false,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("kyrodb.max_indexes",
-							"kyro_rmi indexes whose counters shared memory holds.",
-							NULL,
-							&kyro_max_indexes,
-							1000, 16, 1000000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-
 	/* shared memory and the workers come only with preloading */
 	if (process_shared_preload_libraries_in_progress)
 	{
+		DefineCustomIntVariable("kyrodb.max_indexes",
+								"kyro_rmi indexes whose counters shared memory holds.",
+								NULL,
+								&kyro_max_indexes,
+								1000, 16, 1000000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 		KyroSharedRequest();
 		KyroRegisterLauncher();
 	}
