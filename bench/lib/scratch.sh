@@ -11,6 +11,9 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 SCRATCH=""
 PGDATA_DIR=""
 
+# A progress line on stderr: the time, $PROGRESS if set, the message.
+say() { printf '[%s%s] %s\n' "$(date +%H:%M:%S)" "${PROGRESS:+, $PROGRESS}" "$*" >&2; }
+
 # Run a command as the server's OS user (the caller, when not root).
 as_pg()
 {
