@@ -353,7 +353,11 @@ list_indexes(int *n)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
 	if (!have_extension)
+	{
+		/* no extension, no kyro_rmi index: none of the files is needed */
+		KyroModelFilesDropDatabase(MyDatabaseId);
 		leave(true);
+	}
 	return files;
 }
 
@@ -477,6 +481,20 @@ work_on_index(IndexFile *file, bool full, bool warm)
 		KyroGetViews(index, &snap, &dview);
 		file->relfilenode = KyroRelFileNumber(index);
 		file->epoch = snap->epoch;
+
+		/*
+		 * This process keeps its view (and mapping) for the epoch, so it
+		 * would not notice the file gone: look, and write it from the model
+		 * in hand.
+		 */
+		if (kyro_model_files && snap->has_model &&
+			KyroModelFileSize(MyDatabaseId, file->relfilenode, file->epoch) !=
+			(int64) snap->model_bytes &&
+			KyroModelFileWrite(MyDatabaseId, file->relfilenode, file->epoch,
+							   snap->model_buf, snap->model_bytes))
+			ereport(LOG,
+					(errmsg("kyrodb: wrote the missing model file of index \"%s\" (epoch %u)",
+							RelationGetRelationName(index), file->epoch)));
 		KyroReleaseViews(snap, dview);
 	}
 	if (warm)

@@ -7,12 +7,13 @@
 #  - the mispredict detector: a skewed batch appended past the last key is
 #    folded with the old model carried over, lookups of it mispredict, the
 #    worker retrains, and the mispredict rate of the same lookups falls;
-#  - model files of indexes dropped, truncated and reindexed, and of a
-#    dropped database, go away (and the database's worker does not stop
-#    DROP DATABASE);
+#  - model files of indexes dropped, truncated and reindexed, of a dropped
+#    extension and of a dropped database, go away (and the database's
+#    worker does not stop DROP DATABASE);
 #  - a rebuild from SQL reports its phases in pg_stat_progress_create_index;
 #  - with kyrodb.warm_on_start, a restarted server has the index in shared
 #    buffers without a query touching it;
+#  - the worker writes a deleted model file again by itself;
 #  - without shared_preload_libraries the functions work, the counters are
 #    NULL, and inserting backends fold for themselves.
 
@@ -293,6 +294,30 @@ ok( $node->poll_query_until(
 		q{SELECT count(*) = 1 FROM pg_stat_activity
 		  WHERE backend_type = 'kyrodb worker' AND datname = 'other'}),
 	'a database created later gets a worker');
+# DROP EXTENSION: the worker leaves the database and takes the files along.
+$node->safe_psql('postgres', 'CREATE DATABASE noext');
+$node->safe_psql(
+	'noext', q{
+CREATE EXTENSION kyrodb;
+CREATE TABLE x (k int8);
+INSERT INTO x SELECT g FROM generate_series(1, 10000) g;
+CREATE INDEX x_k ON x USING kyro_rmi (k);
+});
+my $noext_oid =
+  $node->safe_psql('postgres', q{SELECT oid FROM pg_database WHERE datname = 'noext'});
+ok( $node->poll_query_until(
+		'postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity
+		  WHERE backend_type = 'kyrodb worker' AND datname = 'noext'}),
+	'the database has a worker');
+$node->safe_psql('noext', 'DROP EXTENSION kyrodb CASCADE');
+ok( $node->poll_query_until(
+		'postgres',
+		q{SELECT count(*) = 0 FROM pg_stat_activity
+		  WHERE backend_type = 'kyrodb worker' AND datname = 'noext'}),
+	'after DROP EXTENSION the worker leaves');
+ok(!-e "$data/kyrodb/$noext_oid", 'and the database\'s model files are gone');
+
 my ($drop_rc, $drop_out, $drop_err) =
   $node->psql('postgres', 'DROP DATABASE other');
 is($drop_rc, 0, 'DROP DATABASE is not blocked by the database\'s worker')
@@ -325,6 +350,25 @@ WHERE c.oid = 't_k'::regclass AND b.reldatabase =
 	(SELECT oid FROM pg_database WHERE datname = current_database())}),
 	't',
 	'every block of the index is in shared buffers');
+
+# ---- The worker writes a missing model file ----
+
+# (polled from the file system: a query would load the model and write the
+# file itself)
+my $t_file = model_file($node, 'postgres', 't_k');
+$log_offset = -s $node->logfile;
+unlink("$data/$t_file") or die "unlink $t_file: $!";
+my $back = 0;
+for (1 .. 300)
+{
+	$back = -f "$data/$t_file";
+	last if $back;
+	select(undef, undef, undef, 0.1);
+}
+ok($back, 'the worker writes a deleted model file again');
+like(slurp_file($node->logfile, $log_offset),
+	qr/kyrodb: wrote the missing model file of index "t_k"/,
+	'and says so');
 
 $node->stop;
 
