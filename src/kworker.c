@@ -493,7 +493,7 @@ work_on_index(IndexFile *file, bool full, bool warm)
 			KyroModelFileWrite(MyDatabaseId, file->relfilenode, file->epoch,
 							   snap->model_buf, snap->model_bytes))
 			ereport(LOG,
-					(errmsg("kyrodb: wrote the missing model file of index \"%s\" (epoch %u)",
+					(errmsg("kyrodb: wrote the model file of index \"%s\" (epoch %u) again: it was missing or of the wrong size",
 							RelationGetRelationName(index), file->epoch)));
 		KyroReleaseViews(snap, dview);
 	}

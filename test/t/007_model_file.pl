@@ -38,9 +38,11 @@ $primary->append_conf(
 	'postgresql.conf', q{
 shared_preload_libraries = 'kyrodb'
 kyrodb.worker = on
-kyrodb.worker_naptime = 1
-# the lookups would let the worker retrain, moving the index to a new
-# epoch, and so a new file name, in the middle of a round
+# the worker's full pass would write a damaged file again before a backend
+# could notice and warn (006 tests that); and the lookups would let it
+# retrain, moving the index to a new epoch, and so a new file name, in the
+# middle of a round
+kyrodb.worker_naptime = 3600
 kyrodb.retrain_min_lookups = 2147483647
 autovacuum = off
 # forced plans cost past jit_above_cost: compiling each costs more than it runs
