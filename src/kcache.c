@@ -21,7 +21,6 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -148,7 +147,8 @@ map_model_file(Relation index, KyroMetaPage meta, KyroSnapView *view,
 	const char *why;
 	void	   *addr;
 
-	addr = KyroModelFileMap(index, meta->epoch, meta->model_bytes, checksum, &why);
+	addr = KyroModelFileMap(index, meta->epoch, meta->model_bytes, checksum,
+							&view->model, &why);
 	if (addr == NULL)
 	{
 		bool		expected = false;
@@ -166,11 +166,6 @@ map_model_file(Relation index, KyroMetaPage meta, KyroSnapView *view,
 					(errmsg("model file of index \"%s\" (epoch %u) is %s",
 							RelationGetRelationName(index), meta->epoch, why),
 					 errdetail("Lookups use the model pages; the file is written again.")));
-		return false;
-	}
-	if (rmi_load(addr, meta->model_bytes, &view->model) != RMI_OK)
-	{
-		munmap(addr, meta->model_bytes);
 		return false;
 	}
 	view->model_buf = addr;
@@ -195,8 +190,7 @@ load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
 	bool		recycled;
 	RmiStatus	status;
 	uint64		checksum = 0;
-	bool		use_file = kyro_model_files &&
-		index->rd_rel->relpersistence != RELPERSISTENCE_TEMP;
+	bool		use_file = KyroModelFileApplies(index);
 
 	view->has_model = false;
 	if (meta->model_pages == 0 || meta->model_bytes == 0)
@@ -229,10 +223,8 @@ load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
 	view->model_buf = buf;
 	view->model_bytes = meta->model_bytes;
 	view->has_model = true;
-	if (use_file &&
-		KyroModelFileWrite(MyDatabaseId, KyroRelFileNumber(index), meta->epoch,
-						   buf, meta->model_bytes))
-		KyroModelFileRemoveOlder(MyDatabaseId, KyroRelFileNumber(index), meta->epoch);
+	if (KyroModelFileWrite(index, meta->epoch, buf, meta->model_bytes))
+		KyroModelFileRemoveOlder(index, meta->epoch);
 	return true;
 }
 

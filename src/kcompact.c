@@ -25,7 +25,6 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
-#include "catalog/pg_class.h"
 #include "commands/progress.h"
 #include "pgstat.h"
 #include "miscadmin.h"
@@ -156,6 +155,29 @@ KyroReadDirectory(Relation index, KyroMetaPage meta)
 }
 
 /*
+ * Pin and share-lock model page i of meta's view (blocks: its directory)
+ * into *buffer.  False, with nothing held, if the block is not one of this
+ * view's model pages: it was recycled under the caller.
+ */
+static bool
+lock_model_page(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
+				uint32 i, Buffer *buffer)
+{
+	Page		page;
+
+	*buffer = ReadBuffer(index, blocks[meta->snap_pages + i]);
+	LockBuffer(*buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(*buffer);
+	if (KyroPageKind(page) != KYRO_PAGE_MODEL ||
+		KyroPageGetOpaque(page)->tag != meta->epoch)
+	{
+		UnlockReleaseBuffer(*buffer);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Read the model pages of meta's view (blocks: its directory) into one
  * buffer allocated in cxt and validate it.  Returns RMI_OK with *model a
  * view of *buf, or why the model is unusable; sets *recycled if a page is
@@ -171,19 +193,17 @@ KyroLoadModel(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
 	*buf = MemoryContextAllocHuge(cxt, Max(meta->model_bytes, 1));
 	for (uint32 i = 0; i < meta->model_pages; i++)
 	{
-		Buffer		buffer = ReadBuffer(index, blocks[meta->snap_pages + i]);
+		Buffer		buffer;
 		Page		page;
 		KyroPageOpaque opaque;
 
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		opaque = KyroPageGetOpaque(page);
-		if (KyroPageKind(page) != KYRO_PAGE_MODEL || opaque->tag != meta->epoch)
+		if (!lock_model_page(index, meta, blocks, i, &buffer))
 		{
-			UnlockReleaseBuffer(buffer);
 			*recycled = true;
 			return RMI_ERR_SIZE;
 		}
+		page = BufferGetPage(buffer);
+		opaque = KyroPageGetOpaque(page);
 		if (off + opaque->count > meta->model_bytes)
 		{
 			UnlockReleaseBuffer(buffer);
@@ -212,19 +232,20 @@ KyroModelTail(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
 	*recycled = false;
 	for (int i = (int) meta->model_pages - 1; i >= 0 && need > 0; i--)
 	{
-		Buffer		buffer = ReadBuffer(index, blocks[meta->snap_pages + i]);
+		Buffer		buffer;
 		Page		page;
 		KyroPageOpaque opaque;
 		int			take;
 
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		if (!lock_model_page(index, meta, blocks, i, &buffer))
+		{
+			*recycled = true;
+			return RMI_ERR_SIZE;
+		}
 		page = BufferGetPage(buffer);
 		opaque = KyroPageGetOpaque(page);
-		if (KyroPageKind(page) != KYRO_PAGE_MODEL || opaque->tag != meta->epoch ||
-			opaque->count > KYRO_MODEL_PER_PAGE)
+		if (opaque->count > KYRO_MODEL_PER_PAGE)
 		{
-			*recycled = KyroPageKind(page) != KYRO_PAGE_MODEL ||
-				opaque->tag != meta->epoch;
 			UnlockReleaseBuffer(buffer);
 			return RMI_ERR_SIZE;
 		}
@@ -481,8 +502,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	built = palloc0(KYRO_PAGE_CONTENT);
 	KyroWriterFinish(writer, built, keep_model, keep_model ? old->model_bytes : 0);
 	KyroSwitchView(index, built, started);
-	if (index->rd_rel->relpersistence != RELPERSISTENCE_TEMP)
-		KyroModelFileRemoveOlder(MyDatabaseId, KyroRelFileNumber(index), new_epoch);
+	KyroModelFileRemoveOlder(index, new_epoch);
 
 	/* the old view's pages and the frozen chain are free from now on */
 	freed = palloc(sizeof(BlockNumber) *

@@ -597,7 +597,7 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 	nulls[STAT_LEAVES] = nulls[STAT_MEAN_ERROR] = nulls[STAT_MAX_ERROR] = !snap->has_model;
 	values[STAT_INDEX_BYTES] = Int64GetDatum((int64) RelationGetNumberOfBlocks(index) * BLCKSZ);
 	values[STAT_MODEL_BYTES] = Int64GetDatum(meta->model_bytes);
-	file_bytes = KyroModelFileSize(MyDatabaseId, KyroRelFileNumber(index), snap->epoch);
+	file_bytes = KyroModelFileSize(index, snap->epoch);
 	values[STAT_FILE_BYTES] = Int64GetDatum(file_bytes);
 	nulls[STAT_FILE_BYTES] = file_bytes < 0;
 	values[STAT_FOLDS] = Int64GetDatum(meta->folds);

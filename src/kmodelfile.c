@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "storage/fd.h"
@@ -81,18 +82,34 @@ parse_name(const char *name, Oid *relfilenode, uint32 *epoch)
 }
 
 /*
- * Remove relfilenode's files of epochs before keep (not later ones: a fold
- * writes its file before it switches the metapage to it).
+ * Whether index's models are published as files: kyrodb.model_files is on
+ * and the index is not temporary (a temporary relfilenode may equal a
+ * permanent one's, so temporary indexes have no files at all).
+ */
+bool
+KyroModelFileApplies(Relation index)
+{
+	return kyro_model_files &&
+		index->rd_rel->relpersistence != RELPERSISTENCE_TEMP;
+}
+
+/*
+ * Remove index's files of epochs before keep (not later ones: a fold
+ * writes its file before it switches the metapage to it).  Done whatever
+ * kyrodb.model_files says, so files written while it was on go too.
  */
 void
-KyroModelFileRemoveOlder(Oid dbid, Oid relfilenode, uint32 keep)
+KyroModelFileRemoveOlder(Relation index, uint32 keep)
 {
 	char		dir[MAXPGPATH];
 	char		path[MAXPGPATH];
 	DIR		   *d;
 	struct dirent *de;
+	Oid			relfilenode = KyroRelFileNumber(index);
 
-	database_dir(dir, dbid);
+	if (index->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		return;
+	database_dir(dir, MyDatabaseId);
 	d = AllocateDir(dir);
 	if (d == NULL)
 		return;
@@ -114,19 +131,21 @@ KyroModelFileRemoveOlder(Oid dbid, Oid relfilenode, uint32 keep)
 }
 
 /*
- * Publish a model as a file.  Failure is not an error (the pages serve
- * meanwhile): a WARNING, and false.
+ * Publish index's model of epoch as a file, if its models have files.
+ * Failure is not an error (the pages serve meanwhile): a WARNING, and
+ * false.
  */
 bool
-KyroModelFileWrite(Oid dbid, Oid relfilenode, uint32 epoch,
-				   const char *bytes, uint32 len)
+KyroModelFileWrite(Relation index, uint32 epoch, const char *bytes, uint32 len)
 {
 	char		dir[MAXPGPATH];
 	char		path[MAXPGPATH];
 	char		tmp[MAXPGPATH];
 	int			fd;
+	Oid			dbid = MyDatabaseId;
+	Oid			relfilenode = KyroRelFileNumber(index);
 
-	if (!kyro_model_files || len == 0)
+	if (!KyroModelFileApplies(index) || len == 0)
 		return false;
 	database_dir(dir, dbid);
 	if ((MakePGDirectory(KYRO_FILE_DIR) != 0 && errno != EEXIST) ||
@@ -177,19 +196,18 @@ KyroModelFileWrite(Oid dbid, Oid relfilenode, uint32 epoch,
 }
 
 /*
- * Map the model file of index's epoch, of len bytes ending in checksum.
- * Returns the mapping, or NULL with *why saying what was wrong ("missing",
- * "truncated", ...).
+ * Map the model file of index's epoch, of len bytes ending in checksum, and
+ * load *model from it.  Returns the mapping, or NULL with *why saying what
+ * was wrong ("missing", "truncated", ...).
  */
 void *
 KyroModelFileMap(Relation index, uint32 epoch, uint32 len, uint64 checksum,
-				 const char **why)
+				 RmiModel *model, const char **why)
 {
 	char		path[MAXPGPATH];
 	int			fd;
 	struct stat st;
 	void	   *addr;
-	RmiModel	model;
 	uint64		tail;
 
 	*why = NULL;
@@ -216,7 +234,7 @@ KyroModelFileMap(Relation index, uint32 epoch, uint32 len, uint64 checksum,
 	memcpy(&tail, (char *) addr + len - sizeof(uint64), sizeof(uint64));
 	if (tail != checksum)
 		*why = "not the model of this epoch";
-	else if (rmi_load(addr, len, &model) != RMI_OK)
+	else if (rmi_load(addr, len, model) != RMI_OK)
 		*why = "damaged";
 	if (*why != NULL)
 	{
@@ -226,14 +244,14 @@ KyroModelFileMap(Relation index, uint32 epoch, uint32 len, uint64 checksum,
 	return addr;
 }
 
-/* Bytes of the model file of (relfilenode, epoch), -1 if there is none. */
+/* Bytes of the model file of index's epoch, -1 if there is none. */
 int64
-KyroModelFileSize(Oid dbid, Oid relfilenode, uint32 epoch)
+KyroModelFileSize(Relation index, uint32 epoch)
 {
 	char		path[MAXPGPATH];
 	struct stat st;
 
-	file_path(path, dbid, relfilenode, epoch);
+	file_path(path, MyDatabaseId, KyroRelFileNumber(index), epoch);
 	if (stat(path, &st) != 0)
 		return -1;
 	return (int64) st.st_size;

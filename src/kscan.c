@@ -394,11 +394,11 @@ snap_bsearch(Relation index, KyroScanOpaque so, int64 lo, int64 hi,
  * First snapshot position whose entry is >= probe (> probe if strict),
  * guided by the model for keys.  The window's answer is checked against
  * its neighbours; if the model was wrong the search gallops outward from
- * the window, O(log distance) reads.
+ * the window, O(log distance) reads, and sets *mispredicted if given.
  */
 static int64
 snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
-			bool strict)
+			bool strict, bool *mispredicted)
 {
 	KyroSnapView *snap = so->snap;
 	int64		begin = probe->isnull ? (int64) snap->snap_nonnull : 0;
@@ -409,7 +409,8 @@ snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 	int64		found;
 	int64		step;
 
-	so->mispredicted = false;
+	if (mispredicted)
+		*mispredicted = false;
 	if (probe->isnull || !snap->has_model || end == 0)
 		return snap_bsearch(index, so, begin, end, probe, strict);
 
@@ -422,7 +423,8 @@ snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 		/* the answer is left of the window: gallop left */
 		int64		known = found - 1;	/* not before probe */
 
-		so->mispredicted = true;
+		if (mispredicted)
+			*mispredicted = true;
 		for (step = 1; step <= known &&
 			 !snap_before(index, so, known - step, probe, strict); step *= 2)
 			known -= step;
@@ -435,7 +437,8 @@ snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 		/* the answer is right of the window: gallop right */
 		int64		known = found;	/* before probe */
 
-		so->mispredicted = true;
+		if (mispredicted)
+			*mispredicted = true;
 		for (step = 1; step < end - known &&
 			 snap_before(index, so, known + step, probe, strict); step *= 2)
 			known += step;
@@ -489,15 +492,16 @@ position_range(Relation index, KyroScanOpaque so)
 {
 	KyroEntry	first;
 	KyroEntry	last;
+	bool		mispredicted;
 
 	if (so->range_no < 0 || so->range_no >= so->nranges)
 		return false;
 	range_bounds(&so->ranges[so->range_no], &first, &last);
 
-	so->snap_begin = snap_search(index, so, &first, false);
+	so->snap_begin = snap_search(index, so, &first, false, &mispredicted);
 	so->counts.lookups++;
-	so->counts.mispredicts += so->mispredicted;
-	so->snap_end = snap_search(index, so, &last, true);
+	so->counts.mispredicts += mispredicted;
+	so->snap_end = snap_search(index, so, &last, true, NULL);
 	so->delta_begin = delta_search(so->delta, &first, false);
 	so->delta_end = delta_search(so->delta, &last, true);
 	so->counts.delta_hits += so->delta_end > so->delta_begin;
@@ -507,12 +511,12 @@ position_range(Relation index, KyroScanOpaque so)
 	{
 		if (ScanDirectionIsForward(so->dir))
 		{
-			so->snap_begin = Max(so->snap_begin, snap_search(index, so, &so->last, true));
+			so->snap_begin = Max(so->snap_begin, snap_search(index, so, &so->last, true, NULL));
 			so->delta_begin = Max(so->delta_begin, delta_search(so->delta, &so->last, true));
 		}
 		else
 		{
-			so->snap_end = Min(so->snap_end, snap_search(index, so, &so->last, false));
+			so->snap_end = Min(so->snap_end, snap_search(index, so, &so->last, false, NULL));
 			so->delta_end = Min(so->delta_end, delta_search(so->delta, &so->last, false));
 		}
 	}

@@ -375,6 +375,17 @@ KyroRequestFold(Relation index)
 	if (kyro_shared == NULL || !kyro_worker_enabled ||
 		index->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
 		return false;
+	slot = KyroGetStatSlot(RelationGetRelid(index), true);
+	if (slot == NULL)
+		return false;
+
+	/*
+	 * Asked already: every insert until the worker freezes the delta comes
+	 * here, and needs neither the lock nor the latch (if that worker died,
+	 * its successor's first pass, or the ceiling, takes over).
+	 */
+	if (pg_atomic_read_u32(&slot->fold_requested) != 0)
+		return true;
 	KyroNoteDatabase();
 	LWLockAcquire(kyro_shared->lock, LW_SHARED);
 	db = find_database(MyDatabaseId);
@@ -382,9 +393,6 @@ KyroRequestFold(Relation index)
 		latch = db->latch;
 	LWLockRelease(kyro_shared->lock);
 	if (latch == NULL)
-		return false;
-	slot = KyroGetStatSlot(RelationGetRelid(index), true);
-	if (slot == NULL)
 		return false;
 	/* wake the worker once per request, not at every insert past the limit */
 	if (pg_atomic_exchange_u32(&slot->fold_requested, 1) == 0)

@@ -487,11 +487,10 @@ work_on_index(IndexFile *file, bool full, bool warm)
 		 * would not notice the file gone: look, and write it from the model
 		 * in hand.
 		 */
-		if (kyro_model_files && snap->has_model &&
-			KyroModelFileSize(MyDatabaseId, file->relfilenode, file->epoch) !=
-			(int64) snap->model_bytes &&
-			KyroModelFileWrite(MyDatabaseId, file->relfilenode, file->epoch,
-							   snap->model_buf, snap->model_bytes))
+		if (snap->has_model &&
+			KyroModelFileSize(index, file->epoch) != (int64) snap->model_bytes &&
+			KyroModelFileWrite(index, file->epoch, snap->model_buf,
+							   snap->model_bytes))
 			ereport(LOG,
 					(errmsg("kyrodb: wrote the model file of index \"%s\" (epoch %u) again: it was missing or of the wrong size",
 							RelationGetRelationName(index), file->epoch)));

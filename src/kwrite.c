@@ -22,7 +22,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_class.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -282,9 +281,7 @@ write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
 	}
 	pfree(page);
 	/* before the metapage names this epoch, so readers find the file */
-	if (w->index->rd_rel->relpersistence != RELPERSISTENCE_TEMP)
-		KyroModelFileWrite(MyDatabaseId, KyroRelFileNumber(w->index), w->epoch,
-						   bytes, (uint32) size);
+	KyroModelFileWrite(w->index, w->epoch, bytes, (uint32) size);
 	if (bytes != keep_model)
 		pfree(bytes);
 	return (uint32) size;

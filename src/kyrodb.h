@@ -371,7 +371,6 @@ typedef struct KyroScanOpaqueData
 
 	/* what the scan adds to the index's shared counters */
 	KyroScanCounts counts;
-	bool		mispredicted;	/* the last snapshot search left its window */
 
 	MemoryContext tmpcxt;		/* per-tuple and per-rescan scratch */
 } KyroScanOpaqueData;
@@ -485,12 +484,14 @@ extern void KyroWakeLauncher(void);
 
 /* ---- The model file (kmodelfile.c) ---- */
 
-extern bool KyroModelFileWrite(Oid dbid, Oid relfilenode, uint32 epoch,
+extern bool KyroModelFileApplies(Relation index);
+extern bool KyroModelFileWrite(Relation index, uint32 epoch,
 							   const char *bytes, uint32 len);
 extern void *KyroModelFileMap(Relation index, uint32 epoch, uint32 len,
-							  uint64 checksum, const char **why);
-extern void KyroModelFileRemoveOlder(Oid dbid, Oid relfilenode, uint32 keep);
-extern int64 KyroModelFileSize(Oid dbid, Oid relfilenode, uint32 epoch);
+							  uint64 checksum, RmiModel *model,
+							  const char **why);
+extern void KyroModelFileRemoveOlder(Relation index, uint32 keep);
+extern int64 KyroModelFileSize(Relation index, uint32 epoch);
 extern void KyroModelFileSweep(Oid dbid, const Oid *relfilenodes,
 							   const uint32 *epochs, int n);
 extern void KyroModelFilesDropDatabase(Oid dbid);
