@@ -27,7 +27,9 @@ OBJS = \
 	src/kwrite.o \
 	src/rmi/rmi_build.o \
 	src/rmi/rmi_lookup.o \
-	src/rmi/rmi_serial.o
+	src/rmi/rmi_page.o \
+	src/rmi/rmi_serial.o \
+	src/rmi/rmi_sort.o
 PGFILEDESC = "kyrodb - learned index access method"
 
 # The install script of the current version, plus every upgrade script.

@@ -23,10 +23,12 @@ COMMENT ON FUNCTION kyrodb.warmup(regclass) IS 'load a kyro_rmi index''s model a
 
 CREATE FUNCTION kyrodb.stats(index regclass,
 	OUT epoch bigint, OUT live_items bigint, OUT dead_items bigint,
-	OUT snapshot_items bigint, OUT delta_items bigint, OUT delta_limit bigint,
+	OUT snapshot_items bigint, OUT snapshot_pages bigint,
+	OUT delta_items bigint, OUT delta_limit bigint,
 	OUT leaves integer, OUT mean_error double precision, OUT max_error integer,
 	OUT index_bytes bigint, OUT model_bytes bigint, OUT file_bytes bigint,
 	OUT lookups bigint, OUT mean_probe_length double precision,
+	OUT mean_pages_read double precision,
 	OUT mispredicts bigint, OUT delta_hits bigint,
 	OUT folds bigint, OUT inline_folds bigint, OUT retrains bigint,
 	OUT last_fold timestamp with time zone, OUT last_fold_ms double precision,

@@ -197,7 +197,7 @@ load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
 		return true;
 	if (use_file)
 	{
-		status = KyroModelTail(index, meta, view->snap_blocks, &checksum, &recycled);
+		status = KyroModelTail(index, meta, view->items, &checksum, &recycled);
 		if (recycled)
 			return false;
 		if (status == RMI_OK && map_model_file(index, meta, view, checksum))
@@ -206,7 +206,7 @@ load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
 			return true;
 		}
 	}
-	status = KyroLoadModel(index, meta, view->snap_blocks, view->head.cxt,
+	status = KyroLoadModel(index, meta, view->items, view->head.cxt,
 						   &view->model, &buf, &recycled);
 	if (recycled)
 		return false;
@@ -243,11 +243,25 @@ load_snap_view(Relation index, KyroMetaPage meta)
 	view->snap_entries = meta->snap_entries;
 	view->snap_nonnull = meta->snap_nonnull;
 	view->snap_pages = meta->snap_pages;
-	view->key_width = meta->key_width == 4 ? 4 : 8;
-	view->per_page = KyroSnapPerPage(view->key_width);
-	view->snap_blocks = KyroReadDirectory(index, meta);
+	view->key_pages = meta->key_pages;
+	view->items = KyroReadDirectory(index, meta);
+	if (view->items != NULL)
+	{
+		int64		pos = 0;
+
+		view->first_keys = palloc(sizeof(uint64) * Max(view->key_pages, 1));
+		view->first_pos = palloc(sizeof(int64) * (view->snap_pages + 1));
+		for (uint32 p = 0; p < view->snap_pages; p++)
+		{
+			if (p < view->key_pages)
+				view->first_keys[p] = view->items[p].first_key;
+			view->first_pos[p] = pos;
+			pos += view->items[p].count;
+		}
+		view->first_pos[view->snap_pages] = pos;
+	}
 	MemoryContextSwitchTo(oldcxt);
-	if (view->snap_blocks == NULL || !load_model(index, meta, view))
+	if (view->items == NULL || !load_model(index, meta, view))
 	{
 		MemoryContextDelete(cxt);
 		return NULL;

@@ -52,11 +52,11 @@ KyroEntryArrayAdd(KyroEntryArray *array, const KyroEntry *entry)
 }
 
 /*
- * Read chain number from block start on, skipping the first skip entries
- * of that page, into out.  Stops at the end of the chain; *last_block and
- * *last_count tell where, so a later call reads only what came after.  If
- * pages is given, the chain's blocks are collected there.  Returns false if
- * a page does not belong to the chain (it was recycled under the caller).
+ * Read a delta chain from block start on (skipping the first skip entries
+ * of that page) into out.  *last_block and *last_count tell where it ended,
+ * so a later call reads only what came after.  If pages is given, the
+ * chain's blocks are collected there.  Returns false if a page was
+ * recycled under the caller (it takes a fresh view).
  */
 bool
 KyroReadChain(Relation index, uint32 number, BlockNumber start, uint32 skip,
@@ -65,25 +65,33 @@ KyroReadChain(Relation index, uint32 number, BlockNumber start, uint32 skip,
 {
 	BlockNumber blkno = start;
 	int			pages_cap = 0;
+	BlockNumber visited = 0;
+	BlockNumber nblocks = InvalidBlockNumber;
 
 	*last_block = InvalidBlockNumber;
 	*last_count = 0;
 	while (blkno != InvalidBlockNumber)
 	{
-		Buffer		buffer = ReadBuffer(index, blkno);
+		Buffer		buffer;
 		Page		page;
 		KyroPageOpaque opaque;
 		KyroDeltaEntry *entries;
 
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		CHECK_FOR_INTERRUPTS();
+		/* a chain longer than the relation has a loop in it */
+		if (++visited > KYRO_CHAIN_LOOP_CHECK)
+		{
+			if (nblocks == InvalidBlockNumber)
+				nblocks = RelationGetNumberOfBlocks(index);
+			if (visited > nblocks)
+				KyroCorrupt(index, psprintf("Delta chain %u has a loop.", number));
+		}
+		buffer = KyroReadPage(index, blkno, KYRO_PAGE_DELTA, number,
+							  BUFFER_LOCK_SHARE);
+		if (!BufferIsValid(buffer))
+			return false;
 		page = BufferGetPage(buffer);
 		opaque = KyroPageGetOpaque(page);
-		if (PageIsNew(page) || opaque->page_id != KYRO_PAGE_ID ||
-			KyroPageKind(page) != KYRO_PAGE_DELTA || opaque->tag != number)
-		{
-			UnlockReleaseBuffer(buffer);
-			return false;
-		}
 		entries = KyroDeltaEntries(page);
 		for (uint32 i = skip; i < opaque->count; i++)
 		{
@@ -110,81 +118,111 @@ KyroReadChain(Relation index, uint32 number, BlockNumber start, uint32 skip,
 		skip = 0;
 		blkno = opaque->next;
 		UnlockReleaseBuffer(buffer);
-		CHECK_FOR_INTERRUPTS();
 	}
 	return true;
 }
 
 /*
- * The blocks of the view in meta, snapshot pages then model pages, read
- * from its directory pages.
+ * Check the directory items of meta's view: counts that add up, NULL pages
+ * after the pages with keys, first entries in order.  The directory pages
+ * passed their tag check, so a failure here is damage.
  */
-BlockNumber *
+static void
+check_directory(Relation index, KyroMetaPage meta, const KyroDirItem *items)
+{
+	uint64		entries = 0;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+	for (uint32 i = 0; i < meta->snap_pages + meta->model_pages; i++)
+		if (items[i].block == KYRO_METAPAGE_BLKNO || items[i].block >= nblocks)
+			KyroCorrupt(index, psprintf("Directory item %u of epoch %u names block %u, past the index's %u blocks.",
+										i, meta->epoch, items[i].block, nblocks));
+
+	for (uint32 p = 0; p < meta->snap_pages; p++)
+	{
+		bool		nulls = (items[p].flags & KYRO_PAGE_NULLS) != 0;
+
+		if (items[p].count == 0 || items[p].count > RMI_PAGE_MAX_ENTRIES ||
+			nulls != (p >= meta->key_pages) ||
+			(p > 0 && p < meta->key_pages &&
+			 items[p].first_key < items[p - 1].first_key))
+			KyroCorrupt(index, psprintf("Directory item %u of epoch %u is inconsistent.",
+										p, meta->epoch));
+		entries += items[p].count;
+		if (p + 1 == meta->key_pages && entries != meta->snap_nonnull)
+			KyroCorrupt(index, psprintf("The directory of epoch %u counts " UINT64_FORMAT " keys, the metapage " UINT64_FORMAT ".",
+										meta->epoch, entries, meta->snap_nonnull));
+	}
+	if (entries != meta->snap_entries)
+		KyroCorrupt(index, psprintf("The directory of epoch %u counts " UINT64_FORMAT " entries, the metapage " UINT64_FORMAT ".",
+									meta->epoch, entries, meta->snap_entries));
+}
+
+/*
+ * The directory of the view in meta, snapshot pages then model pages, read
+ * from its directory pages; NULL if a page was recycled under the caller.
+ */
+KyroDirItem *
 KyroReadDirectory(Relation index, KyroMetaPage meta)
 {
 	uint32		total = meta->snap_pages + meta->model_pages;
-	BlockNumber *blocks = palloc(sizeof(BlockNumber) * Max(total, 1));
+	KyroDirItem *items = palloc(sizeof(KyroDirItem) * Max(total, 1));
 	uint32		got = 0;
 
 	for (uint32 d = 0; d < meta->dir_pages; d++)
 	{
-		Buffer		buffer = ReadBuffer(index, meta->dir_blocks[d]);
-		Page		page;
-		KyroPageOpaque opaque;
+		Buffer		buffer;
+		uint32		count;
 
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		opaque = KyroPageGetOpaque(page);
-		if (KyroPageKind(page) != KYRO_PAGE_DIRECTORY ||
-			opaque->tag != meta->epoch || got + opaque->count > total)
+		CHECK_FOR_INTERRUPTS();
+		buffer = KyroReadPage(index, meta->dir_blocks[d], KYRO_PAGE_DIRECTORY,
+							  meta->epoch, BUFFER_LOCK_SHARE);
+		if (!BufferIsValid(buffer))
 		{
-			UnlockReleaseBuffer(buffer);
-			pfree(blocks);
+			pfree(items);
 			return NULL;
 		}
-		memcpy(blocks + got, KyroDirBlocks(page), sizeof(BlockNumber) * opaque->count);
-		got += opaque->count;
+		count = KyroPageGetOpaque(BufferGetPage(buffer))->count;
+		if (got + count > total)
+		{
+			UnlockReleaseBuffer(buffer);
+			KyroCorrupt(index, psprintf("Directory page %u of epoch %u holds more items than the metapage counts.",
+										meta->dir_blocks[d], meta->epoch));
+		}
+		memcpy(items + got, KyroDirItems(BufferGetPage(buffer)),
+			   sizeof(KyroDirItem) * count);
+		got += count;
 		UnlockReleaseBuffer(buffer);
 	}
 	if (got != total)
-	{
-		pfree(blocks);
-		return NULL;
-	}
-	return blocks;
+		KyroCorrupt(index, psprintf("The directory of epoch %u holds %u items, the metapage counts %u.",
+									meta->epoch, got, total));
+	check_directory(index, meta, items);
+	return items;
 }
 
 /*
- * Pin and share-lock model page i of meta's view (blocks: its directory)
- * into *buffer.  False, with nothing held, if the block is not one of this
- * view's model pages: it was recycled under the caller.
+ * Pin and share-lock model page i of meta's view (items: its directory)
+ * into *buffer.  False, with nothing held, if it was recycled under the
+ * caller.
  */
 static bool
-lock_model_page(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
+lock_model_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
 				uint32 i, Buffer *buffer)
 {
-	Page		page;
-
-	*buffer = ReadBuffer(index, blocks[meta->snap_pages + i]);
-	LockBuffer(*buffer, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(*buffer);
-	if (KyroPageKind(page) != KYRO_PAGE_MODEL ||
-		KyroPageGetOpaque(page)->tag != meta->epoch)
-	{
-		UnlockReleaseBuffer(*buffer);
-		return false;
-	}
-	return true;
+	*buffer = KyroReadPage(index, items[meta->snap_pages + i].block,
+						   KYRO_PAGE_MODEL, meta->epoch, BUFFER_LOCK_SHARE);
+	return BufferIsValid(*buffer);
 }
 
 /*
- * Read the model pages of meta's view (blocks: its directory) into one
+ * Read the model pages of meta's view (items: its directory) into one
  * buffer allocated in cxt and validate it.  Returns RMI_OK with *model a
- * view of *buf, or why the model is unusable; sets *recycled if a page is
- * not one of this view's model pages (it was reused under the caller).
+ * view of *buf, or why the model is unusable; sets *recycled if a page was
+ * recycled under the caller.
  */
 RmiStatus
-KyroLoadModel(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
+KyroLoadModel(Relation index, KyroMetaPage meta, const KyroDirItem *items,
 			  MemoryContext cxt, RmiModel *model, char **buf, bool *recycled)
 {
 	uint64		off = 0;
@@ -197,7 +235,7 @@ KyroLoadModel(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
 		Page		page;
 		KyroPageOpaque opaque;
 
-		if (!lock_model_page(index, meta, blocks, i, &buffer))
+		if (!lock_model_page(index, meta, items, i, &buffer))
 		{
 			*recycled = true;
 			return RMI_ERR_SIZE;
@@ -223,7 +261,7 @@ KyroLoadModel(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
  * model page (or two): what its model file must end with too.
  */
 RmiStatus
-KyroModelTail(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
+KyroModelTail(Relation index, KyroMetaPage meta, const KyroDirItem *items,
 			  uint64 *checksum, bool *recycled)
 {
 	char		tail[sizeof(uint64)];
@@ -237,18 +275,13 @@ KyroModelTail(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
 		KyroPageOpaque opaque;
 		int			take;
 
-		if (!lock_model_page(index, meta, blocks, i, &buffer))
+		if (!lock_model_page(index, meta, items, i, &buffer))
 		{
 			*recycled = true;
 			return RMI_ERR_SIZE;
 		}
 		page = BufferGetPage(buffer);
 		opaque = KyroPageGetOpaque(page);
-		if (opaque->count > KYRO_MODEL_PER_PAGE)
-		{
-			UnlockReleaseBuffer(buffer);
-			return RMI_ERR_SIZE;
-		}
 		take = Min(need, (int) opaque->count);
 		memcpy(tail + need - take, PageGetContents(page) + opaque->count - take, take);
 		need -= take;
@@ -258,6 +291,56 @@ KyroModelTail(Relation index, KyroMetaPage meta, const BlockNumber *blocks,
 		return RMI_ERR_TRUNCATED;
 	memcpy(checksum, tail, sizeof(uint64));
 	return RMI_OK;
+}
+
+/*
+ * Snapshot page p of the view of epoch (item: its directory item), locked
+ * in mode and checked against the item; InvalidBuffer if it was recycled
+ * under the caller (see KyroReadPage).  A page of the right epoch that
+ * disagrees with its item is damage: pages of an epoch never change but
+ * for their dead bits.
+ */
+Buffer
+KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
+					 uint32 p, int mode)
+{
+	Buffer		buffer = KyroReadPage(index, item->block, KYRO_PAGE_SNAPSHOT,
+									  epoch, mode);
+	Page		page;
+	RmiPageEntry first;
+
+	if (!BufferIsValid(buffer))
+		return buffer;
+	page = BufferGetPage(buffer);
+	rmi_page_get(KyroSnapContent(page), 0, &first);
+	if (KyroPageGetOpaque(page)->count != item->count ||
+		(KyroPageGetOpaque(page)->flags & KYRO_PAGE_NULLS) !=
+		(item->flags & KYRO_PAGE_NULLS) ||
+		first.key != item->first_key || first.block != item->first_block ||
+		first.offset != item->first_offset)
+	{
+		UnlockReleaseBuffer(buffer);
+		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u disagrees with its directory item.",
+									p, item->block, epoch));
+	}
+	return buffer;
+}
+
+/*
+ * The same for a caller that holds the fold lock: the view cannot move
+ * on, so a page that is not there is damage too.
+ */
+Buffer
+KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
+						   const KyroDirItem *items, uint32 p, int mode)
+{
+	Buffer		buffer = KyroReadSnapshotPage(index, meta->epoch, &items[p], p,
+											  mode);
+
+	if (!BufferIsValid(buffer))
+		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u is not there.",
+									p, items[p].block, meta->epoch));
+	return buffer;
 }
 
 /* Freeze the active chain; returns a copy of the metapage as it was left. */
@@ -314,7 +397,7 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 	meta->model_pages = built->model_pages;
 	meta->model_bytes = built->model_bytes;
 	meta->dir_pages = built->dir_pages;
-	meta->key_width = built->key_width;
+	meta->key_pages = built->key_pages;
 	memcpy(meta->dir_blocks, built->dir_blocks,
 		   sizeof(BlockNumber) * built->dir_pages);
 	memset(&meta->frozen, 0, sizeof(KyroChain));
@@ -330,41 +413,33 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 }
 
 /*
- * Copy snapshot page blkno's live entries to out, in order; *nonnull_read
+ * Copy snapshot page p's live entries to out, in order; *nonnull_read
  * counts the live entries with a key.
  */
 static void
-read_snapshot_page(Relation index, BlockNumber blkno, uint32 epoch, int width,
-				   int64 first_pos, int64 nonnull, KyroEntryArray *out,
+read_snapshot_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
+				   uint32 p, KyroEntryArray *out, RmiPageEntry *decoded,
 				   int64 *nonnull_read)
 {
-	Buffer		buffer = ReadBuffer(index, blkno);
-	Page		page;
-	KyroPageOpaque opaque;
+	Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
+													BUFFER_LOCK_SHARE);
+	uint32		count = items[p].count;
+	bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
 
-	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buffer);
-	opaque = KyroPageGetOpaque(page);
-	if (KyroPageKind(page) != KYRO_PAGE_SNAPSHOT || opaque->tag != epoch ||
-		KyroSnapWidth(page) != width)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("snapshot page %u of index \"%s\" is not of epoch %u",
-						blkno, RelationGetRelationName(index), epoch),
-				 errhint("Rebuild the index with REINDEX.")));
-	out->n = 0;
-	for (uint32 i = 0; i < opaque->count; i++)
-	{
-		KyroEntry	e = KyroSnapEntry(page, width, i, first_pos + i >= nonnull);
-
-		if (!e.dead)
-		{
-			KyroEntryArrayAdd(out, &e);
-			if (!e.isnull)
-				(*nonnull_read)++;
-		}
-	}
+	rmi_page_decode(KyroSnapContent(BufferGetPage(buffer)), 0, count, decoded);
 	UnlockReleaseBuffer(buffer);
+	out->n = 0;
+	for (uint32 i = 0; i < count; i++)
+	{
+		KyroEntry	e;
+
+		if (decoded[i].dead)
+			continue;
+		KyroEntryFromPage(&e, &decoded[i], isnull);
+		KyroEntryArrayAdd(out, &e);
+		if (!isnull)
+			(*nonnull_read)++;
+	}
 }
 
 /*
@@ -372,14 +447,14 @@ read_snapshot_page(Relation index, BlockNumber blkno, uint32 epoch, int width,
  * if they cannot be read.
  */
 static char *
-old_model(Relation index, KyroMetaPage old, const BlockNumber *old_blocks)
+old_model(Relation index, KyroMetaPage old, const KyroDirItem *old_items)
 {
 	RmiModel	model;
 	char	   *buf;
 	bool		recycled;
 
 	if (old->model_bytes == 0 ||
-		KyroLoadModel(index, old, old_blocks, CurrentMemoryContext, &model,
+		KyroLoadModel(index, old, old_items, CurrentMemoryContext, &model,
 					  &buf, &recycled) != RMI_OK)
 		return NULL;
 	return buf;
@@ -402,7 +477,8 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	TimestampTz started = GetCurrentTimestamp();
 	KyroMetaPage old;
 	KyroMetaPage built;
-	BlockNumber *old_blocks;
+	KyroDirItem *old_items;
+	RmiPageEntry *decoded;
 	BlockNumber *frozen_pages = NULL;
 	int			nfrozen_pages = 0;
 	KyroEntryArray delta = {0};
@@ -439,23 +515,17 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	old = freeze_delta(index);
 	new_epoch = old->next_epoch - 1;
 
-	old_blocks = KyroReadDirectory(index, old);
-	if (old_blocks == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("directory of index \"%s\" is damaged",
-						RelationGetRelationName(index)),
-				 errhint("Rebuild the index with REINDEX.")));
+	old_items = KyroReadDirectory(index, old);
+	if (old_items == NULL)
+		KyroCorrupt(index, "The directory was recycled while the fold lock was held.");
+	decoded = palloc(sizeof(RmiPageEntry) * RMI_PAGE_MAX_ENTRIES);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, KYRO_PHASE_READING_DELTA);
 	if (old->frozen.number != 0 &&
 		!KyroReadChain(index, old->frozen.number, old->frozen.head, 0, &delta,
 					   &last_block, &last_count, &frozen_pages, &nfrozen_pages))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("delta chain %u of index \"%s\" is damaged",
-						old->frozen.number, RelationGetRelationName(index)),
-				 errhint("Rebuild the index with REINDEX.")));
+		KyroCorrupt(index, psprintf("Delta chain %u was recycled while the fold lock was held.",
+									old->frozen.number));
 	if (delta.n > 1)
 		qsort(delta.items, delta.n, sizeof(KyroEntry), KyroEntryCmpQsort);
 
@@ -463,14 +533,11 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, KYRO_PHASE_MERGING);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) old->snap_entries + delta.n);
-	writer = KyroWriterBegin(index, new_epoch, old->snap_entries + delta.n);
+	writer = KyroWriterBegin(index, new_epoch);
 	for (uint32 p = 0; p < old->snap_pages; p++)
 	{
-		int			width = old->key_width == 4 ? 4 : 8;
-
-		read_snapshot_page(index, old_blocks[p], old->epoch, width,
-						   (int64) p * KyroSnapPerPage(width), old->snap_nonnull,
-						   &page_entries, &nonnull_read);
+		read_snapshot_page(index, old, old_items, p, &page_entries, decoded,
+						   &nonnull_read);
 		for (int64 i = 0; i < page_entries.n; i++)
 		{
 			while (d < delta.n &&
@@ -497,7 +564,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 
 	if (!(flags & KYRO_FOLD_RETRAIN) && appended_only &&
 		nonnull_read == (int64) old->snap_nonnull)
-		keep_model = old_model(index, old, old_blocks);
+		keep_model = old_model(index, old, old_items);
 
 	built = palloc0(KYRO_PAGE_CONTENT);
 	KyroWriterFinish(writer, built, keep_model, keep_model ? old->model_bytes : 0);
@@ -511,7 +578,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	for (uint32 i = 0; i < old->dir_pages; i++)
 		freed[nfreed++] = old->dir_blocks[i];
 	for (uint32 i = 0; i < old->snap_pages + old->model_pages; i++)
-		freed[nfreed++] = old_blocks[i];
+		freed[nfreed++] = old_items[i].block;
 	for (int i = 0; i < nfrozen_pages; i++)
 		freed[nfreed++] = frozen_pages[i];
 	KyroMarkDeleted(index, freed, nfreed);

@@ -160,17 +160,6 @@ typedef struct CheckState
 	int64		checked;
 } CheckState;
 
-/* Raise the error of a damaged index. */
-static void
-corrupt(Relation index, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INDEX_CORRUPTED),
-			 errmsg("index \"%s\" is corrupted", RelationGetRelationName(index)),
-			 errdetail("%s", detail),
-			 errhint("Rebuild it with REINDEX.")));
-}
-
 /* Add a live entry to the set of entries. */
 static void
 remember(CheckState *cs, const KyroEntry *e)
@@ -205,123 +194,103 @@ check_heap_callback(Relation index, ItemPointer tid, Datum *values,
 				 errdetail("Heap tuple (%u,%u) is not in the index.",
 						   ItemPointerGetBlockNumber(tid),
 						   ItemPointerGetOffsetNumber(tid)),
-				 errhint("Rebuild it with REINDEX.")));
+				 errhint("Rebuild the index with REINDEX.")));
 	cs->checked++;
 }
 
-/* Check the snapshot's pages and order; returns its non-NULL keys. */
-static uint64 *
-check_snapshot(CheckState *cs, KyroMetaPage meta, BlockNumber *blocks)
+/*
+ * Check the snapshot's pages: each one intact and as its directory item
+ * says (KyroReadSnapshotPageLocked), its packing and its own model's
+ * bounds (rmi_page_verify), the order across pages and the counts.
+ */
+static void
+check_snapshot(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 {
 	Relation	index = cs->index;
-	uint64	   *keys = palloc_extended(sizeof(uint64) * Max(meta->snap_nonnull, 1),
-									   MCXT_ALLOC_HUGE);
+	RmiPageEntry *decoded = palloc(sizeof(RmiPageEntry) * RMI_PAGE_MAX_ENTRIES);
 	KyroEntry	prev;
 	uint64		pos = 0;
 	uint64		dead = 0;
-	char		detail[256];
-	int			width = meta->key_width;
-	int			per_page;
 
-	if (width != 4 && width != 8)
-		corrupt(index, "The metapage names an unknown key width.");
-	per_page = KyroSnapPerPage(width);
 	memset(&prev, 0, sizeof(prev));
-	if (meta->snap_pages != (meta->snap_entries + per_page - 1) / per_page)
-		corrupt(index, "The snapshot's page count does not match its entry count.");
 	for (uint32 p = 0; p < meta->snap_pages; p++)
 	{
-		Buffer		buffer = ReadBuffer(index, blocks[p]);
-		Page		page;
-		KyroPageOpaque opaque;
-		uint32		want = Min((uint64) per_page, meta->snap_entries - pos);
+		Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
+														BUFFER_LOCK_SHARE);
+		RmiPageStatus status = rmi_page_verify(KyroSnapContent(BufferGetPage(buffer)),
+											   KYRO_PAGE_CONTENT);
+		bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
 
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		opaque = KyroPageGetOpaque(page);
-		if (PageIsNew(page) || opaque->page_id != KYRO_PAGE_ID ||
-			KyroPageKind(page) != KYRO_PAGE_SNAPSHOT || opaque->tag != meta->epoch ||
-			KyroSnapWidth(page) != width || opaque->count != want)
+		if (status == RMI_PAGE_OK)
+			rmi_page_decode(KyroSnapContent(BufferGetPage(buffer)), 0,
+							items[p].count, decoded);
+		UnlockReleaseBuffer(buffer);
+		if (status != RMI_PAGE_OK)
+			KyroCorrupt(index, psprintf("Snapshot page %u (block %u) fails its check: %s.",
+										p, items[p].block,
+										rmi_page_status_message(status)));
+		for (uint32 i = 0; i < items[p].count; i++, pos++)
 		{
-			UnlockReleaseBuffer(buffer);
-			snprintf(detail, sizeof(detail),
-					 "Snapshot page %u (block %u) has a wrong tag or entry count.",
-					 p, blocks[p]);
-			corrupt(index, detail);
-		}
-		for (uint32 i = 0; i < opaque->count; i++, pos++)
-		{
-			KyroEntry	e = KyroSnapEntry(page, width, i, pos >= meta->snap_nonnull);
+			KyroEntry	e;
 
+			KyroEntryFromPage(&e, &decoded[i], isnull);
 			if (pos > 0 && KyroEntryCompare(&prev, &e) >= 0)
-			{
-				UnlockReleaseBuffer(buffer);
-				snprintf(detail, sizeof(detail),
-						 "Snapshot entries %llu and %llu are out of (key, TID) order.",
-						 (unsigned long long) pos - 1, (unsigned long long) pos);
-				corrupt(index, detail);
-			}
-			if (!e.isnull)
-				keys[pos] = e.key;
+				KyroCorrupt(index, psprintf("Snapshot entries " UINT64_FORMAT " and " UINT64_FORMAT " are out of (key, TID) order.",
+											pos - 1, pos));
 			dead += e.dead;
 			remember(cs, &e);
 			prev = e;
 		}
-		UnlockReleaseBuffer(buffer);
+		if (p + 1 == meta->key_pages && pos != meta->snap_nonnull)
+			KyroCorrupt(index, "The snapshot's pages with keys do not hold the metapage's count of keys.");
 		CHECK_FOR_INTERRUPTS();
 	}
 	if (dead != meta->snap_dead)
-		corrupt(index, "The snapshot's dead entries do not match the metapage's count.");
-	return keys;
+		KyroCorrupt(index, "The snapshot's dead entries do not match the metapage's count.");
+	pfree(decoded);
 }
 
-/* Check the model: pages, checksum, and that its bounds hold for every key. */
+/*
+ * Check the root model: pages, checksum, and that its bounds hold for the
+ * first key of every page it was trained on.
+ */
 static void
-check_model(CheckState *cs, KyroMetaPage meta, BlockNumber *blocks,
-			const uint64 *keys)
+check_model(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 {
 	Relation	index = cs->index;
 	char	   *buf;
 	bool		recycled;
 	RmiModel	model;
 	RmiStatus	status;
-	char		detail[256];
 
 	if (meta->model_pages == 0)
 		return;					/* no model: searches go without one */
-	status = KyroLoadModel(index, meta, blocks, CurrentMemoryContext, &model,
+	status = KyroLoadModel(index, meta, items, CurrentMemoryContext, &model,
 						   &buf, &recycled);
 	if (recycled)
-		corrupt(index, "A model page has a wrong tag or size.");
+		KyroCorrupt(index, "A model page has a wrong tag or size.");
 	if (status != RMI_OK)
-	{
-		snprintf(detail, sizeof(detail), "The model fails its check: %s.",
-				 rmi_status_message(status));
-		corrupt(index, detail);
-	}
+		KyroCorrupt(index, psprintf("The model fails its check: %s.",
+									rmi_status_message(status)));
+
 	/*
 	 * A fold that only appended keys carries the old model over: it was
-	 * trained on the snapshot's first n_keys keys, whose positions have not
-	 * moved, and must still place those.
+	 * trained on the first keys of the snapshot's first n_keys pages, which
+	 * have not changed, and must still place those.
 	 */
-	if (model.n_keys > meta->snap_nonnull)
-		corrupt(index, "The model was trained on more keys than the snapshot has.");
+	if (model.n_keys > meta->key_pages)
+		KyroCorrupt(index, "The model was trained on more pages than the snapshot has.");
 	for (uint64 i = 0; i < model.n_keys; i++)
 	{
 		uint64		lo;
 		uint64		hi;
 
-		if (i > 0 && keys[i] == keys[i - 1])
+		if (i > 0 && items[i].first_key == items[i - 1].first_key)
 			continue;
-		rmi_window(&model, meta->snap_nonnull, keys[i], &lo, &hi);
+		rmi_window(&model, meta->key_pages, items[i].first_key, &lo, &hi);
 		if (i < lo || i > hi + 1)
-		{
-			snprintf(detail, sizeof(detail),
-					 "The model's error bounds miss key position %llu (window %llu to %llu).",
-					 (unsigned long long) i, (unsigned long long) lo,
-					 (unsigned long long) hi);
-			corrupt(index, detail);
-		}
+			KyroCorrupt(index, psprintf("The model's error bounds miss page " UINT64_FORMAT " (window " UINT64_FORMAT " to " UINT64_FORMAT ").",
+										i, lo, hi));
 	}
 	pfree(buf);
 }
@@ -342,7 +311,7 @@ check_chain(CheckState *cs, const KyroChain *chain, bool exact)
 	{
 		snprintf(detail, sizeof(detail),
 				 "Delta chain %u has a page of another chain.", chain->number);
-		corrupt(cs->index, detail);
+		KyroCorrupt(cs->index, detail);
 	}
 	if (exact ? (uint64) entries.n != chain->entries :
 		(uint64) entries.n < chain->entries)
@@ -351,7 +320,7 @@ check_chain(CheckState *cs, const KyroChain *chain, bool exact)
 				 "Delta chain %u holds %lld entries, the metapage says %llu.",
 				 chain->number, (long long) entries.n,
 				 (unsigned long long) chain->entries);
-		corrupt(cs->index, detail);
+		KyroCorrupt(cs->index, detail);
 	}
 	for (int64 i = 0; i < entries.n; i++)
 		remember(cs, &entries.items[i]);
@@ -375,8 +344,7 @@ kyrodb_check(PG_FUNCTION_ARGS)
 												 KYRO_NEED_SELECT, &heap);
 	CheckState	cs;
 	KyroMetaPage meta;
-	BlockNumber *blocks;
-	uint64	   *keys;
+	KyroDirItem *items;
 
 	memset(&cs, 0, sizeof(cs));
 	cs.index = index;
@@ -396,13 +364,11 @@ kyrodb_check(PG_FUNCTION_ARGS)
 	/* a fold must not replace the view while we read it */
 	LockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
 	meta = KyroReadMeta(index);
-	if (meta->dir_pages > KYRO_MAX_DIR_PAGES)
-		corrupt(index, "The metapage names too many directory pages.");
-	blocks = KyroReadDirectory(index, meta);
-	if (blocks == NULL)
-		corrupt(index, "The directory does not match the metapage.");
-	keys = check_snapshot(&cs, meta, blocks);
-	check_model(&cs, meta, blocks, keys);
+	items = KyroReadDirectory(index, meta);
+	if (items == NULL)
+		KyroCorrupt(index, "The directory was recycled while the fold lock was held.");
+	check_snapshot(&cs, meta, items);
+	check_model(&cs, meta, items);
 	check_chain(&cs, &meta->frozen, true);
 	check_chain(&cs, &meta->active, heapallindexed);
 	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
@@ -420,8 +386,7 @@ kyrodb_check(PG_FUNCTION_ARGS)
 		hash_destroy(cs.entries);
 	}
 
-	pfree(keys);
-	pfree(blocks);
+	pfree(items);
 	pfree(meta);
 	relation_close(index, RowExclusiveLock);
 	table_close(heap, NoLock);
@@ -542,6 +507,7 @@ enum
 	STAT_LIVE_ITEMS,
 	STAT_DEAD_ITEMS,
 	STAT_SNAPSHOT_ITEMS,
+	STAT_SNAPSHOT_PAGES,
 	STAT_DELTA_ITEMS,
 	STAT_DELTA_LIMIT,
 	STAT_LEAVES,
@@ -552,6 +518,7 @@ enum
 	STAT_FILE_BYTES,
 	STAT_LOOKUPS,
 	STAT_MEAN_PROBE_LENGTH,
+	STAT_MEAN_PAGES_READ,
 	STAT_MISPREDICTS,
 	STAT_DELTA_HITS,
 	STAT_FOLDS,
@@ -586,6 +553,7 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 	KyroGetViews(index, &snap, &delta);
 	values[STAT_EPOCH] = Int64GetDatum(snap->epoch);
 	values[STAT_SNAPSHOT_ITEMS] = Int64GetDatum(snap->snap_entries);
+	values[STAT_SNAPSHOT_PAGES] = Int64GetDatum(snap->snap_pages);
 	values[STAT_DEAD_ITEMS] = Int64GetDatum(meta->snap_dead);
 	values[STAT_DELTA_ITEMS] = Int64GetDatum(delta_items);
 	values[STAT_LIVE_ITEMS] = Int64GetDatum((int64) snap->snap_entries -
@@ -614,7 +582,9 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 		values[STAT_LOOKUPS] = Int64GetDatum(lookups);
 		values[STAT_MEAN_PROBE_LENGTH] =
 			Float8GetDatum(lookups ? (double) pg_atomic_read_u64(&slot->probes) / lookups : 0);
-		nulls[STAT_MEAN_PROBE_LENGTH] = lookups == 0;
+		values[STAT_MEAN_PAGES_READ] =
+			Float8GetDatum(lookups ? (double) pg_atomic_read_u64(&slot->pages) / lookups : 0);
+		nulls[STAT_MEAN_PROBE_LENGTH] = nulls[STAT_MEAN_PAGES_READ] = lookups == 0;
 		values[STAT_MISPREDICTS] = Int64GetDatum(pg_atomic_read_u64(&slot->mispredicts));
 		values[STAT_DELTA_HITS] = Int64GetDatum(pg_atomic_read_u64(&slot->delta_hits));
 		values[STAT_INLINE_FOLDS] = Int64GetDatum(pg_atomic_read_u64(&slot->inline_folds));
@@ -622,7 +592,8 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 		values[STAT_STATS_RESET] = TimestampTzGetDatum(slot->reset_time);
 	}
 	else
-		nulls[STAT_LOOKUPS] = nulls[STAT_MEAN_PROBE_LENGTH] = nulls[STAT_MISPREDICTS] =
+		nulls[STAT_LOOKUPS] = nulls[STAT_MEAN_PROBE_LENGTH] =
+			nulls[STAT_MEAN_PAGES_READ] = nulls[STAT_MISPREDICTS] =
 			nulls[STAT_DELTA_HITS] = nulls[STAT_INLINE_FOLDS] = nulls[STAT_RETRAINS] =
 			nulls[STAT_STATS_RESET] = true;
 

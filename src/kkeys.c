@@ -22,7 +22,6 @@
 
 #include "kyrodb.h"
 
-#define SIGN_BIT	UINT64CONST(0x8000000000000000)
 
 /* Whether values of type can be indexed (and compared) by kyro_rmi. */
 bool
@@ -75,14 +74,14 @@ KyroDatumToKey(Datum value, Oid type)
 					 errhint("kyro_rmi indexes int2, int4, int8, date, timestamp and timestamptz.")));
 			v = 0;				/* keep compiler quiet */
 	}
-	return ((uint64) v) ^ SIGN_BIT;
+	return ((uint64) v) ^ KYRO_KEY_SIGN_BIT;
 }
 
 /* The value of type that key came from (for index-only scans). */
 Datum
 KyroKeyToDatum(uint64 key, Oid type)
 {
-	int64		v = (int64) (key ^ SIGN_BIT);
+	int64		v = (int64) (key ^ KYRO_KEY_SIGN_BIT);
 
 	switch (type)
 	{

@@ -57,7 +57,6 @@ KyroInitMetapage(Page page)
 	meta->epoch = 0;
 	meta->next_epoch = 1;
 	meta->next_chain = 1;
-	meta->key_width = 8;
 	meta->active.head = meta->active.tail = InvalidBlockNumber;
 	meta->frozen.head = meta->frozen.tail = InvalidBlockNumber;
 }
@@ -120,23 +119,154 @@ KyroNewBuffer(Relation index)
 	return buffer;
 }
 
-/* Refuse a metapage that is not ours or of another format version. */
+/*
+ * Report damage to index: an ERROR with ERRCODE_INDEX_CORRUPTED, the
+ * detail given, and the one hint every such error carries.
+ */
+void
+KyroCorrupt(Relation index, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" is corrupted", RelationGetRelationName(index)),
+			 errdetail_internal("%s", detail),
+			 errhint("Rebuild the index with REINDEX.")));
+}
+
+/* Refuse a metapage that is not ours, of another format, or inconsistent. */
 void
 KyroCheckMeta(Relation index, KyroMetaPage meta)
 {
 	if (meta->magic != KYRO_MAGIC)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" is not a kyro_rmi index",
-						RelationGetRelationName(index)),
-				 errhint("Rebuild it with REINDEX.")));
+		KyroCorrupt(index, "The metapage is not a kyro_rmi metapage.");
 	if (meta->version != KYRO_FORMAT_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" has format version %u, this library reads version %u",
 						RelationGetRelationName(index), meta->version,
 						KYRO_FORMAT_VERSION),
-				 errhint("Rebuild it with REINDEX.")));
+				 errdetail("Indexes built before KyroDB 0.2.0 use an older page format."),
+				 errhint("Rebuild the index with REINDEX.")));
+	if (meta->dir_pages > KYRO_MAX_DIR_PAGES ||
+		meta->key_pages > meta->snap_pages ||
+		meta->snap_nonnull > meta->snap_entries ||
+		(uint64) meta->snap_pages > meta->snap_entries ||
+		(uint64) meta->snap_pages + meta->model_pages >
+		(uint64) meta->dir_pages * KYRO_DIR_PER_PAGE ||
+		meta->model_bytes > (uint64) meta->model_pages * KYRO_MODEL_PER_PAGE)
+		KyroCorrupt(index, "The metapage's counts disagree with each other.");
+}
+
+/* Kind of page, in words, for error details. */
+static const char *
+kind_name(uint16 kind)
+{
+	switch (kind)
+	{
+		case KYRO_PAGE_DIRECTORY:
+			return "directory";
+		case KYRO_PAGE_SNAPSHOT:
+			return "snapshot";
+		case KYRO_PAGE_MODEL:
+			return "model";
+		case KYRO_PAGE_DELTA:
+			return "delta";
+		default:
+			return "metapage";
+	}
+}
+
+/*
+ * Why page is not a page of kind with tag, intact; NULL if it is.  A
+ * page marked deleted still counts: a scan holding an older view may read
+ * it until it is recycled, which changes its tag.
+ */
+static const char *
+page_problem(Page page, uint16 kind, uint32 tag)
+{
+	KyroPageOpaque opaque = KyroPageGetOpaque(page);
+	uint32		max_count;
+	RmiPageStatus status;
+
+	if (PageIsNew(page))
+		return "it is new";
+	if (opaque->page_id != KYRO_PAGE_ID || KyroPageKind(page) != kind)
+		return "it is of another kind";
+	if (opaque->tag != tag)
+		return "it has another tag";
+	switch (kind)
+	{
+		case KYRO_PAGE_SNAPSHOT:
+			status = rmi_page_check(KyroSnapContent(page), KYRO_PAGE_CONTENT);
+			if (status != RMI_PAGE_OK)
+				return rmi_page_status_message(status);
+			if (rmi_page_count(KyroSnapContent(page)) != opaque->count)
+				return "its entry counts disagree";
+			return NULL;
+		case KYRO_PAGE_DIRECTORY:
+			max_count = KYRO_DIR_PER_PAGE;
+			break;
+		case KYRO_PAGE_MODEL:
+			max_count = KYRO_MODEL_PER_PAGE;
+			break;
+		default:
+			max_count = KYRO_DELTA_PER_PAGE;
+			break;
+	}
+	return opaque->count > max_count ? "its count is too large" : NULL;
+}
+
+/* Whether the metapage still names tag as a live tag of kind. */
+static bool
+tag_is_current(Relation index, uint16 kind, uint32 tag)
+{
+	KyroMetaPage meta = KyroReadMeta(index);
+	bool		current;
+
+	if (kind == KYRO_PAGE_DELTA)
+		current = (meta->active.number != 0 && meta->active.number == tag) ||
+			(meta->frozen.number != 0 && meta->frozen.number == tag);
+	else
+		current = meta->epoch == tag;
+	pfree(meta);
+	return current;
+}
+
+/*
+ * The one way every path reads an index page other than the metapage:
+ * block blkno, pinned and locked in mode (BUFFER_LOCK_SHARE or _EXCLUSIVE),
+ * checked to be an intact page of kind with tag (the epoch of a directory,
+ * snapshot or model page, the chain number of a delta page).
+ *
+ * A page that fails is either recycled since the caller read the metapage
+ * (the metapage has moved on: returns InvalidBuffer, and the caller takes
+ * a fresh view), or damaged (the metapage still names the tag: ERROR).  So
+ * a caller that starts over on InvalidBuffer makes progress every time.
+ */
+Buffer
+KyroReadPage(Relation index, BlockNumber blkno, uint16 kind, uint32 tag,
+			 int mode)
+{
+	Buffer		buffer;
+	const char *problem;
+
+	if (blkno == InvalidBlockNumber || blkno == KYRO_METAPAGE_BLKNO)
+		problem = "the block number is invalid";
+	else
+	{
+		buffer = ReadBuffer(index, blkno);
+		LockBuffer(buffer, mode);
+		problem = page_problem(BufferGetPage(buffer), kind, tag);
+		if (problem == NULL)
+			return buffer;
+		UnlockReleaseBuffer(buffer);
+	}
+	if (tag_is_current(index, kind, tag))
+		KyroCorrupt(index, psprintf("Block %u is not an intact %s page of %s %u: %s.",
+									blkno, kind_name(kind),
+									kind == KYRO_PAGE_DELTA ? "chain" : "epoch",
+									tag, problem));
+	return InvalidBuffer;
 }
 
 /*
@@ -156,12 +286,6 @@ KyroReadMetaInto(Relation index, KyroMetaPage copy)
 		   sizeof(BlockNumber) * Min(copy->dir_pages, KYRO_MAX_DIR_PAGES));
 	UnlockReleaseBuffer(buffer);
 	KyroCheckMeta(index, copy);
-	if (copy->dir_pages > KYRO_MAX_DIR_PAGES)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("metapage of index \"%s\" names %u directory pages",
-						RelationGetRelationName(index), copy->dir_pages),
-				 errhint("Rebuild the index with REINDEX.")));
 }
 
 /* A palloc'd copy of the metapage's content, checked. */

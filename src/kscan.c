@@ -10,15 +10,20 @@
  * scan returns whichever entry comes first in (key, TID) order, skipping
  * entries flagged dead.
  *
- * A range starts where the model says, checked against the keys: the
- * model's window is searched, the answer is checked against the entries on
- * either side of it, and if the check fails the search gallops outward
- * from the window.  A wrong model costs reads, never a wrong position.
+ * A range starts where the models say, checked against the entries: the
+ * root model picks the snapshot page from the directory in memory, the
+ * page's own model the slot; each window's answer is checked against its
+ * neighbours, and if the check fails the search gallops outward from the
+ * window (rmi_search_window, the model library's one search).  A wrong
+ * model costs reads, never a wrong position.
  *
  * A scan remembers the last entry it returned.  If it reads a snapshot
- * page whose tag is not its view's epoch (the page was recycled after a
- * fold), it takes a fresh view and resumes strictly after that entry; mark
- * and restore and changes of direction resume the same way.
+ * page whose tag is not its view's epoch while the metapage has moved on
+ * (the page was recycled after a fold), it takes a fresh view and resumes
+ * strictly after that entry; mark and restore and changes of direction
+ * resume the same way.  If the metapage still names the view, the page is
+ * damaged and the scan fails (KyroReadPage), so it never restarts in a
+ * loop.
  *
  * src/kscan.c
  *
@@ -250,202 +255,255 @@ prepare_ranges(IndexScanDesc scan)
 
 /* ---- Reading the snapshot ---- */
 
-/* Slots copied when a single entry is missing from the cache. */
-#define CACHE_CHUNK		64
-
 /*
- * Copy slots [lo, hi] (clipped to the page) of snapshot page page_no into
- * so's cache; false if the page was recycled.
+ * The snapshot page holding position pos; near is where the scan was, so
+ * a walk moves to a neighbour without a search.
  */
-static bool
-cache_slots(Relation index, KyroScanOpaque so, int64 page_no, int lo, int hi)
-{
-	Buffer		buffer;
-	Page		page;
-	KyroPageOpaque opaque;
-	bool		ok;
-
-	buffer = ReadBuffer(index, so->snap->snap_blocks[page_no]);
-	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buffer);
-	opaque = KyroPageGetOpaque(page);
-	ok = !PageIsNew(page) && opaque->page_id == KYRO_PAGE_ID &&
-		KyroPageKind(page) == KYRO_PAGE_SNAPSHOT &&
-		opaque->tag == so->snap->epoch &&
-		KyroSnapWidth(page) == so->snap->key_width &&
-		opaque->count <= (uint32) so->snap->per_page;
-	if (ok)
-	{
-		int			width = so->snap->key_width;
-		const uint8 *dead = KyroSnapDead(page, width);
-
-		lo = Max(lo, 0);
-		hi = Min(hi, (int) opaque->count - 1);
-		so->page_no = page_no;
-		so->page_count = opaque->count;
-		so->cache_lo = lo;
-		so->cache_n = Max(hi - lo + 1, 0);
-		for (int i = 0; i < so->cache_n; i++)
-		{
-			so->page_keys[i] = KyroSnapKey(page, width, lo + i);
-			so->page_dead[i] = (dead[(lo + i) / 8] >> ((lo + i) % 8)) & 1;
-		}
-		memcpy(so->page_tids, KyroSnapTids(page, width) + lo,
-			   sizeof(ItemPointerData) * so->cache_n);
-	}
-	UnlockReleaseBuffer(buffer);
-	if (!ok)
-	{
-		so->recycled = true;
-		so->page_no = -1;
-		so->cache_n = 0;
-	}
-	return ok;
-}
-
-/*
- * Make sure snapshot positions [lo, hi] are cached if they share a page
- * (a search's window, read in one visit to the page).
- */
-static void
-cache_positions(Relation index, KyroScanOpaque so, int64 lo, int64 hi)
-{
-	int			per_page = so->snap->per_page;
-	int64		page_no = lo / per_page;
-
-	if (so->recycled || lo > hi || page_no != hi / per_page)
-		return;
-	if (so->page_no == page_no && lo % per_page >= so->cache_lo &&
-		hi % per_page < so->cache_lo + so->cache_n)
-		return;
-	cache_slots(index, so, page_no, lo % per_page, hi % per_page);
-}
-
-/*
- * The snapshot entry at pos.  On a recycled page, sets so->recycled and
- * returns a NULL entry; callers check so->recycled after their search.
- */
-static KyroEntry
-snap_entry(Relation index, KyroScanOpaque so, int64 pos)
-{
-	KyroEntry	e;
-	int			slot = pos % so->snap->per_page;
-
-	int64		page_no = pos / so->snap->per_page;
-
-	memset(&e, 0, sizeof(e));
-	e.isnull = true;
-	if (so->recycled)
-		return e;
-	if (so->page_no != page_no || slot < so->cache_lo ||
-		slot >= so->cache_lo + so->cache_n)
-	{
-		/* a chunk in the scan's direction, so a walk copies each slot once */
-		int			lo = ScanDirectionIsBackward(so->dir) ?
-			slot - CACHE_CHUNK + 1 : slot;
-
-		if (!cache_slots(index, so, page_no, lo, lo + CACHE_CHUNK - 1))
-			return e;
-	}
-	if (slot >= so->page_count)
-	{
-		so->recycled = true;
-		return e;
-	}
-	slot -= so->cache_lo;
-	e.isnull = pos >= (int64) so->snap->snap_nonnull;
-	e.key = so->page_keys[slot];
-	e.tid = so->page_tids[slot];
-	e.dead = so->page_dead[slot];
-	return e;
-}
-
-/* Whether the entry at pos sorts before probe (before or equal if strict). */
-static bool
-snap_before(Relation index, KyroScanOpaque so, int64 pos,
-			const KyroEntry *probe, bool strict)
-{
-	KyroEntry	e = snap_entry(index, so, pos);
-	int			cmp = KyroEntryCompare(&e, probe);
-
-	so->counts.probes++;
-
-	return strict ? cmp <= 0 : cmp < 0;
-}
-
-/* First position in [lo, hi) not before probe, or hi. */
 static int64
-snap_bsearch(Relation index, KyroScanOpaque so, int64 lo, int64 hi,
-			 const KyroEntry *probe, bool strict)
+page_of(KyroSnapView *snap, int64 pos, int64 near)
 {
-	while (lo < hi && !so->recycled)
+	const int64 *first = snap->first_pos;
+	int64		lo = 0;
+	int64		hi = snap->snap_pages;
+
+	for (int64 p = Max(near - 1, 0); near >= 0 && p <= near + 1 && p < hi; p++)
+		if (pos >= first[p] && pos < first[p + 1])
+			return p;
+	/* the last page whose first position is <= pos */
+	while (hi - lo > 1)
 	{
 		int64		mid = lo + (hi - lo) / 2;
 
-		if (snap_before(index, so, mid, probe, strict))
-			lo = mid + 1;
+		if (first[mid] <= pos)
+			lo = mid;
 		else
 			hi = mid;
 	}
 	return lo;
 }
 
+/* Forget the cached entries; a recycled page also sets so->recycled. */
+static void
+drop_cache(KyroScanOpaque so, bool recycled)
+{
+	so->recycled |= recycled;
+	so->page_no = -1;
+	so->cache_n = 0;
+}
+
 /*
- * First snapshot position whose entry is >= probe (> probe if strict),
- * guided by the model for keys.  The window's answer is checked against
- * its neighbours; if the model was wrong the search gallops outward from
- * the window, O(log distance) reads, and sets *mispredicted if given.
+ * Pin and lock snapshot page page_no of the scan's view; InvalidBuffer
+ * (and so->recycled) if a fold recycled it since the view was taken.
+ * Counts the page read unless it is the one the scan has in hand.
+ */
+static Buffer
+lock_snapshot_page(Relation index, KyroScanOpaque so, int64 page_no)
+{
+	Buffer		buffer = KyroReadSnapshotPage(index, so->snap->epoch,
+											  &so->snap->items[page_no],
+											  (uint32) page_no, BUFFER_LOCK_SHARE);
+
+	if (!BufferIsValid(buffer))
+		drop_cache(so, true);
+	else if (page_no != so->page_no)
+		so->counts.pages++;		/* a walk that reads on counts a page once */
+	return buffer;
+}
+
+/*
+ * Decode n entries of a locked snapshot page from slot lo on (clipped to
+ * the page) into the scan's cache, so no lock is held between calls.
+ */
+static void
+fill_cache(KyroScanOpaque so, Buffer buffer, int64 page_no, int lo, int n)
+{
+	int			count = so->snap->items[page_no].count;
+
+	lo = Max(0, Min(lo, count - 1));
+	n = Min(n, count - lo);
+	rmi_page_decode(KyroSnapContent(BufferGetPage(buffer)), lo, n, so->cache);
+	so->page_no = page_no;
+	so->page_count = count;
+	so->cache_lo = lo;
+	so->cache_n = n;
+}
+
+/*
+ * The snapshot entry at pos.  On a recycled page, sets so->recycled and
+ * returns a NULL entry; callers check so->recycled.
+ */
+static KyroEntry
+snap_entry(Relation index, KyroScanOpaque so, int64 pos)
+{
+	KyroSnapView *snap = so->snap;
+	KyroEntry	e;
+	int64		slot;
+
+	memset(&e, 0, sizeof(e));
+	e.isnull = true;
+	if (so->recycled)
+		return e;
+	slot = so->page_no >= 0 ? pos - snap->first_pos[so->page_no] : -1;
+	if (so->page_no < 0 || slot < so->cache_lo || slot >= so->cache_lo + so->cache_n)
+	{
+		/* a run in the scan's direction, so a walk decodes each entry once */
+		int64		page_no = page_of(snap, pos, so->page_no);
+		Buffer		buffer = lock_snapshot_page(index, so, page_no);
+
+		if (!BufferIsValid(buffer))
+			return e;
+		slot = pos - snap->first_pos[page_no];
+		fill_cache(so, buffer, page_no,
+				   ScanDirectionIsBackward(so->dir) ?
+				   (int) slot - KYRO_SCAN_WALK_CHUNK + 1 : (int) slot,
+				   KYRO_SCAN_WALK_CHUNK);
+		UnlockReleaseBuffer(buffer);
+	}
+	KyroEntryFromPage(&e, &so->cache[slot - so->cache_lo],
+					  pos >= (int64) snap->snap_nonnull);
+	return e;
+}
+
+/* What a search compares with: the probe as the page codec sees it. */
+typedef struct KyroSearch
+{
+	const KyroDirItem *items;	/* the pages searched, from the first */
+	const RmiPageEntry *probe;
+	bool		strict;
+	uint64		compared;		/* directory entries compared */
+} KyroSearch;
+
+/* Whether entry sorts before the search's probe (or equals it, if strict). */
+static inline bool
+before_probe(const KyroSearch *search, const RmiPageEntry *entry)
+{
+	int			cmp = rmi_page_compare(entry, search->probe);
+
+	return search->strict ? cmp <= 0 : cmp < 0;
+}
+
+/* The root's callback: whether page pos starts before the probe. */
+static int
+page_starts_before(const void *arg, uint64 pos)
+{
+	KyroSearch *search = (KyroSearch *) arg;
+	const KyroDirItem *item = &search->items[pos];
+	RmiPageEntry first;
+
+	first.key = item->first_key;
+	first.block = item->first_block;
+	first.offset = item->first_offset;
+	search->compared++;
+	return before_probe(search, &first);
+}
+
+/*
+ * The answer of a search in page page_no from the cached entries alone:
+ * the first slot not before the probe, if the cache brackets it; else -1.
+ */
+static int
+search_cache(KyroScanOpaque so, int64 page_no, const KyroSearch *search)
+{
+	int			lo = 0;
+	int			hi = so->cache_n;
+
+	if (so->page_no != page_no || so->cache_n == 0)
+		return -1;
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (before_probe(search, &so->cache[mid]))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* decided only if the answer has a cached neighbour or a page edge */
+	if (lo == 0 && so->cache_lo > 0)
+		return -1;
+	if (lo == so->cache_n && so->cache_lo + so->cache_n < so->page_count)
+		return -1;
+	return so->cache_lo + lo;
+}
+
+/*
+ * First slot of snapshot page page_no not before the probe, found by the
+ * page's own model under one share lock, with the entries around it
+ * cached; -1 if the page was recycled.
+ */
+static int
+search_page(Relation index, KyroScanOpaque so, int64 page_no,
+			const KyroSearch *search, bool *mispredicted)
+{
+	Buffer		buffer = lock_snapshot_page(index, so, page_no);
+	int			missed = 0;
+	int			slot;
+
+	if (!BufferIsValid(buffer))
+		return -1;
+	slot = rmi_page_search(KyroSnapContent(BufferGetPage(buffer)),
+						   search->probe, search->strict, &missed);
+	fill_cache(so, buffer, page_no,
+			   ScanDirectionIsBackward(so->dir) ?
+			   slot - KYRO_SCAN_SEARCH_CHUNK + 2 : slot - 1,
+			   KYRO_SCAN_SEARCH_CHUNK);
+	UnlockReleaseBuffer(buffer);
+	*mispredicted |= missed != 0;
+	return slot;
+}
+
+/*
+ * First snapshot position whose entry is >= probe (> probe if strict).
+ * The root model picks the page among the directory's first entries, the
+ * page's model the slot; both searches are the model library's, checked
+ * and galloping when a model was wrong (then *mispredicted is set, if
+ * given).  One page is read, none if the cached entries already decide.
  */
 static int64
 snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 			bool strict, bool *mispredicted)
 {
 	KyroSnapView *snap = so->snap;
-	int64		begin = probe->isnull ? (int64) snap->snap_nonnull : 0;
-	int64		end = probe->isnull ? (int64) snap->snap_entries :
-		(int64) snap->snap_nonnull;
-	uint64		wlo;
-	uint64		whi;
-	int64		found;
-	int64		step;
+	uint32		first_page = probe->isnull ? snap->key_pages : 0;
+	uint32		npages = probe->isnull ? snap->snap_pages - snap->key_pages :
+		snap->key_pages;
+	RmiPageEntry key;
+	KyroSearch	search;
+	int			missed = 0;
+	bool		page_missed = false;
+	uint64		starts;
+	int64		page_no;
+	int			slot;
 
+	KyroEntryToPage(&key, probe);
+	search.items = &snap->items[first_page];
+	search.probe = &key;
+	search.strict = strict;
+	search.compared = 0;
+
+	/* the first page that starts at or after the probe */
+	if (!probe->isnull && snap->has_model)
+		starts = rmi_search(&snap->model, npages, key.key, page_starts_before,
+							&search, &missed);
+	else
+		starts = rmi_search_window(npages, 0, npages > 0 ? npages - 1 : 0,
+								   page_starts_before, &search, NULL);
+	so->counts.probes += search.compared;
 	if (mispredicted)
-		*mispredicted = false;
-	if (probe->isnull || !snap->has_model || end == 0)
-		return snap_bsearch(index, so, begin, end, probe, strict);
+		*mispredicted = missed != 0;
+	if (starts == 0)
+		return snap->first_pos[first_page];
 
-	rmi_window(&snap->model, end, probe->key, &wlo, &whi);
-	cache_positions(index, so, wlo > 0 ? wlo - 1 : 0, Min((int64) whi + 1, end - 1));
-	found = snap_bsearch(index, so, wlo, whi + 1, probe, strict);
-	if (found == (int64) wlo && found > 0 &&
-		!snap_before(index, so, found - 1, probe, strict))
-	{
-		/* the answer is left of the window: gallop left */
-		int64		known = found - 1;	/* not before probe */
-
-		if (mispredicted)
-			*mispredicted = true;
-		for (step = 1; step <= known &&
-			 !snap_before(index, so, known - step, probe, strict); step *= 2)
-			known -= step;
-		return snap_bsearch(index, so, step > known ? 0 : known - step + 1,
-							known, probe, strict);
-	}
-	if (found == (int64) whi + 1 && found < end &&
-		snap_before(index, so, found, probe, strict))
-	{
-		/* the answer is right of the window: gallop right */
-		int64		known = found;	/* before probe */
-
-		if (mispredicted)
-			*mispredicted = true;
-		for (step = 1; step < end - known &&
-			 snap_before(index, so, known + step, probe, strict); step *= 2)
-			known += step;
-		return snap_bsearch(index, so, known + 1,
-							step < end - known ? known + step : end, probe, strict);
-	}
-	return found;
+	/* so the answer is in the page before it, or just after its end */
+	page_no = first_page + starts - 1;
+	slot = search_cache(so, page_no, &search);
+	if (slot < 0)
+		slot = search_page(index, so, page_no, &search, &page_missed);
+	if (mispredicted)
+		*mispredicted |= page_missed;
+	if (slot < 0)
+		return 0;				/* recycled: the caller starts over */
+	return snap->first_pos[page_no] + slot;
 }
 
 /* First delta position whose entry is >= probe (> probe if strict). */

@@ -102,6 +102,7 @@ startup_shared(void)
 			pg_atomic_init_u64(&slot->probes, 0);
 			pg_atomic_init_u64(&slot->mispredicts, 0);
 			pg_atomic_init_u64(&slot->delta_hits, 0);
+			pg_atomic_init_u64(&slot->pages, 0);
 			pg_atomic_init_u64(&slot->inline_folds, 0);
 			pg_atomic_init_u64(&slot->retrains, 0);
 		}
@@ -171,6 +172,7 @@ zero_slot(KyroStatSlot *slot)
 	pg_atomic_write_u64(&slot->probes, 0);
 	pg_atomic_write_u64(&slot->mispredicts, 0);
 	pg_atomic_write_u64(&slot->delta_hits, 0);
+	pg_atomic_write_u64(&slot->pages, 0);
 	pg_atomic_write_u64(&slot->inline_folds, 0);
 	pg_atomic_write_u64(&slot->retrains, 0);
 	slot->seen_lookups = slot->seen_probes = slot->seen_mispredicts = 0;
@@ -248,7 +250,7 @@ KyroAddScanCounts(Relation index, KyroScanCounts *counts)
 {
 	KyroStatSlot *slot;
 
-	if (counts->lookups == 0 && counts->delta_hits == 0)
+	if (counts->lookups == 0 && counts->delta_hits == 0 && counts->pages == 0)
 		return;
 	slot = KyroGetStatSlot(RelationGetRelid(index), true);
 	if (slot != NULL)
@@ -257,6 +259,7 @@ KyroAddScanCounts(Relation index, KyroScanCounts *counts)
 		pg_atomic_fetch_add_u64(&slot->probes, counts->probes);
 		pg_atomic_fetch_add_u64(&slot->mispredicts, counts->mispredicts);
 		pg_atomic_fetch_add_u64(&slot->delta_hits, counts->delta_hits);
+		pg_atomic_fetch_add_u64(&slot->pages, counts->pages);
 	}
 	memset(counts, 0, sizeof(KyroScanCounts));
 }

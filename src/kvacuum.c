@@ -24,34 +24,36 @@
 /* A dead fraction of the snapshot past which cleanup folds. */
 #define KYRO_DEAD_FRACTION	0.1
 
-/* Flag the dead TIDs of one snapshot page; returns how many. */
+/* Flag the dead TIDs of snapshot page p; returns how many. */
 static int64
-vacuum_snapshot_page(Relation index, BlockNumber blkno,
+vacuum_snapshot_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
+					 uint32 p, RmiPageEntry *decoded,
 					 IndexBulkDeleteCallback callback, void *callback_state,
 					 IndexBulkDeleteResult *stats)
 {
-	Buffer		buffer = ReadBuffer(index, blkno);
+	Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
+													BUFFER_LOCK_EXCLUSIVE);
 	Page		page = BufferGetPage(buffer);
 	GenericXLogState *state = NULL;
 	int64		flagged = 0;
-	uint32		count;
-	int			width;
+	uint32		count = items[p].count;
 
-	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	count = KyroPageGetOpaque(page)->count;
-	width = KyroSnapWidth(page);
+	rmi_page_decode(KyroSnapContent(page), 0, count, decoded);
 	for (uint32 i = 0; i < count; i++)
 	{
-		if ((KyroSnapDead(page, width)[i / 8] >> (i % 8)) & 1)
+		ItemPointerData tid;
+
+		if (decoded[i].dead)
 			continue;
-		if (callback(&KyroSnapTids(page, width)[i], callback_state))
+		ItemPointerSet(&tid, decoded[i].block, decoded[i].offset);
+		if (callback(&tid, callback_state))
 		{
 			if (state == NULL)
 			{
 				state = GenericXLogStart(index);
 				page = GenericXLogRegisterBuffer(state, buffer, 0);
 			}
-			KyroSnapDead(page, width)[i / 8] |= 1 << (i % 8);
+			rmi_page_set_dead(KyroSnapContent(page), i);
 			flagged++;
 		}
 		else
@@ -71,22 +73,25 @@ vacuum_chain(Relation index, const KyroChain *chain,
 {
 	BlockNumber blkno = chain->number != 0 ? chain->head : InvalidBlockNumber;
 	int64		flagged = 0;
+	BlockNumber visited = 0;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 
 	while (blkno != InvalidBlockNumber)
 	{
-		Buffer		buffer = ReadBuffer(index, blkno);
-		Page		page = BufferGetPage(buffer);
+		Buffer		buffer;
+		Page		page;
 		GenericXLogState *state = NULL;
 		KyroDeltaEntry *entries;
 
-		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-		if (KyroPageKind(page) != KYRO_PAGE_DELTA ||
-			KyroPageGetOpaque(page)->tag != chain->number)
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("delta chain %u of index \"%s\" is damaged at block %u",
-							chain->number, RelationGetRelationName(index), blkno),
-					 errhint("Rebuild the index with REINDEX.")));
+		CHECK_FOR_INTERRUPTS();
+		if (++visited > KYRO_CHAIN_LOOP_CHECK && visited > nblocks)
+			KyroCorrupt(index, psprintf("Delta chain %u has a loop.", chain->number));
+		buffer = KyroReadPage(index, blkno, KYRO_PAGE_DELTA, chain->number,
+							  BUFFER_LOCK_EXCLUSIVE);
+		if (!BufferIsValid(buffer))
+			KyroCorrupt(index, psprintf("Delta chain %u was recycled while the fold lock was held.",
+										chain->number));
+		page = BufferGetPage(buffer);
 		entries = KyroDeltaEntries(page);
 		for (uint32 i = 0; i < KyroPageGetOpaque(page)->count; i++)
 		{
@@ -110,7 +115,6 @@ vacuum_chain(Relation index, const KyroChain *chain,
 		if (state)
 			GenericXLogFinish(state);
 		UnlockReleaseBuffer(buffer);
-		CHECK_FOR_INTERRUPTS();
 	}
 	return flagged;
 }
@@ -139,7 +143,8 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 {
 	Relation	index = info->index;
 	KyroMetaPage meta;
-	BlockNumber *blocks;
+	KyroDirItem *items;
+	RmiPageEntry *decoded = palloc(sizeof(RmiPageEntry) * RMI_PAGE_MAX_ENTRIES);
 	int64		snap_flagged = 0;
 	int64		delta_flagged = 0;
 
@@ -149,17 +154,13 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 
 	LockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
 	meta = KyroReadMeta(index);
-	blocks = KyroReadDirectory(index, meta);
-	if (blocks == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("directory of index \"%s\" is damaged",
-						RelationGetRelationName(index)),
-				 errhint("Rebuild the index with REINDEX.")));
+	items = KyroReadDirectory(index, meta);
+	if (items == NULL)
+		KyroCorrupt(index, "The directory was recycled while the fold lock was held.");
 	for (uint32 p = 0; p < meta->snap_pages; p++)
 	{
-		snap_flagged += vacuum_snapshot_page(index, blocks[p], callback,
-											 callback_state, stats);
+		snap_flagged += vacuum_snapshot_page(index, meta, items, p, decoded,
+											 callback, callback_state, stats);
 		vacuum_delay_point();
 	}
 	delta_flagged += vacuum_chain(index, &meta->frozen, callback,
@@ -175,7 +176,8 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 
 	stats->tuples_removed += snap_flagged + delta_flagged;
 	stats->num_pages = RelationGetNumberOfBlocks(index);
-	pfree(blocks);
+	pfree(items);
+	pfree(decoded);
 	pfree(meta);
 	return stats;
 }

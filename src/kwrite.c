@@ -4,17 +4,14 @@
  *	  Writing a new snapshot: its pages, its model and its directory.
  *
  * Build and fold both hand entries to a writer in (key, TID) order, NULLs
- * last.  The writer packs them into fresh pages (recycled or new blocks,
- * never a page of the current view), trains the model on the keys, writes
- * the model and the directory, and fills in the metapage fields of the new
- * view.  Nothing is visible until the caller switches the metapage, so a
- * crash before that leaves the old view whole.
- *
- * Keys are first packed as 32-bit offsets from each page's first key.  The
- * first page whose keys span 2^32 or more switches the whole snapshot to
- * 8-byte keys: the pages written so far are read back and rewritten, and
- * the discarded ones freed.  So a snapshot that allows offsets is smaller,
- * and one that does not costs one early rewrite.
+ * last.  The writer packs as many entries on each page as the page codec
+ * fits there (rmi/rmi_page.h: widths chosen per page, so no decision is
+ * ever taken for the whole snapshot and nothing is rewritten), writes each
+ * page to a fresh block (recycled or new, never a page of the current
+ * view), trains the root model on the pages' first keys, writes the model
+ * and the directory, and fills in the metapage fields of the new view.
+ * Nothing is visible until the caller switches the metapage, so a crash
+ * before that leaves the old view whole.
  *
  * src/kwrite.c
  *
@@ -29,41 +26,39 @@
 
 #include "kyrodb.h"
 
+/* Entries the writer holds before it must write a page: two pages' worth. */
+#define PENDING_CAPACITY	(2 * RMI_PAGE_MAX_ENTRIES)
+
 struct KyroWriter
 {
 	Relation	index;
 	uint32		epoch;
-	int			width;			/* 4 while every page allows offsets, else 8 */
-	int			per_page;
-	KyroEntry  *pending;		/* the next page's entries */
+	RmiPageEntry *pending;		/* entries not yet on a page: [head, npending) */
+	int			head;
 	int			npending;
+	bool		pending_nulls;	/* the pending entries are NULL entries */
+	uint32		last_count;		/* entries on the last page: the next guess */
 	int64		nentries;
 	int64		nnonnull;
-	uint64	   *keys;			/* every non-NULL key, for training */
-	int64		keys_cap;
-	BlockNumber *blocks;		/* snapshot pages, then model pages */
-	int			nblocks;
-	int			blocks_cap;
+	KyroDirItem *items;			/* snapshot pages, then model pages */
+	uint32		nitems;
+	uint32		items_cap;
+	uint32		key_pages;
 	Page		page;			/* scratch for building a page */
 };
 
-/* A writer for the snapshot numbered epoch, of about expected entries. */
+/* A writer for the snapshot numbered epoch. */
 KyroWriter *
-KyroWriterBegin(Relation index, uint32 epoch, int64 expected)
+KyroWriterBegin(Relation index, uint32 epoch)
 {
 	KyroWriter *w = palloc0(sizeof(KyroWriter));
 
 	w->index = index;
 	w->epoch = epoch;
-	w->width = 4;
-	w->per_page = KyroSnapPerPage(4);
-	w->pending = palloc(sizeof(KyroEntry) * KYRO_SNAP_PER_PAGE_MAX);
+	w->pending = palloc(sizeof(RmiPageEntry) * PENDING_CAPACITY);
 	w->page = palloc(BLCKSZ);
-	w->keys_cap = Max(expected, 1024);
-	w->keys = MemoryContextAllocHuge(CurrentMemoryContext,
-									 sizeof(uint64) * w->keys_cap);
-	w->blocks_cap = 64;
-	w->blocks = palloc(sizeof(BlockNumber) * w->blocks_cap);
+	w->items_cap = 64;
+	w->items = palloc(sizeof(KyroDirItem) * w->items_cap);
 	return w;
 }
 
@@ -83,131 +78,66 @@ write_page(Relation index, Page page)
 	return blkno;
 }
 
-/* Remember a block of the new view. */
-static void
-add_block(KyroWriter *w, BlockNumber blkno)
+/* Room for one more directory item. */
+static KyroDirItem *
+new_item(KyroWriter *w)
 {
-	if (w->nblocks == w->blocks_cap)
+	KyroDirItem *item;
+
+	if (w->nitems == w->items_cap)
 	{
-		w->blocks_cap *= 2;
-		w->blocks = repalloc(w->blocks, sizeof(BlockNumber) * w->blocks_cap);
+		w->items_cap *= 2;
+		w->items = repalloc_huge(w->items, sizeof(KyroDirItem) * w->items_cap);
 	}
-	w->blocks[w->nblocks++] = blkno;
+	item = &w->items[w->nitems++];
+	memset(item, 0, sizeof(KyroDirItem));
+	return item;
 }
 
-/* Whether the pending entries' keys fit as offsets from the first. */
-static bool
-pending_fits_offsets(KyroWriter *w)
-{
-	uint64		last = 0;
-
-	if (w->npending == 0 || w->pending[0].isnull)
-		return true;
-	for (int i = 0; i < w->npending && !w->pending[i].isnull; i++)
-		last = w->pending[i].key;	/* sorted: the last key is the largest */
-	return last - w->pending[0].key <= PG_UINT32_MAX;
-}
-
-/* Write the pending entries as one snapshot page of the current width. */
+/* Write as many pending entries as fit as one snapshot page. */
 static void
-write_pending_page(KyroWriter *w)
+write_one_page(KyroWriter *w)
 {
-	Page		page = w->page;
-	char	   *content;
-	uint64		base;
+	RmiPageEntry *first = &w->pending[w->head];
+	uint32		n = Min(w->npending - w->head, RMI_PAGE_MAX_ENTRIES);
+	uint32		fit = rmi_page_fit(first, n, KYRO_PAGE_CONTENT, w->last_count);
+	uint16		flags = w->pending_nulls ? KYRO_PAGE_NULLS : 0;
+	KyroDirItem *item;
 
-	KyroInitPage(page, KYRO_PAGE_SNAPSHOT | (w->width == 4 ? KYRO_PAGE_KEY32 : 0),
-				 w->epoch);
-	content = PageGetContents(page);
-	base = w->pending[0].isnull ? 0 : w->pending[0].key;
-	if (w->width == 4)
-		memcpy(content, &base, sizeof(uint64));
-	for (int i = 0; i < w->npending; i++)
+	KyroInitPage(w->page, KYRO_PAGE_SNAPSHOT | flags, w->epoch);
+	if (fit == 0 ||
+		rmi_page_encode(first, fit, KyroSnapContent(w->page), KYRO_PAGE_CONTENT) == 0)
+		elog(ERROR, "kyro_rmi: an entry does not fit on a snapshot page");
+	KyroPageGetOpaque(w->page)->count = fit;
+
+	item = new_item(w);
+	item->first_key = first->key;
+	item->first_block = first->block;
+	item->first_offset = first->offset;
+	item->count = fit;
+	item->flags = flags;
+	item->block = write_page(w->index, w->page);
+	if (!w->pending_nulls)
+		w->key_pages++;
+
+	w->last_count = fit;
+	w->head += fit;
+	if (w->head >= RMI_PAGE_MAX_ENTRIES)
 	{
-		uint64		key = w->pending[i].isnull ? base : w->pending[i].key;
-
-		if (w->width == 4)
-			((uint32 *) (content + 8))[i] = (uint32) (key - base);
-		else
-			((uint64 *) content)[i] = key;
-		KyroSnapTids(page, w->width)[i] = w->pending[i].tid;
+		memmove(w->pending, w->pending + w->head,
+				sizeof(RmiPageEntry) * (w->npending - w->head));
+		w->npending -= w->head;
+		w->head = 0;
 	}
-	/* the dead bits start clear: KyroInitPage zeroed the page */
-	KyroPageGetOpaque(page)->count = w->npending;
-	add_block(w, write_page(w->index, page));
-	w->npending = 0;
+	CHECK_FOR_INTERRUPTS();
 }
 
-static void add_to_pages(KyroWriter *w, const KyroEntry *entry);
-
-/*
- * Switch the snapshot to 8-byte keys: read back the pages written with
- * offsets, write their entries again, and free the discarded pages (no
- * view ever pointed to them).
- */
+/* Write every pending entry to pages. */
 static void
-widen(KyroWriter *w)
+write_pending(KyroWriter *w)
 {
-	BlockNumber *old = w->blocks;
-	int			nold = w->nblocks;
-	KyroEntry  *saved = palloc(sizeof(KyroEntry) * KYRO_SNAP_PER_PAGE_MAX);
-	int			nsaved = w->npending;
-	int64		pos = 0;
-
-	memcpy(saved, w->pending, sizeof(KyroEntry) * nsaved);
-	w->width = 8;
-	w->per_page = KyroSnapPerPage(8);
-	w->npending = 0;
-	w->blocks_cap = Max(64, nold * 2);
-	w->blocks = palloc(sizeof(BlockNumber) * w->blocks_cap);
-	w->nblocks = 0;
-
-	for (int b = 0; b < nold; b++)
-	{
-		Buffer		buffer = ReadBuffer(w->index, old[b]);
-		Page		page;
-		uint32		count;
-		KyroEntry	entries[KYRO_SNAP_PER_PAGE_MAX];
-
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		count = KyroPageGetOpaque(page)->count;
-		for (uint32 i = 0; i < count; i++, pos++)
-			entries[i] = KyroSnapEntry(page, 4, i, pos >= w->nnonnull);
-		UnlockReleaseBuffer(buffer);
-		for (uint32 i = 0; i < count; i++)
-			add_to_pages(w, &entries[i]);
-		CHECK_FOR_INTERRUPTS();
-	}
-	for (int i = 0; i < nsaved; i++)
-		add_to_pages(w, &saved[i]);
-	if (nold > 0)
-		KyroMarkDeleted(w->index, old, nold);
-	pfree(old);
-	pfree(saved);
-}
-
-/* Write the pending page, widening first if its keys need 8 bytes. */
-static void
-flush_pending(KyroWriter *w)
-{
-	if (w->npending == 0)
-		return;
-	if (w->width == 4 && !pending_fits_offsets(w))
-	{
-		widen(w);
-		return;
-	}
-	write_pending_page(w);
-}
-
-/* Put an entry on the pages, writing each page as it fills. */
-static void
-add_to_pages(KyroWriter *w, const KyroEntry *entry)
-{
-	w->pending[w->npending++] = *entry;
-	if (w->npending == w->per_page)
-		flush_pending(w);
+	while (w->npending > w->head)
+		write_one_page(w);
 }
 
 /* Append one entry; entries come in (key, TID) order, NULLs last. */
@@ -216,24 +146,26 @@ KyroWriterAdd(KyroWriter *w, const KyroEntry *entry)
 {
 	Assert(!entry->dead);
 	Assert(entry->isnull || w->nnonnull == w->nentries);
-	if (!entry->isnull)
+	if (entry->isnull && !w->pending_nulls)
 	{
-		if (w->nnonnull == w->keys_cap)
-		{
-			w->keys_cap *= 2;
-			w->keys = repalloc_huge(w->keys, sizeof(uint64) * w->keys_cap);
-		}
-		w->keys[w->nnonnull++] = entry->key;
+		/* NULL entries go on pages of their own */
+		write_pending(w);
+		w->pending_nulls = true;
 	}
+	KyroEntryToPage(&w->pending[w->npending++], entry);
 	w->nentries++;
-	add_to_pages(w, entry);
+	if (!entry->isnull)
+		w->nnonnull++;
+	if (w->npending - w->head >= RMI_PAGE_MAX_ENTRIES)
+		write_one_page(w);
 }
 
 /*
- * Train the model on the keys (or take keep_model, keep_bytes long), write
- * it after the snapshot pages and publish it as the model file; returns its
- * size in bytes, 0 if there is no model (the index then searches without
- * one: slower, never wrong).
+ * Train the root model on the first keys of the pages with keys (or take
+ * keep_model, keep_bytes long), write it after the snapshot pages and
+ * publish it as the model file; returns its size in bytes, 0 if there is
+ * no model (the index then routes keys by binary search over the
+ * directory: slower, never wrong).
  */
 static uint32
 write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
@@ -252,11 +184,16 @@ write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
 	}
 	else
 	{
+		uint64	   *first_keys = palloc(sizeof(uint64) * Max(w->key_pages, 1));
+
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, KYRO_PHASE_TRAINING);
+		for (uint32 p = 0; p < w->key_pages; p++)
+			first_keys[p] = w->items[p].first_key;
 		rmi_default_options(&build);
 		build.target_error = opts->target_error;
-		if (rmi_build(w->keys, w->nnonnull, &build, &model) != RMI_OK)
+		if (rmi_build(first_keys, w->key_pages, &build, &model) != RMI_OK)
 			return 0;
+		pfree(first_keys);
 		size = rmi_serialized_size(&model);
 		if (size > PG_UINT32_MAX)
 		{
@@ -273,11 +210,14 @@ write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
 	for (uint64 off = 0; off < size; off += KYRO_MODEL_PER_PAGE)
 	{
 		uint32		chunk = Min(size - off, KYRO_MODEL_PER_PAGE);
+		KyroDirItem *item;
 
 		KyroInitPage(page, KYRO_PAGE_MODEL, w->epoch);
 		memcpy(PageGetContents(page), bytes + off, chunk);
 		KyroPageGetOpaque(page)->count = chunk;
-		add_block(w, write_page(w->index, page));
+		item = new_item(w);
+		item->count = chunk;
+		item->block = write_page(w->index, page);
 	}
 	pfree(page);
 	/* before the metapage names this epoch, so readers find the file */
@@ -288,42 +228,38 @@ write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
 }
 
 /*
- * Finish: the last snapshot page, the model, the directory; then fill the
+ * Finish: the last snapshot pages, the model, the directory; then fill the
  * view's fields of meta (the caller WAL-logs the metapage switch).
  */
 void
 KyroWriterFinish(KyroWriter *w, KyroMetaPage meta, const char *keep_model,
 				 uint32 keep_bytes)
 {
-	int			snap_pages;
-	int			model_pages;
-	int			dir_pages;
+	uint32		snap_pages;
+	uint32		dir_pages;
 	uint32		model_bytes;
 	Page		page;
 
-	/* widening re-fills the pending page, so flush until it stays empty */
-	while (w->npending > 0)
-		flush_pending(w);
-	snap_pages = w->nblocks;
+	write_pending(w);
+	snap_pages = w->nitems;
 	model_bytes = write_model(w, keep_model, keep_bytes);
-	model_pages = w->nblocks - snap_pages;
 
-	dir_pages = (w->nblocks + KYRO_DIR_PER_PAGE - 1) / KYRO_DIR_PER_PAGE;
-	if (dir_pages > (int) KYRO_MAX_DIR_PAGES)
+	dir_pages = (w->nitems + KYRO_DIR_PER_PAGE - 1) / KYRO_DIR_PER_PAGE;
+	if (dir_pages > KYRO_MAX_DIR_PAGES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("index \"%s\" would need %d directory pages, more than the %d a kyro_rmi index can have",
+				 errmsg("index \"%s\" would need %u directory pages, more than the %d a kyro_rmi index can have",
 						RelationGetRelationName(w->index), dir_pages,
 						(int) KYRO_MAX_DIR_PAGES)));
 
 	page = palloc(BLCKSZ);
-	for (int d = 0; d < dir_pages; d++)
+	for (uint32 d = 0; d < dir_pages; d++)
 	{
-		int			first = d * KYRO_DIR_PER_PAGE;
-		int			count = Min(w->nblocks - first, (int) KYRO_DIR_PER_PAGE);
+		uint32		first = d * KYRO_DIR_PER_PAGE;
+		uint32		count = Min(w->nitems - first, KYRO_DIR_PER_PAGE);
 
 		KyroInitPage(page, KYRO_PAGE_DIRECTORY, w->epoch);
-		memcpy(KyroDirBlocks(page), w->blocks + first, sizeof(BlockNumber) * count);
+		memcpy(KyroDirItems(page), w->items + first, sizeof(KyroDirItem) * count);
 		KyroPageGetOpaque(page)->count = count;
 		meta->dir_blocks[d] = write_page(w->index, page);
 	}
@@ -334,13 +270,12 @@ KyroWriterFinish(KyroWriter *w, KyroMetaPage meta, const char *keep_model,
 	meta->snap_nonnull = w->nnonnull;
 	meta->snap_dead = 0;
 	meta->snap_pages = snap_pages;
-	meta->model_pages = model_pages;
+	meta->key_pages = w->key_pages;
+	meta->model_pages = w->nitems - snap_pages;
 	meta->model_bytes = model_bytes;
 	meta->dir_pages = dir_pages;
-	meta->key_width = w->width;
 
-	pfree(w->keys);
-	pfree(w->blocks);
+	pfree(w->items);
 	pfree(w->pending);
 	pfree(w->page);
 	pfree(w);

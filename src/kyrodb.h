@@ -9,14 +9,19 @@
  * On-disk structure (all of it in the index relation, WAL-logged):
  *	block 0			the metapage: the current view (epoch, directory, counts,
  *					delta chains)
- *	directory		block numbers of the snapshot's pages, then the model's
- *	snapshot		entries sorted by (key, TID), a fixed number a page,
- *					NULL entries last
- *	model			the serialised RMI, byte after byte across pages
+ *	directory		an item per snapshot page (block, first entry, count),
+ *					then the model's blocks
+ *	snapshot		entries sorted by (key, TID), packed per page by the page
+ *					codec (rmi/rmi_page.h), NULL entries on pages of their own
+ *					at the end
+ *	model			the serialised root RMI over the pages' first keys, byte
+ *					after byte across pages
  *	delta			chains of pages that inserts append to
  * Every page carries a page id, its kind and a tag (the epoch of a
- * snapshot, model or directory page; the chain number of a delta page), so
- * a scan that reads a page recycled since it took its view notices.
+ * snapshot, model or directory page; the chain number of a delta page),
+ * and every path reads pages through KyroReadPage, which checks them: a
+ * page recycled since the reader took its view sends it back to the
+ * metapage, a damaged one raises an error.
  *
  * src/kyrodb.h
  *
@@ -42,6 +47,7 @@
 #include "utils/relcache.h"
 
 #include "rmi/rmi.h"
+#include "rmi/rmi_page.h"
 
 /*
  * Version of the shared library.  It must equal default_version in
@@ -52,7 +58,7 @@
 /* ---- On-disk format ---- */
 
 #define KYRO_MAGIC				0x4B59524FU	/* "KYRO" */
-#define KYRO_FORMAT_VERSION		1
+#define KYRO_FORMAT_VERSION		2	/* 1: 0.1.0, fixed-width entries */
 #define KYRO_METAPAGE_BLKNO		0
 #define KYRO_PAGE_ID			0xFF87	/* tells pg_filedump our pages apart */
 
@@ -64,7 +70,7 @@
 #define KYRO_PAGE_DELTA			0x0010
 #define KYRO_PAGE_KINDS			0x001F
 #define KYRO_PAGE_DELETED		0x0100	/* freed; content intact until reused */
-#define KYRO_PAGE_KEY32			0x0200	/* snapshot keys as 32-bit offsets */
+#define KYRO_PAGE_NULLS			0x0200	/* snapshot page of NULL entries */
 
 typedef struct KyroPageOpaqueData
 {
@@ -87,73 +93,31 @@ typedef KyroPageOpaqueData *KyroPageOpaque;
 	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(KyroPageOpaqueData)))
 
 /*
- * A snapshot page: the keys, then TIDs, then one dead bit per entry; keys
- * sit together so the search touches few lines.  Keys are 8 bytes, or,
- * when every page of the snapshot allows it (decided per epoch), a 64-bit
- * base key followed by 32-bit offsets from it: more entries a page, a
- * smaller index.  The page's KYRO_PAGE_KEY32 flag says which.
+ * A snapshot page: its entries encoded by the page codec (rmi/rmi_page.h),
+ * which packs them at widths chosen for this page alone and keeps a model
+ * of the page's own keys.  The snapshot's NULL entries come last, on pages
+ * of their own flagged KYRO_PAGE_NULLS (their keys encode as 0).
  */
-#define KYRO_SNAP_PER_PAGE_8	((int) ((KYRO_PAGE_CONTENT * 8) / (8 * 8 + 6 * 8 + 1)))
-#define KYRO_SNAP_PER_PAGE_4	((int) (((KYRO_PAGE_CONTENT - 8) * 8) / (4 * 8 + 6 * 8 + 1)))
-#define KYRO_SNAP_PER_PAGE_MAX	KYRO_SNAP_PER_PAGE_4
+#define KyroSnapContent(page)	((void *) PageGetContents(page))
 
-/* Entries a snapshot page holds with keys of width bytes. */
-static inline int
-KyroSnapPerPage(int width)
+/*
+ * A directory item: where one snapshot page is and what it starts with, so
+ * that the root model and the scan route a key to a page without reading
+ * it.  Model pages follow the snapshot pages in the directory; their items
+ * carry only the block and the bytes on the page.
+ */
+typedef struct KyroDirItem
 {
-	return width == 4 ? KYRO_SNAP_PER_PAGE_4 : KYRO_SNAP_PER_PAGE_8;
-}
+	uint64		first_key;		/* key of the page's first entry */
+	BlockNumber block;
+	uint32		count;			/* entries on the page (model: bytes) */
+	BlockNumber first_block;	/* TID of the page's first entry */
+	uint16		first_offset;
+	uint16		flags;			/* the page's KYRO_PAGE_NULLS */
+} KyroDirItem;
 
-/* Byte offset, within a page's content, of its TIDs. */
-static inline int
-KyroSnapTidsOffset(int width)
-{
-	return width == 4 ? 8 + 4 * KYRO_SNAP_PER_PAGE_4 : 8 * KYRO_SNAP_PER_PAGE_8;
-}
-
-/* The key in slot of a snapshot page with keys of width bytes. */
-static inline uint64
-KyroSnapKey(Page page, int width, int slot)
-{
-	char	   *content = PageGetContents(page);
-
-	if (width == 4)
-	{
-		uint64		base;
-
-		memcpy(&base, content, sizeof(uint64));
-		return base + ((uint32 *) (content + 8))[slot];
-	}
-	return ((uint64 *) content)[slot];
-}
-
-/* The TIDs of a snapshot page. */
-static inline ItemPointerData *
-KyroSnapTids(Page page, int width)
-{
-	return (ItemPointerData *) (PageGetContents(page) + KyroSnapTidsOffset(width));
-}
-
-/* The dead bits of a snapshot page. */
-static inline uint8 *
-KyroSnapDead(Page page, int width)
-{
-	return (uint8 *) (PageGetContents(page) + KyroSnapTidsOffset(width) +
-					  6 * KyroSnapPerPage(width));
-}
-
-/* The entry in slot of a snapshot page; isnull comes from its position. */
-#define KyroSnapEntry(page, width, slot, isnull_) \
-	((KyroEntry) { \
-		.key = (isnull_) ? 0 : KyroSnapKey((page), (width), (slot)), \
-		.tid = KyroSnapTids((page), (width))[slot], \
-		.isnull = (isnull_), \
-		.dead = (KyroSnapDead((page), (width))[(slot) / 8] >> ((slot) % 8)) & 1 \
-	})
-
-/* Key width of a snapshot page, from its flags. */
-#define KyroSnapWidth(page) \
-	((KyroPageGetOpaque(page)->flags & KYRO_PAGE_KEY32) ? 4 : 8)
+/* A chain read checks for a loop once it has read this many pages. */
+#define KYRO_CHAIN_LOOP_CHECK	1024
 
 /* A delta page: an array of entries, appended to. */
 typedef struct KyroDeltaEntry
@@ -167,9 +131,9 @@ typedef struct KyroDeltaEntry
 #define KYRO_DELTA_PER_PAGE	(KYRO_PAGE_CONTENT / sizeof(KyroDeltaEntry))
 #define KyroDeltaEntries(page)	((KyroDeltaEntry *) PageGetContents(page))
 
-/* A directory page: block numbers. */
-#define KYRO_DIR_PER_PAGE	(KYRO_PAGE_CONTENT / sizeof(BlockNumber))
-#define KyroDirBlocks(page)	((BlockNumber *) PageGetContents(page))
+/* A directory page: items. */
+#define KYRO_DIR_PER_PAGE	((uint32) (KYRO_PAGE_CONTENT / sizeof(KyroDirItem)))
+#define KyroDirItems(page)	((KyroDirItem *) PageGetContents(page))
 
 /* Model pages: the serialised model, KYRO_PAGE_CONTENT bytes a page. */
 #define KYRO_MODEL_PER_PAGE	KYRO_PAGE_CONTENT
@@ -199,7 +163,7 @@ typedef struct KyroMetaPageData
 	uint32		model_pages;
 	uint32		model_bytes;
 	uint32		dir_pages;
-	uint32		key_width;		/* 8, or 4 (offsets): see snapshot pages */
+	uint32		key_pages;		/* snapshot pages with keys; NULL pages follow */
 	uint32		pad;
 	KyroChain	active;			/* inserts append here */
 	KyroChain	frozen;			/* being folded, while a fold runs */
@@ -235,6 +199,12 @@ extern int	kyro_delta_limit_guc;
 
 /* ---- Keys ---- */
 
+/*
+ * Keys are uint64 in the order of the indexed values: a signed value has
+ * its sign bit flipped (kkeys.c).
+ */
+#define KYRO_KEY_SIGN_BIT	UINT64CONST(0x8000000000000000)
+
 /* An index entry in memory: NULLs sort after every key, then by TID. */
 typedef struct KyroEntry
 {
@@ -243,6 +213,25 @@ typedef struct KyroEntry
 	bool		isnull;
 	bool		dead;
 } KyroEntry;
+
+/* An entry as the page codec stores it, and back. */
+static inline void
+KyroEntryToPage(RmiPageEntry *out, const KyroEntry *e)
+{
+	out->key = e->isnull ? 0 : e->key;
+	out->block = ItemPointerGetBlockNumberNoCheck(&e->tid);
+	out->offset = ItemPointerGetOffsetNumberNoCheck(&e->tid);
+	out->dead = e->dead;
+}
+
+static inline void
+KyroEntryFromPage(KyroEntry *out, const RmiPageEntry *e, bool isnull)
+{
+	out->key = isnull ? 0 : e->key;
+	ItemPointerSet(&out->tid, e->block, e->offset);
+	out->isnull = isnull;
+	out->dead = e->dead != 0;
+}
 
 /* ---- The cached view of an index (kcache.c) ---- */
 
@@ -255,8 +244,9 @@ typedef struct KyroViewHead
 } KyroViewHead;
 
 /*
- * What a backend keeps of one epoch of an index: the snapshot's page
- * directory and the model.  Immutable once built; scans pin it.
+ * What a backend keeps of one epoch of an index: the snapshot's directory
+ * and the root model over its pages' first keys.  Immutable once built;
+ * scans pin it.
  */
 typedef struct KyroSnapView
 {
@@ -265,11 +255,13 @@ typedef struct KyroSnapView
 	uint64		snap_entries;
 	uint64		snap_nonnull;
 	uint32		snap_pages;
-	int			key_width;
-	int			per_page;
-	BlockNumber *snap_blocks;	/* snapshot page -> block */
+	uint32		key_pages;		/* pages [0, key_pages) hold keys */
+	KyroDirItem *items;			/* the directory: snapshot pages, then model */
+	uint64	   *first_keys;		/* of pages [0, key_pages), for the root */
+	int64	   *first_pos;		/* snapshot position of each page's first
+								 * entry; [snap_pages] = snap_entries */
 	bool		has_model;		/* false: model missing or rejected */
-	RmiModel	model;
+	RmiModel	model;			/* the root: key -> page */
 	void	   *model_buf;		/* the model's bytes: a copy, or the mapping */
 	bool		model_mapped;	/* model_buf maps the model file */
 	uint32		model_bytes;
@@ -306,7 +298,13 @@ typedef struct KyroScanCounts
 	uint64		probes;
 	uint64		mispredicts;
 	uint64		delta_hits;
+	uint64		pages;			/* snapshot pages read by lookups */
 } KyroScanCounts;
+
+/* Entries a scan decodes from a page: around a search's answer, or ahead
+ * of a walk. */
+#define KYRO_SCAN_SEARCH_CHUNK	16
+#define KYRO_SCAN_WALK_CHUNK	128
 
 /* A scan adds to the shared counters at its end, or after this many lookups. */
 #define KYRO_COUNTS_FLUSH	1024
@@ -351,17 +349,15 @@ typedef struct KyroScanOpaqueData
 	KyroEntry	last;
 
 	/*
-	 * Slots [cache_lo, cache_lo + cache_n) of snapshot page page_no, copied
-	 * so that no lock is held between calls; only the slots a search or a
-	 * walk needs are copied, not the whole page.
+	 * Entries [cache_lo, cache_lo + cache_n) of snapshot page page_no,
+	 * decoded so that no lock is held between calls: a few around a
+	 * search's answer, a longer run for a walk.
 	 */
 	int64		page_no;		/* -1: none */
 	int			page_count;		/* entries on that page */
 	int			cache_lo;
 	int			cache_n;
-	uint64		page_keys[KYRO_SNAP_PER_PAGE_MAX];
-	ItemPointerData page_tids[KYRO_SNAP_PER_PAGE_MAX];
-	bool		page_dead[KYRO_SNAP_PER_PAGE_MAX];
+	RmiPageEntry cache[KYRO_SCAN_WALK_CHUNK];
 
 	/* mark and restore */
 	bool		mark_have_last;
@@ -435,6 +431,7 @@ typedef struct KyroStatSlot
 	pg_atomic_uint64 probes;	/* keys examined by those */
 	pg_atomic_uint64 mispredicts;	/* key outside the model's window */
 	pg_atomic_uint64 delta_hits;	/* lookups that found entries in the delta */
+	pg_atomic_uint64 pages;		/* snapshot pages read by those */
 	pg_atomic_uint64 inline_folds;	/* folds run by an inserting backend */
 	pg_atomic_uint64 retrains;	/* models retrained (detector, rebuild) */
 	TimestampTz reset_time;
@@ -525,6 +522,9 @@ extern Buffer KyroNewBuffer(Relation index);
 extern KyroMetaPage KyroReadMeta(Relation index);
 extern void KyroReadMetaInto(Relation index, KyroMetaPage copy);
 extern void KyroCheckMeta(Relation index, KyroMetaPage meta);
+extern pg_attribute_noreturn() void KyroCorrupt(Relation index, const char *detail);
+extern Buffer KyroReadPage(Relation index, BlockNumber blkno, uint16 kind,
+						   uint32 tag, int mode);
 extern void KyroMarkDeleted(Relation index, BlockNumber *blocks, int nblocks);
 extern BlockNumber KyroSweepFreePages(Relation index);
 
@@ -535,7 +535,7 @@ extern void kyrobuildempty(Relation index);
 
 /* kwrite.c: writing a new snapshot (build and fold) */
 typedef struct KyroWriter KyroWriter;
-extern KyroWriter *KyroWriterBegin(Relation index, uint32 epoch, int64 expected);
+extern KyroWriter *KyroWriterBegin(Relation index, uint32 epoch);
 extern void KyroWriterAdd(KyroWriter *w, const KyroEntry *entry);
 extern void KyroWriterFinish(KyroWriter *w, KyroMetaPage meta,
 							 const char *keep_model, uint32 keep_bytes);
@@ -583,13 +583,18 @@ extern bool KyroReadChain(Relation index, uint32 number, BlockNumber start,
 						  uint32 skip, KyroEntryArray *out,
 						  BlockNumber *last_block, uint32 *last_count,
 						  BlockNumber **pages, int *npages);
-extern BlockNumber *KyroReadDirectory(Relation index, KyroMetaPage meta);
+extern KyroDirItem *KyroReadDirectory(Relation index, KyroMetaPage meta);
+extern Buffer KyroReadSnapshotPage(Relation index, uint32 epoch,
+								   const KyroDirItem *item, uint32 p, int mode);
+extern Buffer KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
+										 const KyroDirItem *items, uint32 p,
+										 int mode);
 extern RmiStatus KyroLoadModel(Relation index, KyroMetaPage meta,
-							   const BlockNumber *blocks, MemoryContext cxt,
+							   const KyroDirItem *items, MemoryContext cxt,
 							   RmiModel *model, char **buf, bool *recycled);
 extern bool KyroFold(Relation index, int flags, KyroFoldResult *result);
 extern RmiStatus KyroModelTail(Relation index, KyroMetaPage meta,
-							   const BlockNumber *blocks, uint64 *checksum,
+							   const KyroDirItem *items, uint64 *checksum,
 							   bool *recycled);
 extern void KyroSwitchView(Relation index, KyroMetaPage built,
 						   TimestampTz started);

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rmi_search.h"
+
 #define RMI_MAGIC			0x494D524BU	/* "KRMI" in little-endian bytes */
 #define RMI_FORMAT_VERSION	1
 
@@ -122,7 +124,19 @@ extern uint64_t rmi_lookup(const RmiModel *model, const uint64_t *keys,
 extern void rmi_window(const RmiModel *model, uint64_t n, uint64_t probe,
 					   uint64_t *lo, uint64_t *hi);
 
-/* The same answer by plain branchless binary search. */
+/*
+ * The first position in [0, n) for which before() is 0 (n if none): the
+ * model's window for probe_key, searched and checked by rmi_search_window
+ * (see rmi_search.h).  For callers whose elements are not one array of
+ * keys (the access method's pages); the elements must be ordered by key
+ * first, as the model was trained.  *mispredicted, if given, is set to 1
+ * when the window missed the answer.
+ */
+extern uint64_t rmi_search(const RmiModel *model, uint64_t n,
+						   uint64_t probe_key, RmiBeforeFn before,
+						   const void *ctx, int *mispredicted);
+
+/* The same answer as rmi_lookup by plain branchless binary search. */
 extern uint64_t rmi_binary_search(const uint64_t *keys, uint64_t n,
 								  uint64_t probe);
 

@@ -8,6 +8,8 @@
  * fails (the model is stale, wrong or garbage) an exponential search from
  * the window's edge finds the answer in O(log distance) reads, each one
  * bounds-checked.  The model's numbers only decide where to start looking.
+ * The search itself is rmi_search_window (rmi_search.h), shared with the
+ * page codec and the access method; here it gets a plain array's order.
  */
 #include "rmi_internal.h"
 
@@ -33,57 +35,20 @@ prefetch_window(const uint64_t *keys, uint64_t lo, uint64_t hi)
 #endif
 }
 
-/*
- * First index in [lo, lo + len) whose key is >= probe, or lo + len.
- * Branchless: the loop runs ceil(log2(len)) times whatever the keys are.
- */
-static inline uint64_t
-lower_bound_in(const uint64_t *keys, uint64_t lo, uint64_t len, uint64_t probe)
+/* A probe into a plain array of keys, for the array's before(). */
+typedef struct ArrayProbe
 {
-	const uint64_t *base = keys + lo;
+	const uint64_t *keys;
+	uint64_t	probe;
+} ArrayProbe;
 
-	if (len == 0)
-		return lo;
-	while (len > 1)
-	{
-		uint64_t	half = len / 2;
-
-		base += (base[half] < probe) * half;
-		len -= half;
-	}
-	return (uint64_t) (base - keys) + (*base < probe);
-}
-
-/* Answer lies at or left of known, where keys[known] >= probe. */
-static uint64_t
-search_left(const uint64_t *keys, uint64_t known, uint64_t probe)
+/* 1 if the key at pos is below the probe: the lower bound's order. */
+static int
+array_before(const void *ctx, uint64_t pos)
 {
-	uint64_t	step = 1;
-	uint64_t	start;
+	const ArrayProbe *a = (const ArrayProbe *) ctx;
 
-	while (step <= known && keys[known - step] >= probe)
-	{
-		known -= step;
-		step *= 2;
-	}
-	start = step > known ? 0 : known - step + 1;
-	return lower_bound_in(keys, start, known - start, probe);
-}
-
-/* Answer lies right of known, where keys[known] < probe. */
-static uint64_t
-search_right(const uint64_t *keys, uint64_t n, uint64_t known, uint64_t probe)
-{
-	uint64_t	step = 1;
-	uint64_t	end;
-
-	while (step < n - known && keys[known + step] < probe)
-	{
-		known += step;
-		step *= 2;
-	}
-	end = step < n - known ? known + step : n;
-	return lower_bound_in(keys, known + 1, end - known - 1, probe);
+	return a->keys[pos] < a->probe;
 }
 
 /* The window of positions the model names for probe; see rmi.h. */
@@ -107,30 +72,43 @@ rmi_window(const RmiModel *model, uint64_t n, uint64_t probe,
 	*hi = n - 1 - pred > leaf->err_hi ? pred + leaf->err_hi : n - 1;
 }
 
+/* The first position for which before() is 0, guided by the model. */
+uint64_t
+rmi_search(const RmiModel *model, uint64_t n, uint64_t probe_key,
+		   RmiBeforeFn before, const void *ctx, int *mispredicted)
+{
+	uint64_t	lo;
+	uint64_t	hi;
+
+	rmi_window(model, n, probe_key, &lo, &hi);
+	return rmi_search_window(n, lo, hi, before, ctx, mispredicted);
+}
+
 /* The first position whose key is >= probe, guided by the model. */
 uint64_t
 rmi_lookup(const RmiModel *model, const uint64_t *keys, uint64_t n,
 		   uint64_t probe)
 {
+	ArrayProbe	a;
 	uint64_t	lo;
 	uint64_t	hi;
-	uint64_t	found;
 
 	if (n == 0)
 		return 0;
+	a.keys = keys;
+	a.probe = probe;
 	rmi_window(model, n, probe, &lo, &hi);
 	prefetch_window(keys, lo, hi);
-	found = lower_bound_in(keys, lo, hi - lo + 1, probe);
-	if (found == lo && lo > 0 && keys[lo - 1] >= probe)
-		return search_left(keys, lo - 1, probe);
-	if (found > hi && found < n && keys[found] < probe)
-		return search_right(keys, n, found, probe);
-	return found;
+	return rmi_search_window(n, lo, hi, array_before, &a, NULL);
 }
 
 /* Plain branchless binary search over the whole array. */
 uint64_t
 rmi_binary_search(const uint64_t *keys, uint64_t n, uint64_t probe)
 {
-	return lower_bound_in(keys, 0, n, probe);
+	ArrayProbe	a;
+
+	a.keys = keys;
+	a.probe = probe;
+	return rmi_search_bisect(0, n, array_before, &a);
 }

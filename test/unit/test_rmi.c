@@ -8,32 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "keygen.h"
 #include "rmi_internal.h"
 #include "unit.h"
-
-int			unit_failures;
-static int	tests_run;
-static int	tests_failed;
-
-/* Run one test and print its line. */
-int
-unit_run(const char *name, UnitTestFn fn)
-{
-	clock_t		start = clock();
-
-	unit_failures = 0;
-	fn();
-	tests_run++;
-	if (unit_failures > 0)
-		tests_failed++;
-	printf("%s %d - %s (%.2fs)\n", unit_failures ? "not ok" : "ok", tests_run,
-		   name, (double) (clock() - start) / CLOCKS_PER_SEC);
-	fflush(stdout);
-	return unit_failures == 0;
-}
 
 /* The case a dataset test runs on. */
 static KeyDist cur_dist;
@@ -532,12 +510,11 @@ test_budget(void)
 	free(keys);
 }
 
-/* Runs every test; exits nonzero if any failed. */
-int
-main(int argc, char **argv)
+/* The model's tests; the 10M-key datasets only if big. */
+void
+rmi_tests(int big)
 {
 	const uint64_t sizes[] = {0, 1, 2, 3, 10, 1000, 100000};
-	int			big = !(argc > 1 && strcmp(argv[1], "--quick") == 0);
 	char		name[128];
 
 	for (KeyDist d = 0; d < DIST_COUNT; d++)
@@ -571,7 +548,4 @@ main(int argc, char **argv)
 	unit_run("load rejects with the right code", test_load_errors);
 	unit_run("build rejects bad input", test_build_errors);
 	unit_run("size budget and leaf count", test_budget);
-
-	printf("unit: %d passed, %d failed\n", tests_run - tests_failed, tests_failed);
-	return tests_failed ? 1 : 0;
 }

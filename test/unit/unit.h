@@ -1,7 +1,8 @@
 /*
  * unit.h
  *	  A small test runner: each test is a function that records failed
- *	  checks; the runner prints one TAP-style line per test and a summary.
+ *	  checks; the runner (unit.c) prints one TAP-style line per test and a
+ *	  summary.
  */
 #ifndef KYRO_UNIT_H
 #define KYRO_UNIT_H
@@ -29,5 +30,14 @@ typedef void (*UnitTestFn) (void);
 
 /* Run fn as the test called name; returns 1 if it passed. */
 extern int	unit_run(const char *name, UnitTestFn fn);
+
+/*
+ * The groups of tests, one per file, run in this order by unit.c; big is 0
+ * under --quick, which leaves out the slow datasets.
+ */
+extern void rmi_tests(int big);		/* test_rmi.c: the model */
+extern void search_tests(int big);	/* test_search.c: the checked search */
+extern void page_tests(int big);	/* test_page.c: the page codec */
+extern void sort_tests(int big);	/* test_sort.c: the radix sort */
 
 #endif							/* KYRO_UNIT_H */

@@ -1,0 +1,930 @@
+/*
+ * rmi_page.c
+ *	  The page codec: packs sorted (key, block, offset) entries into one
+ *	  page with per-page widths, and searches them through the page's own
+ *	  linear model.  The format is described in rmi_page.h.
+ *
+ * Layout of an encoded page: the header (copied in and out with memcpy,
+ * since the buffer may be unaligned), then four regions, each a whole
+ * number of 8-byte words: key residuals, block residuals, offset residuals
+ * (count fields of the column's width each, packed from bit 0 of the
+ * region's first byte upward), and the dead bits (bit i is slot i).  Then
+ * PAGE_SLACK_BYTES of zeroes.
+ *
+ * Why a reader cannot run past the page: a field is read as the 8 bytes at
+ * its first byte plus the byte after them.  A field's first byte lies
+ * inside its region (or, for a zero-width column, at the region's start),
+ * and every residual region is followed by the dead bits (at least 8
+ * bytes) and the slack (8 bytes), so the 9 bytes end inside the encoding.
+ * rmi_page_check makes sure the encoding the header describes fits in the
+ * buffer, so after it every read stays inside buf[0..cap), whatever the
+ * rest of the bytes hold.
+ *
+ * Why the search is exact: the page model only chooses the window that
+ * rmi_search_window (rmi_search.h) bisects first; the answer is checked
+ * against the slots next to the window and the search gallops outward
+ * when the model was wrong.  The encoder measures the model's error bounds
+ * with page_predict, the very function the search uses, over the first
+ * slot of every distinct key, so a present key, and an absent key after a
+ * key without duplicates, is found without galloping.
+ */
+#include <string.h>
+
+#include "rmi_page.h"
+#include "rmi_search.h"
+
+#define PAGE_HEADER_BYTES	sizeof(RmiPageHeader)
+#define PAGE_SLACK_BYTES	8		/* a field is read as 9 bytes from its first */
+#define WORD_BITS			64		/* regions are whole 64-bit words */
+#define WORD_BYTES			8
+
+/* Column widths: a value is at most 64 bits; blocks and offsets fit their type. */
+#define MAX_KEY_BITS		64
+#define MAX_BLOCK_BITS		32
+#define MAX_OFFSET_BITS		16
+#define DEAD_BITS			1
+
+/* A field this wide or narrower lies within the 8 bytes at its first byte. */
+#define NARROW_BITS			(WORD_BITS - 7)
+
+/* The line's fraction of a step per slot, in units of 2^-FRAC_BITS. */
+#define FRAC_BITS			32
+
+/*
+ * A column is stored against a line only if its values span less than
+ * this: the residuals then fit in an int64 with room for the line's own
+ * error (at most the span again on either side).
+ */
+#define LINE_MAX_RANGE		(UINT64_C(1) << 62)
+
+/* Search windows up to this many cache lines per column are prefetched. */
+#define PREFETCH_LINES		8
+#define CACHE_LINE_BYTES	64
+
+/* The first count rmi_page_fit tries when it has no guess. */
+#define FIT_FIRST_GUESS		256
+
+/* After this many guided tries rmi_page_fit only bisects, to bound its work. */
+#define FIT_GUIDED_TRIES	6
+
+#define N_COLUMNS			3
+#define COLUMN_KEY			0
+#define COLUMN_BLOCK		1
+#define COLUMN_OFFSET		2
+
+/* One column ready for reading: where its fields are and how to rebuild values. */
+typedef struct ColumnReader
+{
+	const unsigned char *data;	/* the column's region */
+	uint64_t	base;
+	uint64_t	step;
+	uint64_t	mask;			/* low bits ones */
+	uint32_t	frac;
+	uint32_t	bits;
+} ColumnReader;
+
+/* An opened page: its header and readers for its columns and dead bits. */
+typedef struct PageReader
+{
+	RmiPageHeader hdr;
+	ColumnReader keys;
+	ColumnReader blocks;
+	ColumnReader offsets;
+	const unsigned char *dead;
+} PageReader;
+
+/* Byte offsets of the regions of a page, and its size. */
+typedef struct PageLayout
+{
+	size_t		key_at;
+	size_t		block_at;
+	size_t		offset_at;
+	size_t		dead_at;
+	size_t		size;
+} PageLayout;
+
+/* A probe and the page it searches, for page_before. */
+typedef struct PageProbe
+{
+	const PageReader *page;
+	uint64_t	key;
+	uint64_t	tid_limit;		/* entries with this key before the probe
+								 * have block << 16 | offset below this */
+} PageProbe;
+
+/* ---- Bits ---- */
+
+/* The 8 bytes at p as a little-endian word, whatever the machine. */
+static inline uint64_t
+load_le64(const unsigned char *p)
+{
+	uint64_t	w;
+
+	memcpy(&w, p, sizeof(w));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	return w;
+}
+
+/* Store w at p as a little-endian word. */
+static inline void
+store_le64(unsigned char *p, uint64_t w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	memcpy(p, &w, sizeof(w));
+}
+
+/* Bits needed to write v: 0 for 0, 64 for values with the top bit set. */
+static inline uint32_t
+bit_width(uint64_t v)
+{
+#if defined(__GNUC__)
+	return v == 0 ? 0 : (uint32_t) (64 - __builtin_clzll(v));
+#else
+	uint32_t	w = 0;
+
+	while (v != 0)
+	{
+		w++;
+		v >>= 1;
+	}
+	return w;
+#endif
+}
+
+/* A mask of the low bits ones, for any width 0 to 64. */
+static inline uint64_t
+low_mask(uint32_t bits)
+{
+	return bits >= 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1;
+}
+
+/*
+ * The field of mask's width at bit bitpos of region.  The ninth byte is
+ * always loaded (and shifted out when the field does not reach it), which
+ * keeps the reader free of branches; see the file's note on why it is
+ * inside the page.
+ */
+static inline uint64_t
+read_field(const unsigned char *region, uint64_t bitpos, uint64_t mask)
+{
+	const unsigned char *p = region + (bitpos >> 3);
+	uint32_t	shift = (uint32_t) (bitpos & 7);
+	uint64_t	w = load_le64(p) >> shift;
+
+	/* two shifts, so that shift 0 shifts the ninth byte out entirely */
+	w |= ((uint64_t) p[8] << 1) << (63 - shift);
+	return w & mask;
+}
+
+/*
+ * The field of mask's width, at most NARROW_BITS, at bit bitpos of region:
+ * it lies within the 8 bytes at its first byte.
+ */
+static inline uint64_t
+read_narrow_field(const unsigned char *region, uint64_t bitpos, uint64_t mask)
+{
+	return (load_le64(region + (bitpos >> 3)) >> (bitpos & 7)) & mask;
+}
+
+/*
+ * A writer of consecutive fields into a region, a word at a time (one
+ * store per word rather than a read and a write per field, which would
+ * stall on the overlapping stores).
+ */
+typedef struct BitWriter
+{
+	unsigned char *at;			/* where the next whole word goes */
+	uint64_t	acc;			/* bits not yet stored, from bit 0 */
+	uint32_t	used;			/* how many of acc's bits are taken, 0 to 63 */
+} BitWriter;
+
+/* Append v, already within its width of bits (0 to 64). */
+static inline void
+put_bits(BitWriter *w, uint64_t v, uint32_t bits)
+{
+	w->acc |= v << w->used;
+	if (w->used + bits < WORD_BITS)
+	{
+		w->used += bits;
+		return;
+	}
+	store_le64(w->at, w->acc);
+	w->at += WORD_BYTES;
+	/* the bits of v that did not fit; two shifts, since 64 - used may be 64 */
+	w->acc = (v >> 1) >> (WORD_BITS - 1 - w->used);
+	w->used = w->used + bits - WORD_BITS;
+}
+
+/* Store the last, partly filled word (the region has room for it). */
+static inline void
+flush_bits(BitWriter *w)
+{
+	if (w->used > 0)
+		store_le64(w->at, w->acc);
+}
+
+/* ---- Columns ---- */
+
+/* The line's offset from base at slot i: i * (step + frac / 2^32). */
+static inline uint64_t
+line_at(uint64_t step, uint32_t frac, uint64_t i)
+{
+	return i * step + ((i * (uint64_t) frac) >> FRAC_BITS);
+}
+
+/* The value of column col in entry e. */
+static inline uint64_t
+entry_value(const RmiPageEntry *e, int col)
+{
+	if (col == COLUMN_KEY)
+		return e->key;
+	if (col == COLUMN_BLOCK)
+		return e->block;
+	return e->offset;
+}
+
+/* The value at slot i of a column. */
+static inline uint64_t
+column_value(const ColumnReader *c, uint64_t i)
+{
+	return c->base + line_at(c->step, c->frac, i) +
+		read_field(c->data, i * c->bits, c->mask);
+}
+
+/* Bytes of a region of count fields of the given width. */
+static inline size_t
+region_bytes(uint32_t count, uint32_t bits)
+{
+	return (((size_t) count * bits + WORD_BITS - 1) / WORD_BITS) * WORD_BYTES;
+}
+
+/* Where the regions of a page of count entries at these widths go. */
+static void
+page_layout(uint32_t count, uint32_t key_bits, uint32_t block_bits,
+			uint32_t offset_bits, PageLayout *layout)
+{
+	layout->key_at = PAGE_HEADER_BYTES;
+	layout->block_at = layout->key_at + region_bytes(count, key_bits);
+	layout->offset_at = layout->block_at + region_bytes(count, block_bits);
+	layout->dead_at = layout->offset_at + region_bytes(count, offset_bits);
+	layout->size = layout->dead_at + region_bytes(count, DEAD_BITS) +
+		PAGE_SLACK_BYTES;
+}
+
+/* The bytes of a page of count entries whose columns have these widths. */
+static inline size_t
+size_for_widths(uint32_t count, const uint32_t *bits)
+{
+	return PAGE_HEADER_BYTES + region_bytes(count, bits[COLUMN_KEY]) +
+		region_bytes(count, bits[COLUMN_BLOCK]) +
+		region_bytes(count, bits[COLUMN_OFFSET]) +
+		region_bytes(count, DEAD_BITS) + PAGE_SLACK_BYTES;
+}
+
+/*
+ * Choose how each column of e[0..n) is stored: against its minimum, or
+ * against the line through its first and last values when the residuals
+ * are then narrower (ties keep the minimum, which decodes the same way
+ * with a zero step).  Two passes over the entries, all columns at once.
+ */
+static void
+plan_columns(const RmiPageEntry *e, uint32_t n, RmiPageColumn *cols)
+{
+	uint64_t	first[N_COLUMNS];
+	uint64_t	lo[N_COLUMNS];
+	uint64_t	hi[N_COLUMNS];
+	int64_t		rlo[N_COLUMNS];
+	int64_t		rhi[N_COLUMNS];
+	int			line[N_COLUMNS];
+	int			any_line = 0;
+	int			c;
+	uint32_t	i;
+
+	for (c = 0; c < N_COLUMNS; c++)
+	{
+		memset(&cols[c], 0, sizeof(RmiPageColumn));
+		first[c] = lo[c] = hi[c] = entry_value(&e[0], c);
+	}
+	for (i = 1; i < n; i++)
+		for (c = 0; c < N_COLUMNS; c++)
+		{
+			uint64_t	v = entry_value(&e[i], c);
+
+			lo[c] = v < lo[c] ? v : lo[c];
+			hi[c] = v > hi[c] ? v : hi[c];
+		}
+
+	for (c = 0; c < N_COLUMNS; c++)
+	{
+		uint64_t	last = entry_value(&e[n - 1], c);
+
+		cols[c].base = lo[c];
+		cols[c].bits = (uint8_t) bit_width(hi[c] - lo[c]);
+
+		/* A line can only help a column that is not constant and rises. */
+		line[c] = n >= 2 && cols[c].bits > 0 && last >= first[c] &&
+			hi[c] - lo[c] < LINE_MAX_RANGE;
+		if (line[c])
+		{
+			uint64_t	span = last - first[c];
+
+			cols[c].step = span / (n - 1);
+			cols[c].frac = (uint32_t) (((span % (n - 1)) << FRAC_BITS) / (n - 1));
+			any_line = 1;
+		}
+		rlo[c] = rhi[c] = 0;
+	}
+	if (!any_line)
+		return;
+
+	/*
+	 * Residuals from the line through the first value.  They are computed
+	 * modulo 2^64 and read as signed, which is exact for a column whose
+	 * values span less than LINE_MAX_RANGE; other columns' numbers here
+	 * are never used.
+	 */
+	for (i = 1; i < n; i++)
+		for (c = 0; c < N_COLUMNS; c++)
+		{
+			uint64_t	v = entry_value(&e[i], c);
+			int64_t		r = (int64_t) (v - first[c] -
+									   line_at(cols[c].step, cols[c].frac, i));
+
+			rlo[c] = r < rlo[c] ? r : rlo[c];
+			rhi[c] = r > rhi[c] ? r : rhi[c];
+		}
+
+	for (c = 0; c < N_COLUMNS; c++)
+	{
+		uint32_t	line_bits;
+
+		if (!line[c])
+			continue;
+		line_bits = bit_width((uint64_t) rhi[c] - (uint64_t) rlo[c]);
+		if (line_bits < cols[c].bits)
+		{
+			cols[c].base = first[c] + (uint64_t) rlo[c];
+			cols[c].bits = (uint8_t) line_bits;
+		}
+		else
+		{
+			cols[c].step = 0;
+			cols[c].frac = 0;
+		}
+	}
+}
+
+/* The widths of the three planned columns, as an array. */
+static inline void
+column_widths(const RmiPageColumn *cols, uint32_t *bits)
+{
+	int			c;
+
+	for (c = 0; c < N_COLUMNS; c++)
+		bits[c] = cols[c].bits;
+}
+
+/* ---- The search model ---- */
+
+/*
+ * The slot the page model predicts for key, in [0, last].  The key is
+ * clamped to [first_key, first_key + key_span] first; NaN or infinite
+ * products (a damaged slope) land on 0 or last.
+ */
+static inline uint32_t
+page_predict(const RmiPageHeader *hdr, uint32_t last, uint64_t key)
+{
+	uint64_t	x = key > hdr->first_key ? key - hdr->first_key : 0;
+	double		p;
+
+	if (x > hdr->key_span)
+		x = hdr->key_span;
+	p = (double) x * hdr->slope;
+	if (!(p >= 0.0))
+		return 0;
+	if (p >= (double) last)
+		return last;
+	return (uint32_t) p;
+}
+
+/*
+ * Fit the search model of e[0..n) into hdr: the line through the first
+ * and last keys, and its error over the first slot of every distinct key.
+ */
+static void
+fit_search_model(const RmiPageEntry *e, uint32_t n, RmiPageHeader *hdr)
+{
+	int64_t		worst_lo = 0;
+	int64_t		worst_hi = 0;
+	uint32_t	i;
+
+	hdr->first_key = e[0].key;
+	hdr->key_span = e[n - 1].key - e[0].key;
+	hdr->slope = hdr->key_span > 0 ? (double) (n - 1) / (double) hdr->key_span : 0.0;
+	for (i = 0; i < n; i++)
+	{
+		int64_t		err;
+
+		if (i > 0 && e[i].key == e[i - 1].key)
+			continue;
+		err = (int64_t) page_predict(hdr, n - 1, e[i].key) - (int64_t) i;
+		worst_lo = err > worst_lo ? err : worst_lo;
+		worst_hi = -err > worst_hi ? -err : worst_hi;
+	}
+	hdr->err_lo = (uint32_t) worst_lo;
+	hdr->err_hi = (uint32_t) worst_hi;
+}
+
+/* ---- Opening a page ---- */
+
+/* A reader of column col whose region starts at data. */
+static inline void
+open_column(const RmiPageColumn *col, const unsigned char *data,
+			ColumnReader *c)
+{
+	c->data = data;
+	c->base = col->base;
+	c->step = col->step;
+	c->frac = col->frac;
+	c->bits = col->bits;
+	c->mask = low_mask(col->bits);
+}
+
+/* Copy the header of buf out and set up readers of its regions. */
+static void
+open_page(const void *buf, PageReader *r)
+{
+	const unsigned char *b = (const unsigned char *) buf;
+	PageLayout	layout;
+
+	memcpy(&r->hdr, buf, sizeof(RmiPageHeader));
+	page_layout(r->hdr.count, r->hdr.keys.bits, r->hdr.blocks.bits,
+				r->hdr.offsets.bits, &layout);
+	open_column(&r->hdr.keys, b + layout.key_at, &r->keys);
+	open_column(&r->hdr.blocks, b + layout.block_at, &r->blocks);
+	open_column(&r->hdr.offsets, b + layout.offset_at, &r->offsets);
+	r->dead = b + layout.dead_at;
+}
+
+/* Entry slot of an opened page. */
+static inline void
+read_entry(const PageReader *r, uint32_t slot, RmiPageEntry *out)
+{
+	out->key = column_value(&r->keys, slot);
+	out->block = (uint32_t) column_value(&r->blocks, slot);
+	out->offset = (uint16_t) column_value(&r->offsets, slot);
+	out->dead = (uint16_t) ((r->dead[slot >> 3] >> (slot & 7)) & 1);
+}
+
+/* ---- Encoding ---- */
+
+/* The bytes the encoding of e[0..n) needs; SIZE_MAX if n cannot be encoded. */
+size_t
+rmi_page_size(const RmiPageEntry *e, uint32_t n)
+{
+	RmiPageColumn cols[N_COLUMNS];
+	uint32_t	bits[N_COLUMNS];
+
+	if (n == 0 || n > RMI_PAGE_MAX_ENTRIES)
+		return SIZE_MAX;
+	plan_columns(e, n, cols);
+	column_widths(cols, bits);
+	return size_for_widths(n, bits);
+}
+
+/*
+ * The most entries that fit in cap bytes if every column kept these
+ * widths (0 if not one does): a first estimate from the bits per entry,
+ * then stepping down past the regions' rounding.
+ */
+static uint32_t
+fit_for_widths(const uint32_t *bits, size_t cap)
+{
+	size_t		fixed = PAGE_HEADER_BYTES + PAGE_SLACK_BYTES;
+	uint64_t	per_entry = (uint64_t) bits[COLUMN_KEY] + bits[COLUMN_BLOCK] +
+		bits[COLUMN_OFFSET] + DEAD_BITS;
+	uint64_t	m;
+
+	if (cap <= fixed)
+		return 0;
+	m = (uint64_t) (cap - fixed) * 8 / per_entry;
+	if (m > RMI_PAGE_MAX_ENTRIES)
+		m = RMI_PAGE_MAX_ENTRIES;
+	while (m > 0 && size_for_widths((uint32_t) m, bits) > cap)
+		m--;
+	return (uint32_t) m;
+}
+
+/*
+ * A largest m <= n whose encoding fits in cap: e[0..m) fits and, unless
+ * m == n, e[0..m + 1) does not.  The size is not monotone in m (the
+ * columns' lines move with the last entry), so this keeps a bracket of a
+ * count known to fit and one known not to, and narrows it: first by
+ * asking, at each count tried, how many entries its widths would hold
+ * (usually exact after two or three tries), then by plain bisection.
+ */
+uint32_t
+rmi_page_fit(const RmiPageEntry *e, uint32_t n, size_t cap, uint32_t guess)
+{
+	uint32_t	fits = 0;		/* e[0..fits) fits (0 trivially) */
+	uint32_t	over;			/* e[0..over) does not fit, or n + 1 */
+	uint32_t	m;
+	int			tries = 0;
+
+	if (n > RMI_PAGE_MAX_ENTRIES)
+		n = RMI_PAGE_MAX_ENTRIES;
+	if (n == 0)
+		return 0;
+	over = n + 1;
+	m = guess != 0 ? guess : FIT_FIRST_GUESS;
+	if (m > n)
+		m = n;
+
+	for (;;)
+	{
+		RmiPageColumn cols[N_COLUMNS];
+		uint32_t	bits[N_COLUMNS];
+		uint32_t	next;
+
+		plan_columns(e, m, cols);
+		column_widths(cols, bits);
+		if (size_for_widths(m, bits) <= cap)
+			fits = m;
+		else
+			over = m;
+		if (over - fits <= 1)
+			break;
+
+		next = fits + (over - fits) / 2;
+		if (++tries <= FIT_GUIDED_TRIES)
+		{
+			uint32_t	held = fit_for_widths(bits, cap);
+
+			/* m fit and its widths hold no more: try one more to close */
+			if (held <= fits)
+				held = fits + 1;
+			if (held < over)
+				next = held;
+			else if (fits == m)
+				next = over - 1;
+		}
+		m = next;
+	}
+	return fits;
+}
+
+/* Encode e[0..n) into buf[0..cap); the bytes used, or 0 if they do not fit. */
+size_t
+rmi_page_encode(const RmiPageEntry *e, uint32_t n, void *buf, size_t cap)
+{
+	unsigned char *b = (unsigned char *) buf;
+	RmiPageHeader hdr;
+	RmiPageColumn cols[N_COLUMNS];
+	PageLayout	layout;
+	unsigned char *region[N_COLUMNS];
+	int			c;
+	uint32_t	i;
+
+	if (n == 0 || n > RMI_PAGE_MAX_ENTRIES)
+		return 0;
+	plan_columns(e, n, cols);
+	page_layout(n, cols[COLUMN_KEY].bits, cols[COLUMN_BLOCK].bits,
+				cols[COLUMN_OFFSET].bits, &layout);
+	if (layout.size > cap)
+		return 0;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.count = (uint16_t) n;
+	hdr.version = RMI_PAGE_VERSION;
+	hdr.keys = cols[COLUMN_KEY];
+	hdr.blocks = cols[COLUMN_BLOCK];
+	hdr.offsets = cols[COLUMN_OFFSET];
+	fit_search_model(e, n, &hdr);
+
+	/* Fields are ORed into zeroes, and the tail must be zero anyway. */
+	memset(b, 0, cap);
+	memcpy(b, &hdr, sizeof(hdr));
+	region[COLUMN_KEY] = b + layout.key_at;
+	region[COLUMN_BLOCK] = b + layout.block_at;
+	region[COLUMN_OFFSET] = b + layout.offset_at;
+	for (c = 0; c < N_COLUMNS; c++)
+	{
+		const RmiPageColumn *col = &cols[c];
+		uint64_t	mask = low_mask(col->bits);
+		BitWriter	w;
+
+		if (col->bits == 0)
+			continue;
+		w.at = region[c];
+		w.acc = 0;
+		w.used = 0;
+		for (i = 0; i < n; i++)
+		{
+			uint64_t	v = entry_value(&e[i], c) - col->base -
+				line_at(col->step, col->frac, i);
+
+			put_bits(&w, v & mask, col->bits);
+		}
+		flush_bits(&w);
+	}
+	for (i = 0; i < n; i++)
+		if (e[i].dead)
+			b[layout.dead_at + (i >> 3)] |= (unsigned char) (1u << (i & 7));
+	return layout.size;
+}
+
+/* ---- Checking ---- */
+
+/* Validate the header against cap in O(1); see rmi_page.h. */
+RmiPageStatus
+rmi_page_check(const void *buf, size_t cap)
+{
+	RmiPageHeader hdr;
+	PageLayout	layout;
+
+	if (buf == NULL || cap < sizeof(RmiPageHeader))
+		return RMI_PAGE_SHORT;
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.version != RMI_PAGE_VERSION)
+		return RMI_PAGE_VERSION_BAD;
+	if (hdr.count == 0 || hdr.count > RMI_PAGE_MAX_ENTRIES)
+		return RMI_PAGE_COUNT_BAD;
+	if (hdr.keys.bits > MAX_KEY_BITS || hdr.blocks.bits > MAX_BLOCK_BITS ||
+		hdr.offsets.bits > MAX_OFFSET_BITS)
+		return RMI_PAGE_WIDTH_BAD;
+	page_layout(hdr.count, hdr.keys.bits, hdr.blocks.bits, hdr.offsets.bits,
+				&layout);
+	if (layout.size > cap)
+		return RMI_PAGE_SHORT;
+	return RMI_PAGE_OK;
+}
+
+/*
+ * Check everything in O(count): the header, strictly ascending entries
+ * (an index holds each row once), the summary of the keys, and the search
+ * model's bounds, measured exactly as the search predicts.
+ */
+RmiPageStatus
+rmi_page_verify(const void *buf, size_t cap)
+{
+	RmiPageStatus status = rmi_page_check(buf, cap);
+	PageReader	r;
+	RmiPageEntry prev;
+	RmiPageEntry cur;
+	uint32_t	last;
+	int			bounds_ok = 1;
+	uint32_t	i;
+
+	if (status != RMI_PAGE_OK)
+		return status;
+	open_page(buf, &r);
+	last = r.hdr.count - 1;
+	memset(&prev, 0, sizeof(prev));
+	for (i = 0; i <= last; i++)
+	{
+		read_entry(&r, i, &cur);
+		if (i > 0 && rmi_page_compare(&prev, &cur) >= 0)
+			return RMI_PAGE_ORDER_BAD;
+		if (i == 0 || cur.key != prev.key)
+		{
+			int64_t		err = (int64_t) page_predict(&r.hdr, last, cur.key) -
+				(int64_t) i;
+
+			if (err > (int64_t) r.hdr.err_lo || -err > (int64_t) r.hdr.err_hi)
+				bounds_ok = 0;
+		}
+		prev = cur;
+	}
+	if (column_value(&r.keys, 0) != r.hdr.first_key ||
+		prev.key - r.hdr.first_key != r.hdr.key_span)
+		return RMI_PAGE_SUMMARY_BAD;
+	return bounds_ok ? RMI_PAGE_OK : RMI_PAGE_BOUNDS_BAD;
+}
+
+/* A short English reason for a status. */
+const char *
+rmi_page_status_message(RmiPageStatus status)
+{
+	switch (status)
+	{
+		case RMI_PAGE_OK:
+			return "page is valid";
+		case RMI_PAGE_SHORT:
+			return "page is shorter than its header says";
+		case RMI_PAGE_VERSION_BAD:
+			return "unknown page format version";
+		case RMI_PAGE_COUNT_BAD:
+			return "entry count is zero or above the maximum";
+		case RMI_PAGE_WIDTH_BAD:
+			return "a column is wider than its type";
+		case RMI_PAGE_ORDER_BAD:
+			return "entries are not in ascending order";
+		case RMI_PAGE_BOUNDS_BAD:
+			return "search model bounds miss a key";
+		case RMI_PAGE_SUMMARY_BAD:
+			return "first key or key span disagree with the keys";
+	}
+	return "unknown page status";
+}
+
+/* ---- Reading ---- */
+
+/* The number of entries on a checked page. */
+uint32_t
+rmi_page_count(const void *buf)
+{
+	uint16_t	count;
+
+	memcpy(&count, (const unsigned char *) buf + offsetof(RmiPageHeader, count),
+		   sizeof(count));
+	return count;
+}
+
+/* The key at slot of a checked page. */
+uint64_t
+rmi_page_key(const void *buf, uint32_t slot)
+{
+	PageReader	r;
+
+	open_page(buf, &r);
+	return column_value(&r.keys, slot);
+}
+
+/* The entry at slot of a checked page. */
+void
+rmi_page_get(const void *buf, uint32_t slot, RmiPageEntry *out)
+{
+	PageReader	r;
+
+	open_page(buf, &r);
+	read_entry(&r, slot, out);
+}
+
+/*
+ * Values of slots from..from + n of one column into the col field of
+ * out[0..n).  The line and the bit position advance by addition, which
+ * gives exactly line_at's products; inlined with a constant col and
+ * narrow, each column gets its own tight loop, and columns of at most
+ * NARROW_BITS skip the ninth byte.
+ */
+static inline void
+decode_column_loop(const ColumnReader *c, uint32_t from, uint32_t n,
+				   RmiPageEntry *out, int col, int narrow)
+{
+	uint64_t	bitpos = (uint64_t) from * c->bits;
+	uint64_t	whole = (uint64_t) from * c->step;
+	uint64_t	part = (uint64_t) from * c->frac;
+	uint32_t	i;
+
+	for (i = 0; i < n; i++)
+	{
+		uint64_t	field = narrow ?
+			read_narrow_field(c->data, bitpos, c->mask) :
+			read_field(c->data, bitpos, c->mask);
+		uint64_t	v = c->base + whole + (part >> FRAC_BITS) + field;
+
+		if (col == COLUMN_KEY)
+			out[i].key = v;
+		else if (col == COLUMN_BLOCK)
+			out[i].block = (uint32_t) v;
+		else
+			out[i].offset = (uint16_t) v;
+		bitpos += c->bits;
+		whole += c->step;
+		part += c->frac;
+	}
+}
+
+/* decode_column_loop, narrow or not as the column's width allows. */
+static inline void
+decode_column(const ColumnReader *c, uint32_t from, uint32_t n,
+			  RmiPageEntry *out, int col)
+{
+	if (c->bits <= NARROW_BITS)
+		decode_column_loop(c, from, n, out, col, 1);
+	else
+		decode_column_loop(c, from, n, out, col, 0);
+}
+
+/* Entries from..from + n of a checked page into out[0..n). */
+void
+rmi_page_decode(const void *buf, uint32_t from, uint32_t n, RmiPageEntry *out)
+{
+	PageReader	r;
+	uint32_t	i;
+
+	open_page(buf, &r);
+	decode_column(&r.keys, from, n, out, COLUMN_KEY);
+	decode_column(&r.blocks, from, n, out, COLUMN_BLOCK);
+	decode_column(&r.offsets, from, n, out, COLUMN_OFFSET);
+	for (i = 0; i < n; i++)
+	{
+		uint32_t	slot = from + i;
+
+		out[i].dead = (uint16_t) ((r.dead[slot >> 3] >> (slot & 7)) & 1);
+	}
+}
+
+/* Mark slot of a checked page dead. */
+void
+rmi_page_set_dead(void *buf, uint32_t slot)
+{
+	unsigned char *b = (unsigned char *) buf;
+	RmiPageHeader hdr;
+	PageLayout	layout;
+
+	memcpy(&hdr, buf, sizeof(hdr));
+	page_layout(hdr.count, hdr.keys.bits, hdr.blocks.bits, hdr.offsets.bits,
+				&layout);
+	b[layout.dead_at + (slot >> 3)] |= (unsigned char) (1u << (slot & 7));
+}
+
+/* ---- Searching ---- */
+
+/*
+ * 1 if the entry at pos sorts before the probe.  Only the key is decoded
+ * unless it equals the probe's; then block and offset are compared as one
+ * number against the probe's, plus one for a strict search.
+ */
+static inline int
+page_before(const void *ctx, uint64_t pos)
+{
+	const PageProbe *p = (const PageProbe *) ctx;
+	uint64_t	key = column_value(&p->page->keys, pos);
+	uint64_t	tid;
+
+	if (key != p->key)
+		return key < p->key;
+	tid = (column_value(&p->page->blocks, pos) & UINT32_MAX) << 16 |
+		(column_value(&p->page->offsets, pos) & UINT16_MAX);
+	return tid < p->tid_limit;
+}
+
+/*
+ * Ask for the cache lines of a column's fields in slots lo..hi at once,
+ * if there are only a few, so the search's dependent reads wait for one
+ * memory round trip rather than one per step.
+ */
+static inline void
+prefetch_fields(const ColumnReader *c, uint64_t lo, uint64_t hi)
+{
+#if defined(__GNUC__)
+	uint64_t	first = (lo * c->bits) >> 3;
+	uint64_t	last = ((hi + 1) * c->bits + 7) >> 3;
+	uint64_t	at;
+
+	if (last - first > PREFETCH_LINES * CACHE_LINE_BYTES)
+		return;
+	for (at = first; at < last; at += CACHE_LINE_BYTES)
+		__builtin_prefetch(c->data + at);
+	__builtin_prefetch(c->data + last);
+#else
+	(void) c;
+	(void) lo;
+	(void) hi;
+#endif
+}
+
+/* The first slot whose entry is >= probe (> probe if strict); see rmi_page.h. */
+uint32_t
+rmi_page_search(const void *buf, const RmiPageEntry *probe, int strict,
+				int *mispredicted)
+{
+	PageReader	r;
+	PageProbe	p;
+	uint32_t	last;
+	uint64_t	pred;
+	uint64_t	lo;
+	uint64_t	hi;
+
+	open_page(buf, &r);
+	if (r.hdr.count == 0)
+	{
+		if (mispredicted)
+			*mispredicted = 0;
+		return 0;
+	}
+	last = r.hdr.count - 1;
+	p.page = &r;
+	p.key = probe->key;
+	p.tid_limit = ((uint64_t) probe->block << 16 | probe->offset) +
+		(strict ? 1 : 0);
+
+	pred = page_predict(&r.hdr, last, probe->key);
+	lo = pred > r.hdr.err_lo ? pred - r.hdr.err_lo : 0;
+	hi = pred + r.hdr.err_hi < last ? pred + r.hdr.err_hi : last;
+
+	/*
+	 * The search reads keys in the window and next to it, and the tids
+	 * of entries whose key equals the probe's, likely in the window.
+	 */
+	prefetch_fields(&r.keys, lo > 0 ? lo - 1 : 0, hi);
+	prefetch_fields(&r.blocks, lo, hi);
+	prefetch_fields(&r.offsets, lo, hi);
+	return (uint32_t) rmi_search_window(r.hdr.count, lo, hi, page_before, &p,
+										mispredicted);
+}
