@@ -250,6 +250,8 @@ load_snap_view(Relation index, KyroMetaPage meta)
 		int64		pos = 0;
 
 		view->first_keys = palloc(sizeof(uint64) * Max(view->key_pages, 1));
+		view->null_keys = palloc0(sizeof(uint64) *
+								  Max(view->snap_pages - view->key_pages, 1));
 		view->first_pos = palloc(sizeof(int64) * (view->snap_pages + 1));
 		for (uint32 p = 0; p < view->snap_pages; p++)
 		{

@@ -295,10 +295,10 @@ KyroModelTail(Relation index, KyroMetaPage meta, const KyroDirItem *items,
 
 /*
  * Snapshot page p of the view of epoch (item: its directory item), locked
- * in mode and checked against the item; InvalidBuffer if it was recycled
- * under the caller (see KyroReadPage).  A page of the right epoch that
- * disagrees with its item is damage: pages of an epoch never change but
- * for their dead bits.
+ * in mode and checked against the item's count and kind; InvalidBuffer if
+ * it was recycled under the caller (see KyroReadPage).  A page of the
+ * right epoch that disagrees with its item is damage: pages of an epoch
+ * never change but for their dead bits.
  */
 Buffer
 KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
@@ -307,17 +307,13 @@ KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
 	Buffer		buffer = KyroReadPage(index, item->block, KYRO_PAGE_SNAPSHOT,
 									  epoch, mode);
 	Page		page;
-	RmiPageEntry first;
 
 	if (!BufferIsValid(buffer))
 		return buffer;
 	page = BufferGetPage(buffer);
-	rmi_page_get(KyroSnapContent(page), 0, &first);
 	if (KyroPageGetOpaque(page)->count != item->count ||
 		(KyroPageGetOpaque(page)->flags & KYRO_PAGE_NULLS) !=
-		(item->flags & KYRO_PAGE_NULLS) ||
-		first.key != item->first_key || first.block != item->first_block ||
-		first.offset != item->first_offset)
+		(item->flags & KYRO_PAGE_NULLS))
 	{
 		UnlockReleaseBuffer(buffer);
 		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u disagrees with its directory item.",
@@ -327,8 +323,9 @@ KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
 }
 
 /*
- * The same for a caller that holds the fold lock: the view cannot move
- * on, so a page that is not there is damage too.
+ * The same for a caller that holds the fold lock and reads the whole page:
+ * the view cannot move on, so a page that is not there is damage too, and
+ * the page's first entry must be its item's.
  */
 Buffer
 KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
@@ -336,10 +333,19 @@ KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
 {
 	Buffer		buffer = KyroReadSnapshotPage(index, meta->epoch, &items[p], p,
 											  mode);
+	RmiPageEntry first;
 
 	if (!BufferIsValid(buffer))
 		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u is not there.",
 									p, items[p].block, meta->epoch));
+	rmi_page_get(KyroSnapContent(BufferGetPage(buffer)), 0, &first);
+	if (first.key != items[p].first_key || first.block != items[p].first_block ||
+		first.offset != items[p].first_offset)
+	{
+		UnlockReleaseBuffer(buffer);
+		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u does not start with its directory item's entry.",
+									p, items[p].block, meta->epoch));
+	}
 	return buffer;
 }
 

@@ -367,7 +367,8 @@ snap_entry(Relation index, KyroScanOpaque so, int64 pos)
 /* What a search compares with: the probe as the page codec sees it. */
 typedef struct KyroSearch
 {
-	const KyroDirItem *items;	/* the pages searched, from the first */
+	const uint64 *first_keys;	/* of the pages searched, from the first */
+	const KyroDirItem *items;
 	const RmiPageEntry *probe;
 	bool		strict;
 	uint64		compared;		/* directory entries compared */
@@ -382,18 +383,24 @@ before_probe(const KyroSearch *search, const RmiPageEntry *entry)
 	return search->strict ? cmp <= 0 : cmp < 0;
 }
 
-/* The root's callback: whether page pos starts before the probe. */
+/*
+ * The root's callback: whether page pos starts before the probe.  The
+ * dense array of first keys decides unless the key equals the probe's.
+ */
 static int
 page_starts_before(const void *arg, uint64 pos)
 {
 	KyroSearch *search = (KyroSearch *) arg;
-	const KyroDirItem *item = &search->items[pos];
+	const KyroDirItem *item;
 	RmiPageEntry first;
 
+	search->compared++;
+	if (search->first_keys[pos] != search->probe->key)
+		return search->first_keys[pos] < search->probe->key;
+	item = &search->items[pos];
 	first.key = item->first_key;
 	first.block = item->first_block;
 	first.offset = item->first_offset;
-	search->compared++;
 	return before_probe(search, &first);
 }
 
@@ -476,6 +483,7 @@ snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 	int			slot;
 
 	KyroEntryToPage(&key, probe);
+	search.first_keys = probe->isnull ? snap->null_keys : snap->first_keys;
 	search.items = &snap->items[first_page];
 	search.probe = &key;
 	search.strict = strict;

@@ -258,6 +258,7 @@ typedef struct KyroSnapView
 	uint32		key_pages;		/* pages [0, key_pages) hold keys */
 	KyroDirItem *items;			/* the directory: snapshot pages, then model */
 	uint64	   *first_keys;		/* of pages [0, key_pages), for the root */
+	uint64	   *null_keys;		/* of the NULL pages: zeroes */
 	int64	   *first_pos;		/* snapshot position of each page's first
 								 * entry; [snap_pages] = snap_entries */
 	bool		has_model;		/* false: model missing or rejected */
@@ -303,7 +304,7 @@ typedef struct KyroScanCounts
 
 /* Entries a scan decodes from a page: around a search's answer, or ahead
  * of a walk. */
-#define KYRO_SCAN_SEARCH_CHUNK	16
+#define KYRO_SCAN_SEARCH_CHUNK	8
 #define KYRO_SCAN_WALK_CHUNK	128
 
 /* A scan adds to the shared counters at its end, or after this many lookups. */
