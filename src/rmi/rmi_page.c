@@ -5,20 +5,25 @@
  *	  linear model.  The format is described in rmi_page.h.
  *
  * Layout of an encoded page: the header (copied in and out with memcpy,
- * since the buffer may be unaligned), then four regions, each a whole
- * number of 8-byte words: key residuals, block residuals, offset residuals
- * (count fields of the column's width each, packed from bit 0 of the
- * region's first byte upward), and the dead bits (bit i is slot i).  Then
- * PAGE_SLACK_BYTES of zeroes.
+ * since the buffer may be unaligned), then the records, one per entry,
+ * in a region of whole 8-byte words, then PAGE_SLACK_BYTES of zeroes.
+ * Every record has the same width W: the three columns' widths plus the
+ * dead bit.  Record i starts at bit i * W of the region (bits counted from
+ * bit 0 of its first byte upward) and holds the key residual, then the
+ * block residual, then the offset residual, then the dead bit; a column
+ * of width 0 takes no bits.  Records rather than a region per column,
+ * because a lookup reads a few whole entries: the keys the search
+ * compares, and the blocks, offsets and dead bits of the entries the scan
+ * then returns, lie in the same cache lines.
  *
  * Why a reader cannot run past the page: a field is read as the 8 bytes at
- * its first byte plus the byte after them.  A field's first byte lies
- * inside its region (or, for a zero-width column, at the region's start),
- * and every residual region is followed by the dead bits (at least 8
- * bytes) and the slack (8 bytes), so the 9 bytes end inside the encoding.
- * rmi_page_check makes sure the encoding the header describes fits in the
- * buffer, so after it every read stays inside buf[0..cap), whatever the
- * rest of the bytes hold.
+ * its first byte plus the byte after them.  A field's first bit, even a
+ * zero-width field's, lies inside its record (the dead bit ends every
+ * record), so its first byte lies inside the region, and the slack (8
+ * bytes) after the region holds the rest of the 9 bytes.  rmi_page_check
+ * makes sure the encoding the header describes fits in the buffer, so
+ * after it every read stays inside buf[0..cap), whatever the rest of the
+ * bytes hold.
  *
  * Why the search is exact: the page model only chooses the window that
  * rmi_search_window (rmi_search.h) bisects first; the answer is checked
@@ -34,6 +39,7 @@
 #include "rmi_search.h"
 
 #define PAGE_HEADER_BYTES	sizeof(RmiPageHeader)
+#define RECORDS_AT			PAGE_HEADER_BYTES	/* the records follow the header */
 #define PAGE_SLACK_BYTES	8		/* a field is read as 9 bytes from its first */
 #define WORD_BITS			64		/* regions are whole 64-bit words */
 #define WORD_BYTES			8
@@ -57,8 +63,8 @@
  */
 #define LINE_MAX_RANGE		(UINT64_C(1) << 62)
 
-/* Search windows up to this many cache lines per column are prefetched. */
-#define PREFETCH_LINES		8
+/* Search windows of records up to this many cache lines are prefetched. */
+#define PREFETCH_LINES		16
 #define CACHE_LINE_BYTES	64
 
 /* The first count rmi_page_fit tries when it has no guess. */
@@ -75,12 +81,14 @@
 /* One column ready for reading: where its fields are and how to rebuild values. */
 typedef struct ColumnReader
 {
-	const unsigned char *data;	/* the column's region */
+	const unsigned char *data;	/* the records' region */
 	uint64_t	base;
 	uint64_t	step;
 	uint64_t	mask;			/* low bits ones */
 	uint32_t	frac;
 	uint32_t	bits;
+	uint32_t	stride;			/* bits per record */
+	uint32_t	shift;			/* where in its record the field starts */
 } ColumnReader;
 
 /* An opened page: its header and readers for its columns and dead bits. */
@@ -90,18 +98,10 @@ typedef struct PageReader
 	ColumnReader keys;
 	ColumnReader blocks;
 	ColumnReader offsets;
-	const unsigned char *dead;
+	const unsigned char *records;
+	uint32_t	stride;			/* bits per record */
+	uint32_t	dead_shift;		/* where in its record the dead bit is */
 } PageReader;
-
-/* Byte offsets of the regions of a page, and its size. */
-typedef struct PageLayout
-{
-	size_t		key_at;
-	size_t		block_at;
-	size_t		offset_at;
-	size_t		dead_at;
-	size_t		size;
-} PageLayout;
 
 /* A probe and the page it searches, for page_before. */
 typedef struct PageProbe
@@ -252,37 +252,39 @@ static inline uint64_t
 column_value(const ColumnReader *c, uint64_t i)
 {
 	return c->base + line_at(c->step, c->frac, i) +
-		read_field(c->data, i * c->bits, c->mask);
+		read_field(c->data, i * c->stride + c->shift, c->mask);
 }
 
-/* Bytes of a region of count fields of the given width. */
+/* Bits of a record whose columns have these widths: theirs and the dead bit. */
+static inline uint32_t
+record_bits(uint32_t key_bits, uint32_t block_bits, uint32_t offset_bits)
+{
+	return key_bits + block_bits + offset_bits + DEAD_BITS;
+}
+
+/* The bytes of a page of count records of stride bits each. */
 static inline size_t
-region_bytes(uint32_t count, uint32_t bits)
+page_bytes(uint32_t count, uint32_t stride)
 {
-	return (((size_t) count * bits + WORD_BITS - 1) / WORD_BITS) * WORD_BYTES;
-}
+	size_t		words = ((size_t) count * stride + WORD_BITS - 1) / WORD_BITS;
 
-/* Where the regions of a page of count entries at these widths go. */
-static void
-page_layout(uint32_t count, uint32_t key_bits, uint32_t block_bits,
-			uint32_t offset_bits, PageLayout *layout)
-{
-	layout->key_at = PAGE_HEADER_BYTES;
-	layout->block_at = layout->key_at + region_bytes(count, key_bits);
-	layout->offset_at = layout->block_at + region_bytes(count, block_bits);
-	layout->dead_at = layout->offset_at + region_bytes(count, offset_bits);
-	layout->size = layout->dead_at + region_bytes(count, DEAD_BITS) +
-		PAGE_SLACK_BYTES;
+	return RECORDS_AT + words * WORD_BYTES + PAGE_SLACK_BYTES;
 }
 
 /* The bytes of a page of count entries whose columns have these widths. */
 static inline size_t
 size_for_widths(uint32_t count, const uint32_t *bits)
 {
-	return PAGE_HEADER_BYTES + region_bytes(count, bits[COLUMN_KEY]) +
-		region_bytes(count, bits[COLUMN_BLOCK]) +
-		region_bytes(count, bits[COLUMN_OFFSET]) +
-		region_bytes(count, DEAD_BITS) + PAGE_SLACK_BYTES;
+	return page_bytes(count, record_bits(bits[COLUMN_KEY], bits[COLUMN_BLOCK],
+										 bits[COLUMN_OFFSET]));
+}
+
+/* The bytes of the page a header describes (its widths already checked). */
+static inline size_t
+header_page_bytes(const RmiPageHeader *hdr)
+{
+	return page_bytes(hdr->count, record_bits(hdr->keys.bits, hdr->blocks.bits,
+											  hdr->offsets.bits));
 }
 
 /*
@@ -441,33 +443,50 @@ fit_search_model(const RmiPageEntry *e, uint32_t n, RmiPageHeader *hdr)
 
 /* ---- Opening a page ---- */
 
-/* A reader of column col whose region starts at data. */
+/* A reader of column col, whose fields start shift bits into each record. */
 static inline void
-open_column(const RmiPageColumn *col, const unsigned char *data,
-			ColumnReader *c)
+open_column(const RmiPageColumn *col, const unsigned char *records,
+			uint32_t stride, uint32_t shift, ColumnReader *c)
 {
-	c->data = data;
+	c->data = records;
 	c->base = col->base;
 	c->step = col->step;
 	c->frac = col->frac;
 	c->bits = col->bits;
 	c->mask = low_mask(col->bits);
+	c->stride = stride;
+	c->shift = shift;
 }
 
-/* Copy the header of buf out and set up readers of its regions. */
+/* Copy the header of buf out and set up readers of its records. */
 static void
 open_page(const void *buf, PageReader *r)
 {
-	const unsigned char *b = (const unsigned char *) buf;
-	PageLayout	layout;
+	const unsigned char *records = (const unsigned char *) buf + RECORDS_AT;
+	uint32_t	key_bits;
+	uint32_t	block_bits;
+	uint32_t	offset_bits;
 
 	memcpy(&r->hdr, buf, sizeof(RmiPageHeader));
-	page_layout(r->hdr.count, r->hdr.keys.bits, r->hdr.blocks.bits,
-				r->hdr.offsets.bits, &layout);
-	open_column(&r->hdr.keys, b + layout.key_at, &r->keys);
-	open_column(&r->hdr.blocks, b + layout.block_at, &r->blocks);
-	open_column(&r->hdr.offsets, b + layout.offset_at, &r->offsets);
-	r->dead = b + layout.dead_at;
+	key_bits = r->hdr.keys.bits;
+	block_bits = r->hdr.blocks.bits;
+	offset_bits = r->hdr.offsets.bits;
+	r->records = records;
+	r->stride = record_bits(key_bits, block_bits, offset_bits);
+	r->dead_shift = r->stride - DEAD_BITS;
+	open_column(&r->hdr.keys, records, r->stride, 0, &r->keys);
+	open_column(&r->hdr.blocks, records, r->stride, key_bits, &r->blocks);
+	open_column(&r->hdr.offsets, records, r->stride, key_bits + block_bits,
+				&r->offsets);
+}
+
+/* The dead bit of slot of an opened page. */
+static inline uint16_t
+read_dead(const PageReader *r, uint32_t slot)
+{
+	uint64_t	pos = (uint64_t) slot * r->stride + r->dead_shift;
+
+	return (uint16_t) ((r->records[pos >> 3] >> (pos & 7)) & 1);
 }
 
 /* Entry slot of an opened page. */
@@ -477,7 +496,7 @@ read_entry(const PageReader *r, uint32_t slot, RmiPageEntry *out)
 	out->key = column_value(&r->keys, slot);
 	out->block = (uint32_t) column_value(&r->blocks, slot);
 	out->offset = (uint16_t) column_value(&r->offsets, slot);
-	out->dead = (uint16_t) ((r->dead[slot >> 3] >> (slot & 7)) & 1);
+	out->dead = read_dead(r, slot);
 }
 
 /* ---- Encoding ---- */
@@ -499,7 +518,7 @@ rmi_page_size(const RmiPageEntry *e, uint32_t n)
 /*
  * The most entries that fit in cap bytes if every column kept these
  * widths (0 if not one does): a first estimate from the bits per entry,
- * then stepping down past the regions' rounding.
+ * then stepping down past the region's rounding to whole words.
  */
 static uint32_t
 fit_for_widths(const uint32_t *bits, size_t cap)
@@ -584,17 +603,20 @@ rmi_page_encode(const RmiPageEntry *e, uint32_t n, void *buf, size_t cap)
 	unsigned char *b = (unsigned char *) buf;
 	RmiPageHeader hdr;
 	RmiPageColumn cols[N_COLUMNS];
-	PageLayout	layout;
-	unsigned char *region[N_COLUMNS];
+	uint32_t	bits[N_COLUMNS];
+	uint64_t	mask[N_COLUMNS];
+	uint32_t	rest_bits;
+	size_t		size;
+	BitWriter	w;
 	int			c;
 	uint32_t	i;
 
 	if (n == 0 || n > RMI_PAGE_MAX_ENTRIES)
 		return 0;
 	plan_columns(e, n, cols);
-	page_layout(n, cols[COLUMN_KEY].bits, cols[COLUMN_BLOCK].bits,
-				cols[COLUMN_OFFSET].bits, &layout);
-	if (layout.size > cap)
+	column_widths(cols, bits);
+	size = size_for_widths(n, bits);
+	if (size > cap)
 		return 0;
 
 	memset(&hdr, 0, sizeof(hdr));
@@ -608,33 +630,33 @@ rmi_page_encode(const RmiPageEntry *e, uint32_t n, void *buf, size_t cap)
 	/* Fields are ORed into zeroes, and the tail must be zero anyway. */
 	memset(b, 0, cap);
 	memcpy(b, &hdr, sizeof(hdr));
-	region[COLUMN_KEY] = b + layout.key_at;
-	region[COLUMN_BLOCK] = b + layout.block_at;
-	region[COLUMN_OFFSET] = b + layout.offset_at;
 	for (c = 0; c < N_COLUMNS; c++)
-	{
-		const RmiPageColumn *col = &cols[c];
-		uint64_t	mask = low_mask(col->bits);
-		BitWriter	w;
+		mask[c] = low_mask(bits[c]);
 
-		if (col->bits == 0)
-			continue;
-		w.at = region[c];
-		w.acc = 0;
-		w.used = 0;
-		for (i = 0; i < n; i++)
-		{
-			uint64_t	v = entry_value(&e[i], c) - col->base -
-				line_at(col->step, col->frac, i);
-
-			put_bits(&w, v & mask, col->bits);
-		}
-		flush_bits(&w);
-	}
+	/*
+	 * Each record goes in as two fields: the key, up to 64 bits, and the
+	 * rest (block, offset, dead bit), at most 49 bits, packed together.
+	 */
+	rest_bits = bits[COLUMN_BLOCK] + bits[COLUMN_OFFSET] + DEAD_BITS;
+	w.at = b + RECORDS_AT;
+	w.acc = 0;
+	w.used = 0;
 	for (i = 0; i < n; i++)
-		if (e[i].dead)
-			b[layout.dead_at + (i >> 3)] |= (unsigned char) (1u << (i & 7));
-	return layout.size;
+	{
+		uint64_t	v[N_COLUMNS];
+
+		for (c = 0; c < N_COLUMNS; c++)
+			v[c] = (entry_value(&e[i], c) - cols[c].base -
+					line_at(cols[c].step, cols[c].frac, i)) & mask[c];
+		put_bits(&w, v[COLUMN_KEY], bits[COLUMN_KEY]);
+		put_bits(&w, v[COLUMN_BLOCK] |
+				 v[COLUMN_OFFSET] << bits[COLUMN_BLOCK] |
+				 (uint64_t) (e[i].dead ? 1 : 0) <<
+				 (bits[COLUMN_BLOCK] + bits[COLUMN_OFFSET]),
+				 rest_bits);
+	}
+	flush_bits(&w);
+	return size;
 }
 
 /* ---- Checking ---- */
@@ -644,7 +666,6 @@ RmiPageStatus
 rmi_page_check(const void *buf, size_t cap)
 {
 	RmiPageHeader hdr;
-	PageLayout	layout;
 
 	if (buf == NULL || cap < sizeof(RmiPageHeader))
 		return RMI_PAGE_SHORT;
@@ -656,9 +677,7 @@ rmi_page_check(const void *buf, size_t cap)
 	if (hdr.keys.bits > MAX_KEY_BITS || hdr.blocks.bits > MAX_BLOCK_BITS ||
 		hdr.offsets.bits > MAX_OFFSET_BITS)
 		return RMI_PAGE_WIDTH_BAD;
-	page_layout(hdr.count, hdr.keys.bits, hdr.blocks.bits, hdr.offsets.bits,
-				&layout);
-	if (layout.size > cap)
+	if (header_page_bytes(&hdr) > cap)
 		return RMI_PAGE_SHORT;
 	return RMI_PAGE_OK;
 }
@@ -765,49 +784,88 @@ rmi_page_get(const void *buf, uint32_t slot, RmiPageEntry *out)
 }
 
 /*
- * Values of slots from..from + n of one column into the col field of
- * out[0..n).  The line and the bit position advance by addition, which
- * gives exactly line_at's products; inlined with a constant col and
- * narrow, each column gets its own tight loop, and columns of at most
- * NARROW_BITS skip the ninth byte.
+ * How decode_records reads a record: in one load when the whole record
+ * lies within the 8 bytes at its first byte, else the key and the rest
+ * apart (the rest, at most 49 bits, is always narrow).
+ */
+#define RECORD_ONE_LOAD		0
+#define RECORD_NARROW_KEY	1
+#define RECORD_WIDE_KEY		2
+
+/*
+ * Entries from..from + n of an opened page into out[0..n), walking the
+ * records with a running bit position.  The lines advance by addition,
+ * which gives exactly line_at's products; inlined with a constant how,
+ * each way of reading a record gets its own tight loop.
  */
 static inline void
-decode_column_loop(const ColumnReader *c, uint32_t from, uint32_t n,
-				   RmiPageEntry *out, int col, int narrow)
+decode_records_loop(const PageReader *r, uint32_t from, uint32_t n,
+					RmiPageEntry *out, int how)
 {
-	uint64_t	bitpos = (uint64_t) from * c->bits;
-	uint64_t	whole = (uint64_t) from * c->step;
-	uint64_t	part = (uint64_t) from * c->frac;
+	const ColumnReader *k = &r->keys;
+	const ColumnReader *b = &r->blocks;
+	const ColumnReader *o = &r->offsets;
+	uint32_t	offset_shift = b->bits;
+	uint32_t	dead_shift = b->bits + o->bits;
+	uint64_t	rest_mask = low_mask(b->bits + o->bits + DEAD_BITS);
+	uint64_t	bitpos = (uint64_t) from * r->stride;
+	uint64_t	key_whole = (uint64_t) from * k->step;
+	uint64_t	key_part = (uint64_t) from * k->frac;
+	uint64_t	block_whole = (uint64_t) from * b->step;
+	uint64_t	block_part = (uint64_t) from * b->frac;
+	uint64_t	offset_whole = (uint64_t) from * o->step;
+	uint64_t	offset_part = (uint64_t) from * o->frac;
 	uint32_t	i;
 
 	for (i = 0; i < n; i++)
 	{
-		uint64_t	field = narrow ?
-			read_narrow_field(c->data, bitpos, c->mask) :
-			read_field(c->data, bitpos, c->mask);
-		uint64_t	v = c->base + whole + (part >> FRAC_BITS) + field;
+		uint64_t	key;
+		uint64_t	rest;		/* block, offset and dead bit, from bit 0 */
 
-		if (col == COLUMN_KEY)
-			out[i].key = v;
-		else if (col == COLUMN_BLOCK)
-			out[i].block = (uint32_t) v;
+		if (how == RECORD_ONE_LOAD)
+		{
+			uint64_t	record = read_narrow_field(r->records, bitpos,
+												   UINT64_MAX);
+
+			key = record & k->mask;
+			rest = record >> k->bits;
+		}
 		else
-			out[i].offset = (uint16_t) v;
-		bitpos += c->bits;
-		whole += c->step;
-		part += c->frac;
+		{
+			key = how == RECORD_NARROW_KEY ?
+				read_narrow_field(r->records, bitpos, k->mask) :
+				read_field(r->records, bitpos, k->mask);
+			rest = read_narrow_field(r->records, bitpos + k->bits, rest_mask);
+		}
+		out[i].key = k->base + key_whole + (key_part >> FRAC_BITS) + key;
+		out[i].block = (uint32_t) (b->base + block_whole +
+								   (block_part >> FRAC_BITS) +
+								   (rest & b->mask));
+		out[i].offset = (uint16_t) (o->base + offset_whole +
+									(offset_part >> FRAC_BITS) +
+									((rest >> offset_shift) & o->mask));
+		out[i].dead = (uint16_t) ((rest >> dead_shift) & 1);
+		bitpos += r->stride;
+		key_whole += k->step;
+		key_part += k->frac;
+		block_whole += b->step;
+		block_part += b->frac;
+		offset_whole += o->step;
+		offset_part += o->frac;
 	}
 }
 
-/* decode_column_loop, narrow or not as the column's width allows. */
-static inline void
-decode_column(const ColumnReader *c, uint32_t from, uint32_t n,
-			  RmiPageEntry *out, int col)
+/* decode_records_loop, reading records as their widths allow. */
+static void
+decode_records(const PageReader *r, uint32_t from, uint32_t n,
+			   RmiPageEntry *out)
 {
-	if (c->bits <= NARROW_BITS)
-		decode_column_loop(c, from, n, out, col, 1);
+	if (r->stride <= NARROW_BITS)
+		decode_records_loop(r, from, n, out, RECORD_ONE_LOAD);
+	else if (r->keys.bits <= NARROW_BITS)
+		decode_records_loop(r, from, n, out, RECORD_NARROW_KEY);
 	else
-		decode_column_loop(c, from, n, out, col, 0);
+		decode_records_loop(r, from, n, out, RECORD_WIDE_KEY);
 }
 
 /* Entries from..from + n of a checked page into out[0..n). */
@@ -815,18 +873,9 @@ void
 rmi_page_decode(const void *buf, uint32_t from, uint32_t n, RmiPageEntry *out)
 {
 	PageReader	r;
-	uint32_t	i;
 
 	open_page(buf, &r);
-	decode_column(&r.keys, from, n, out, COLUMN_KEY);
-	decode_column(&r.blocks, from, n, out, COLUMN_BLOCK);
-	decode_column(&r.offsets, from, n, out, COLUMN_OFFSET);
-	for (i = 0; i < n; i++)
-	{
-		uint32_t	slot = from + i;
-
-		out[i].dead = (uint16_t) ((r.dead[slot >> 3] >> (slot & 7)) & 1);
-	}
+	decode_records(&r, from, n, out);
 }
 
 /* Mark slot of a checked page dead. */
@@ -835,12 +884,13 @@ rmi_page_set_dead(void *buf, uint32_t slot)
 {
 	unsigned char *b = (unsigned char *) buf;
 	RmiPageHeader hdr;
-	PageLayout	layout;
+	uint32_t	stride;
+	uint64_t	pos;
 
 	memcpy(&hdr, buf, sizeof(hdr));
-	page_layout(hdr.count, hdr.keys.bits, hdr.blocks.bits, hdr.offsets.bits,
-				&layout);
-	b[layout.dead_at + (slot >> 3)] |= (unsigned char) (1u << (slot & 7));
+	stride = record_bits(hdr.keys.bits, hdr.blocks.bits, hdr.offsets.bits);
+	pos = (uint64_t) slot * stride + stride - DEAD_BITS;
+	b[RECORDS_AT + (pos >> 3)] |= (unsigned char) (1u << (pos & 7));
 }
 
 /* ---- Searching ---- */
@@ -865,25 +915,25 @@ page_before(const void *ctx, uint64_t pos)
 }
 
 /*
- * Ask for the cache lines of a column's fields in slots lo..hi at once,
- * if there are only a few, so the search's dependent reads wait for one
- * memory round trip rather than one per step.
+ * Ask for the cache lines of records lo..hi at once, if there are only a
+ * few, so the search's dependent reads wait for one memory round trip
+ * rather than one per step.
  */
 static inline void
-prefetch_fields(const ColumnReader *c, uint64_t lo, uint64_t hi)
+prefetch_records(const PageReader *r, uint64_t lo, uint64_t hi)
 {
 #if defined(__GNUC__)
-	uint64_t	first = (lo * c->bits) >> 3;
-	uint64_t	last = ((hi + 1) * c->bits + 7) >> 3;
+	uint64_t	first = (lo * r->stride) >> 3;
+	uint64_t	last = ((hi + 1) * r->stride + 7) >> 3;
 	uint64_t	at;
 
 	if (last - first > PREFETCH_LINES * CACHE_LINE_BYTES)
 		return;
 	for (at = first; at < last; at += CACHE_LINE_BYTES)
-		__builtin_prefetch(c->data + at);
-	__builtin_prefetch(c->data + last);
+		__builtin_prefetch(r->records + at);
+	__builtin_prefetch(r->records + last);
 #else
-	(void) c;
+	(void) r;
 	(void) lo;
 	(void) hi;
 #endif
@@ -920,15 +970,11 @@ rmi_page_search(const void *buf, const RmiPageEntry *probe, int strict,
 
 	/*
 	 * The search reads keys in the window and next to it, and the tids
-	 * of entries whose key equals the probe's, likely in the window.
+	 * of entries whose key equals the probe's, likely in the window; a
+	 * scan then decodes the entries from its answer on, dead bits and
+	 * all.  Every one of them is in the window's records.
 	 */
-	prefetch_fields(&r.keys, lo > 0 ? lo - 1 : 0, hi);
-	prefetch_fields(&r.blocks, lo, hi);
-	prefetch_fields(&r.offsets, lo, hi);
-#if defined(__GNUC__)
-	/* the dead bits of the window: a scan decodes its answer's next */
-	__builtin_prefetch(r.dead + (lo >> 3));
-#endif
+	prefetch_records(&r, lo > 0 ? lo - 1 : 0, hi);
 	return (uint32_t) rmi_search_window(r.hdr.count, lo, hi, page_before, &p,
 										mispredicted);
 }

@@ -743,7 +743,7 @@ damage_header(RmiPageHeader *h, Damage damage)
 			h->count = RMI_PAGE_MAX_ENTRIES + 1;
 			break;
 		case DAMAGE_COUNT_UP:
-			/* one word more in every region than the page has */
+			/* 64 more records: at least 8 bytes more than the page has */
 			h->count += 64;
 			break;
 		case DAMAGE_KEY_WIDTH_65:
