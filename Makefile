@@ -32,6 +32,9 @@ OBJS = \
 	src/rmi/rmi_sort.o
 PGFILEDESC = "kyrodb - learned index access method"
 
+# PGXS tracks no header dependencies: every object depends on every header.
+$(OBJS): $(wildcard src/*.h src/rmi/*.h)
+
 # The install script of the current version, plus every upgrade script.
 DATA = kyrodb--0.1.0.sql $(wildcard kyrodb--*--*.sql)
 
