@@ -105,7 +105,7 @@ ALTER INDEX kt_k SET (delta_limit = 1073741825);
 ALTER INDEX kt_k SET (target_error = 0);
 ALTER INDEX kt_k SET (no_such_option = 1);
 SELECT reloptions FROM pg_class WHERE relname = 'kt_k';
-ALTER INDEX kt_k SET (delta_limit = 16, target_error = 65536);
+ALTER INDEX kt_k SET (delta_limit = 16, target_error = 65536, delta_scale_factor = 0);
 SELECT reloptions FROM pg_class WHERE relname = 'kt_k';
 -- the new limit holds for the next inserts: the index folds by itself
 SELECT kyrodb.snapshot('kt_k') AS epoch \gset before_
@@ -113,7 +113,7 @@ INSERT INTO kt SELECT * FROM pg_temp.kt_rows(9001, 9100);
 SELECT kyrodb.snapshot('kt_k') - :before_epoch > 3 AS folded_by_itself;
 SELECT * FROM pg_temp.quals_compare('kt');
 SELECT kyrodb.check('kt_k', true);
-ALTER INDEX kt_k RESET (delta_limit, target_error);
+ALTER INDEX kt_k RESET (delta_limit, target_error, delta_scale_factor);
 SELECT reloptions FROM pg_class WHERE relname = 'kt_k';
 SELECT kyrodb.snapshot('kt_k') AS epoch \gset before_
 INSERT INTO kt SELECT * FROM pg_temp.kt_rows(9101, 9200);
@@ -141,6 +141,49 @@ SET kyrodb.delta_limit = 0;
 SHOW kyrodb.delta_limit;
 RESET kyrodb.delta_limit;
 SHOW kyrodb.delta_limit;
+
+--
+-- The delta limit grows with the snapshot: delta_scale_factor (option,
+-- else setting; 0 to 1) of its entries, at least delta_limit, at most
+-- kyrodb.max_delta_limit (16 to 1073741824) unless delta_limit is larger.
+--
+CREATE TABLE ks (k int8);
+INSERT INTO ks SELECT g FROM generate_series(1, 10000) g;
+CREATE INDEX ks_k ON ks USING kyro_rmi (k) WITH (delta_limit = 16);
+SHOW kyrodb.delta_scale_factor;
+SHOW kyrodb.max_delta_limit;
+SELECT delta_limit FROM kyrodb.stats('ks_k');	-- 0.02 x 10000
+SET kyrodb.delta_scale_factor = 0.5;
+SELECT delta_limit FROM kyrodb.stats('ks_k');	-- 0.5 x 10000
+SET kyrodb.max_delta_limit = 1000;
+SELECT delta_limit FROM kyrodb.stats('ks_k');	-- the ceiling
+ALTER INDEX ks_k SET (delta_limit = 3000);
+SELECT delta_limit FROM kyrodb.stats('ks_k');	-- a floor above the ceiling
+ALTER INDEX ks_k SET (delta_limit = 16, delta_scale_factor = 0.01);
+SELECT delta_limit FROM kyrodb.stats('ks_k');	-- the option, not the setting
+RESET kyrodb.max_delta_limit;
+ALTER INDEX ks_k SET (delta_scale_factor = 0);
+SELECT delta_limit FROM kyrodb.stats('ks_k');	-- the floor alone
+ALTER INDEX ks_k SET (delta_scale_factor = 1);
+SELECT delta_limit FROM kyrodb.stats('ks_k');
+SELECT reloptions FROM pg_class WHERE relname = 'ks_k';
+ALTER INDEX ks_k SET (delta_scale_factor = -0.1);
+ALTER INDEX ks_k SET (delta_scale_factor = 1.1);
+ALTER INDEX ks_k SET (delta_scale_factor = 'half');
+CREATE INDEX ks_bad ON ks USING kyro_rmi (k) WITH (delta_scale_factor = 2);
+SET kyrodb.delta_scale_factor = 0;
+SET kyrodb.delta_scale_factor = 1;
+SET kyrodb.delta_scale_factor = -0.5;
+SET kyrodb.delta_scale_factor = 1.5;
+SHOW kyrodb.delta_scale_factor;
+SET kyrodb.max_delta_limit = 16;
+SET kyrodb.max_delta_limit = 1073741824;
+SET kyrodb.max_delta_limit = 15;
+SET kyrodb.max_delta_limit = 1073741825;
+SHOW kyrodb.max_delta_limit;
+RESET kyrodb.delta_scale_factor;
+RESET kyrodb.max_delta_limit;
+DROP TABLE ks;
 
 --
 -- TRUNCATE: empty, then filled again; and a TRUNCATE rolled back.

@@ -175,7 +175,7 @@ SELECT * FROM pg_temp.kd_compare();
 --
 CREATE TABLE kdl (id int, k int4);
 INSERT INTO kdl SELECT i, i * 3 FROM generate_series(1, 100) i;
-CREATE INDEX kdl_k ON kdl USING kyro_rmi (k) WITH (delta_limit = 16);
+CREATE INDEX kdl_k ON kdl USING kyro_rmi (k) WITH (delta_limit = 16, delta_scale_factor = 0);
 SELECT kyrodb.snapshot('kdl_k') AS epoch \gset kdl_first_
 
 -- Rows inserted one at a time into tbl, each looked up through the index
@@ -298,6 +298,7 @@ SELECT * FROM pg_temp.kd_compare();
 -- The setting kyrodb.delta_limit applies to indexes without the option.
 --
 SET kyrodb.delta_limit = 16;
+SET kyrodb.delta_scale_factor = 0;
 SELECT kyrodb.snapshot('kd_k') AS epoch \gset third_
 DO $$
 BEGIN
@@ -308,6 +309,7 @@ END
 $$;
 SELECT kyrodb.snapshot('kd_k') - :third_epoch > 10 AS folded_by_itself;
 RESET kyrodb.delta_limit;
+RESET kyrodb.delta_scale_factor;
 SELECT kyrodb.check('kd_k', true);
 SELECT * FROM pg_temp.kd_compare();
 

@@ -137,12 +137,17 @@ check_directory(Relation index, KyroMetaPage meta, const KyroDirItem *items)
 		if (items[i].block == KYRO_METAPAGE_BLKNO || items[i].block >= nblocks)
 			KyroCorrupt(index, psprintf("Directory item %u of epoch %u names block %u, past the index's %u blocks.",
 										i, meta->epoch, items[i].block, nblocks));
+	for (uint32 i = meta->snap_pages; i < meta->snap_pages + meta->model_pages; i++)
+		if (items[i].tag != meta->epoch)
+			KyroCorrupt(index, psprintf("Directory item %u of epoch %u names a model page of epoch %u.",
+										i, meta->epoch, items[i].tag));
 
 	for (uint32 p = 0; p < meta->snap_pages; p++)
 	{
 		bool		nulls = (items[p].flags & KYRO_PAGE_NULLS) != 0;
 
 		if (items[p].count == 0 || items[p].count > RMI_PAGE_MAX_ENTRIES ||
+			items[p].tag == 0 || items[p].tag > meta->epoch ||
 			nulls != (p >= meta->key_pages) ||
 			(p > 0 && p < meta->key_pages &&
 			 items[p].first_key < items[p - 1].first_key))
@@ -304,8 +309,9 @@ Buffer
 KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
 					 uint32 p, int mode)
 {
-	Buffer		buffer = KyroReadPage(index, item->block, KYRO_PAGE_SNAPSHOT,
-									  epoch, mode);
+	Buffer		buffer = KyroReadViewPage(index, item->block,
+										  KYRO_PAGE_SNAPSHOT, item->tag, epoch,
+										  mode);
 	Page		page;
 
 	if (!BufferIsValid(buffer))
@@ -398,7 +404,7 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 	meta->next_epoch = Max(meta->next_epoch, built->epoch + 1);
 	meta->snap_entries = built->snap_entries;
 	meta->snap_nonnull = built->snap_nonnull;
-	meta->snap_dead = 0;
+	meta->snap_dead = built->snap_dead;
 	meta->snap_pages = built->snap_pages;
 	meta->model_pages = built->model_pages;
 	meta->model_bytes = built->model_bytes;
@@ -419,18 +425,18 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 }
 
 /*
- * Copy snapshot page p's live entries to out, in order; *nonnull_read
- * counts the live entries with a key.
+ * Copy snapshot page p's live entries to out, in order; returns how many
+ * dead entries it left out.
  */
-static void
+static int64
 read_snapshot_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
-				   uint32 p, KyroEntryArray *out, RmiPageEntry *decoded,
-				   int64 *nonnull_read)
+				   uint32 p, KyroEntryArray *out, RmiPageEntry *decoded)
 {
 	Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
 													BUFFER_LOCK_SHARE);
 	uint32		count = items[p].count;
 	bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
+	int64		dead = 0;
 
 	rmi_page_decode(KyroSnapContent(BufferGetPage(buffer)), 0, count, decoded);
 	UnlockReleaseBuffer(buffer);
@@ -440,12 +446,27 @@ read_snapshot_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
 		KyroEntry	e;
 
 		if (decoded[i].dead)
+		{
+			dead++;
 			continue;
+		}
 		KyroEntryFromPage(&e, &decoded[i], isnull);
 		KyroEntryArrayAdd(out, &e);
-		if (!isnull)
-			(*nonnull_read)++;
 	}
+	return dead;
+}
+
+/* The first entry of snapshot page p, as its directory item says. */
+static KyroEntry
+item_first_entry(KyroMetaPage meta, const KyroDirItem *items, uint32 p)
+{
+	KyroEntry	e;
+
+	e.isnull = p >= meta->key_pages;
+	e.key = e.isnull ? 0 : items[p].first_key;
+	ItemPointerSet(&e.tid, items[p].first_block, items[p].first_offset);
+	e.dead = false;
+	return e;
 }
 
 /*
@@ -467,15 +488,36 @@ old_model(Relation index, KyroMetaPage old, const KyroDirItem *old_items)
 }
 
 /*
+ * Whether a fold must rewrite every page: a rebuild asks for it, or enough
+ * of the snapshot is dead that dropping it is worth a full pass.
+ */
+static bool
+fold_rewrites_all(KyroMetaPage old, int flags)
+{
+	return (flags & KYRO_FOLD_RETRAIN) != 0 ||
+		(old->snap_dead > 0 &&
+		 old->snap_dead >= KYRO_DEAD_FRACTION * old->snap_entries);
+}
+
+/*
  * Fold the delta into a new snapshot.  Without KYRO_FOLD_WAIT, returns
  * false at once if another fold (or VACUUM) holds the fold lock.
  *
- * The new snapshot gets a new model, except when the delta only appended
- * keys after the old snapshot's last one and no entry was dropped: then
- * every old position is unchanged and the old model (with its error
- * bounds) still places every old key, so it is carried over unless
- * KYRO_FOLD_RETRAIN asks otherwise.  New keys it places badly show up as
- * mispredicts, and the worker retrains (kworker.c).
+ * The fold costs what changed.  Each delta entry belongs to the snapshot
+ * page whose range (from its first entry to the next page's) holds it; a
+ * page that receives no entry is kept as it is (its block, its tag, its
+ * dead bits), and the pages that do are rewritten, merged with their
+ * entries and split where they overflow.  Keys past the snapshot's last
+ * one (ids, timestamps) therefore rewrite the last page and append new
+ * ones.  Every page is rewritten when fold_rewrites_all says so.
+ *
+ * The new snapshot gets a new root model, except when the delta only
+ * appended keys after the old snapshot's last one and no entry was
+ * dropped: then every old page keeps its position and first key, so the
+ * old model (with its error bounds) still places every old page, and it
+ * is carried over unless KYRO_FOLD_RETRAIN asks otherwise.  New pages it
+ * places badly show up as mispredicts, and the worker retrains
+ * (kworker.c).
  */
 bool
 KyroFold(Relation index, int flags, KyroFoldResult *result)
@@ -494,10 +536,12 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	KyroWriter *writer;
 	int64		d = 0;
 	int64		done = 0;
-	int64		nonnull_read = 0;
+	int64		dropped = 0;
 	bool		appended_only = true;
+	bool		all;
 	char	   *keep_model = NULL;
 	uint32		new_epoch;
+	uint32		written;
 	BlockNumber *freed;
 	int			nfreed = 0;
 	MemoryContext foldcxt;
@@ -520,6 +564,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	KyroSweepFreePages(index);
 	old = freeze_delta(index);
 	new_epoch = old->next_epoch - 1;
+	all = fold_rewrites_all(old, flags);
 
 	old_items = KyroReadDirectory(index, old);
 	if (old_items == NULL)
@@ -535,18 +580,48 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	if (delta.n > 1)
 		qsort(delta.items, delta.n, sizeof(KyroEntry), KyroEntryCmpQsort);
 
-	/* merge the old snapshot's live entries with the frozen delta's */
+	/*
+	 * Walk the old pages with the sorted delta beside them: keep a page
+	 * that receives nothing, rewrite one that does.
+	 */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, KYRO_PHASE_MERGING);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) old->snap_entries + delta.n);
 	writer = KyroWriterBegin(index, new_epoch);
+	freed = palloc(sizeof(BlockNumber) *
+				   (old->dir_pages + old->snap_pages + old->model_pages +
+					nfrozen_pages + 1));
 	for (uint32 p = 0; p < old->snap_pages; p++)
 	{
-		read_snapshot_page(index, old, old_items, p, &page_entries, decoded,
-						   &nonnull_read);
+		int64		end = delta.n;
+		bool		receives = false;
+
+		/* the delta entries before the next page's first entry are p's */
+		if (p + 1 < old->snap_pages)
+		{
+			KyroEntry	next = item_first_entry(old, old_items, p + 1);
+
+			end = d;
+			while (end < delta.n && KyroEntryCompare(&delta.items[end], &next) < 0)
+				end++;
+		}
+		for (int64 i = d; i < end && !receives; i++)
+			receives = !delta.items[i].dead;
+
+		if (!all && !receives)
+		{
+			KyroWriterKeep(writer, &old_items[p]);
+			done += old_items[p].count;
+			d = end;
+			continue;
+		}
+
+		dropped += read_snapshot_page(index, old, old_items, p, &page_entries,
+									  decoded);
+		freed[nfreed++] = old_items[p].block;
 		for (int64 i = 0; i < page_entries.n; i++)
 		{
-			while (d < delta.n &&
+			while (d < end &&
 				   KyroEntryCompare(&delta.items[d], &page_entries.items[i]) < 0)
 			{
 				if (!delta.items[d].dead)
@@ -559,7 +634,10 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 			}
 			KyroWriterAdd(writer, &page_entries.items[i]);
 		}
-		done += page_entries.n;
+		for (; d < end; d++)
+			if (!delta.items[d].dead)
+				KyroWriterAdd(writer, &delta.items[d]);
+		done += old_items[p].count;
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -568,34 +646,42 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 			KyroWriterAdd(writer, &delta.items[d]);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);
 
-	if (!(flags & KYRO_FOLD_RETRAIN) && appended_only &&
-		nonnull_read == (int64) old->snap_nonnull)
+	if (!(flags & KYRO_FOLD_RETRAIN) && appended_only && dropped == 0)
 		keep_model = old_model(index, old, old_items);
 
 	built = palloc0(KYRO_PAGE_CONTENT);
-	KyroWriterFinish(writer, built, keep_model, keep_model ? old->model_bytes : 0);
+	written = KyroWriterFinish(writer, built, keep_model,
+							   keep_model ? old->model_bytes : 0);
+	built->snap_dead = old->snap_dead - dropped;
 	KyroSwitchView(index, built, started);
 	KyroModelFileRemoveOlder(index, new_epoch);
 
-	/* the old view's pages and the frozen chain are free from now on */
-	freed = palloc(sizeof(BlockNumber) *
-				   (old->dir_pages + old->snap_pages + old->model_pages +
-					nfrozen_pages + 1));
+	/*
+	 * The pages rewritten, the old directory and model, and the frozen
+	 * chain are free from now on.
+	 */
 	for (uint32 i = 0; i < old->dir_pages; i++)
 		freed[nfreed++] = old->dir_blocks[i];
-	for (uint32 i = 0; i < old->snap_pages + old->model_pages; i++)
+	for (uint32 i = old->snap_pages; i < old->snap_pages + old->model_pages; i++)
 		freed[nfreed++] = old_items[i].block;
 	for (int i = 0; i < nfrozen_pages; i++)
 		freed[nfreed++] = frozen_pages[i];
 	KyroMarkDeleted(index, freed, nfreed);
 
 	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	ereport(DEBUG1,
+			(errmsg_internal("kyrodb: fold of index \"%s\" into epoch %u kept %u of %u snapshot pages and wrote %u",
+							 RelationGetRelationName(index), new_epoch,
+							 built->snap_pages - written, old->snap_pages,
+							 written)));
 	if (result != NULL)
 	{
 		result->epoch = new_epoch;
 		result->delta_entries = delta.n;
 		result->snap_entries = built->snap_entries;
 		result->retrained = keep_model == NULL;
+		result->pages_written = written;
+		result->pages_kept = built->snap_pages - written;
 		result->usecs = GetCurrentTimestamp() - started;
 	}
 	MemoryContextSwitchTo(oldcxt);

@@ -558,7 +558,7 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 	values[STAT_DELTA_ITEMS] = Int64GetDatum(delta_items);
 	values[STAT_LIVE_ITEMS] = Int64GetDatum((int64) snap->snap_entries -
 											(int64) meta->snap_dead + delta_items);
-	values[STAT_DELTA_LIMIT] = Int64GetDatum(KyroDeltaLimit(index));
+	values[STAT_DELTA_LIMIT] = Int64GetDatum(KyroDeltaLimit(index, meta->snap_entries));
 	values[STAT_LEAVES] = Int32GetDatum(snap->has_model ? snap->model.n_leaves : 0);
 	values[STAT_MEAN_ERROR] = Float8GetDatum(snap->has_model ? snap->model.mean_error : 0);
 	values[STAT_MAX_ERROR] = Int32GetDatum(snap->has_model ? snap->model.max_error : 0);

@@ -20,9 +20,13 @@
 
 #include "kyrodb.h"
 
-/* Append entry to the active chain; returns the chain's entry count. */
+/*
+ * Append entry to the active chain; returns the chain's entry count, and
+ * the snapshot's in *snap_entries.
+ */
 static uint64
-append_to_delta(Relation index, const KyroDeltaEntry *entry)
+append_to_delta(Relation index, const KyroDeltaEntry *entry,
+				uint64 *snap_entries)
 {
 	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
 	Buffer		tailbuf = InvalidBuffer;
@@ -74,6 +78,7 @@ append_to_delta(Relation index, const KyroDeltaEntry *entry)
 
 	KyroDeltaEntries(target)[KyroPageGetOpaque(target)->count++] = *entry;
 	entries = ++meta->active.entries;
+	*snap_entries = meta->snap_entries;
 	GenericXLogFinish(state);
 
 	if (newbuf != InvalidBuffer)
@@ -96,6 +101,7 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 {
 	KyroDeltaEntry entry;
 	uint64		entries;
+	uint64		snap_entries;
 	uint64		limit;
 
 	memset(&entry, 0, sizeof(entry));
@@ -104,8 +110,8 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 		entry.key = KyroDatumToKey(values[0], index->rd_opcintype[0]);
 	entry.tid = *ht_ctid;
 
-	entries = append_to_delta(index, &entry);
-	limit = (uint64) KyroDeltaLimit(index);
+	entries = append_to_delta(index, &entry, &snap_entries);
+	limit = KyroDeltaLimit(index, snap_entries);
 	if (entries >= limit)
 	{
 		if (entries < limit * kyro_fold_ceiling && KyroRequestFold(index))

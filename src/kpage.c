@@ -216,18 +216,21 @@ page_problem(Page page, uint16 kind, uint32 tag)
 	return opaque->count > max_count ? "its count is too large" : NULL;
 }
 
-/* Whether the metapage still names tag as a live tag of kind. */
+/*
+ * Whether the metapage still names the reader's view: the chain number of
+ * a delta page, the epoch of any other page.
+ */
 static bool
-tag_is_current(Relation index, uint16 kind, uint32 tag)
+view_is_current(Relation index, uint16 kind, uint32 view)
 {
 	KyroMetaPage meta = KyroReadMeta(index);
 	bool		current;
 
 	if (kind == KYRO_PAGE_DELTA)
-		current = (meta->active.number != 0 && meta->active.number == tag) ||
-			(meta->frozen.number != 0 && meta->frozen.number == tag);
+		current = (meta->active.number != 0 && meta->active.number == view) ||
+			(meta->frozen.number != 0 && meta->frozen.number == view);
 	else
-		current = meta->epoch == tag;
+		current = meta->epoch == view;
 	pfree(meta);
 	return current;
 }
@@ -253,17 +256,19 @@ prefetch_page_ends(Page page)
 /*
  * The one way every path reads an index page other than the metapage:
  * block blkno, pinned and locked in mode (BUFFER_LOCK_SHARE or _EXCLUSIVE),
- * checked to be an intact page of kind with tag (the epoch of a directory,
- * snapshot or model page, the chain number of a delta page).
+ * checked to be an intact page of kind with tag, read for the view
+ * numbered view: the epoch of the reader's snapshot (a snapshot page's tag
+ * is the epoch of the fold that wrote it, its directory item says which),
+ * or a delta page's chain number (then tag and view are one).
  *
  * A page that fails is either recycled since the caller read the metapage
  * (the metapage has moved on: returns InvalidBuffer, and the caller takes
- * a fresh view), or damaged (the metapage still names the tag: ERROR).  So
- * a caller that starts over on InvalidBuffer makes progress every time.
+ * a fresh view), or damaged (the metapage still names the view: ERROR).
+ * So a caller that starts over on InvalidBuffer makes progress every time.
  */
 Buffer
-KyroReadPage(Relation index, BlockNumber blkno, uint16 kind, uint32 tag,
-			 int mode)
+KyroReadViewPage(Relation index, BlockNumber blkno, uint16 kind, uint32 tag,
+				 uint32 view, int mode)
 {
 	Buffer		buffer;
 	const char *problem;
@@ -280,12 +285,21 @@ KyroReadPage(Relation index, BlockNumber blkno, uint16 kind, uint32 tag,
 			return buffer;
 		UnlockReleaseBuffer(buffer);
 	}
-	if (tag_is_current(index, kind, tag))
+	if (view_is_current(index, kind, view))
 		KyroCorrupt(index, psprintf("Block %u is not an intact %s page of %s %u: %s.",
 									blkno, kind_name(kind),
 									kind == KYRO_PAGE_DELTA ? "chain" : "epoch",
 									tag, problem));
 	return InvalidBuffer;
+}
+
+/* KyroReadViewPage of a page whose tag is its view's number: a delta,
+ * directory or model page. */
+Buffer
+KyroReadPage(Relation index, BlockNumber blkno, uint16 kind, uint32 tag,
+			 int mode)
+{
+	return KyroReadViewPage(index, blkno, kind, tag, tag, mode);
 }
 
 /*
@@ -350,9 +364,36 @@ KyroMarkDeleted(Relation index, BlockNumber *blocks, int nblocks)
 	}
 }
 
-/* Whether a live page belongs to the index's current view. */
+/*
+ * The blocks of meta's view other than delta pages (directory, snapshot and
+ * model pages), as a bitmap over nblocks; NULL if the directory cannot be
+ * read.  Snapshot pages carry the tags of the folds that wrote them, so
+ * membership, not the tag, says whether a page is in the view.
+ */
+static uint8 *
+view_blocks(Relation index, KyroMetaPage meta, BlockNumber nblocks)
+{
+	uint8	   *bits = palloc0(nblocks / 8 + 1);
+	KyroDirItem *items = KyroReadDirectory(index, meta);
+
+	if (items == NULL)
+	{
+		pfree(bits);
+		return NULL;
+	}
+	for (uint32 i = 0; i < meta->snap_pages + meta->model_pages; i++)
+		bits[items[i].block / 8] |= 1 << (items[i].block % 8);
+	for (uint32 d = 0; d < meta->dir_pages; d++)
+		bits[meta->dir_blocks[d] / 8] |= 1 << (meta->dir_blocks[d] % 8);
+	pfree(items);
+	return bits;
+}
+
+/* Whether a live page belongs to the index's current view (blocks: its
+ * pages other than the delta's). */
 static bool
-page_in_view(Page page, KyroMetaPage meta)
+page_in_view(Page page, BlockNumber blkno, KyroMetaPage meta,
+			 const uint8 *blocks)
 {
 	KyroPageOpaque opaque = KyroPageGetOpaque(page);
 
@@ -361,7 +402,7 @@ page_in_view(Page page, KyroMetaPage meta)
 		case KYRO_PAGE_DIRECTORY:
 		case KYRO_PAGE_SNAPSHOT:
 		case KYRO_PAGE_MODEL:
-			return opaque->tag == meta->epoch;
+			return (blocks[blkno / 8] & (1 << (blkno % 8))) != 0;
 		case KYRO_PAGE_DELTA:
 			return opaque->tag == meta->active.number ||
 				(meta->frozen.number != 0 && opaque->tag == meta->frozen.number);
@@ -384,6 +425,7 @@ KyroSweepFreePages(Relation index)
 	BlockNumber *orphans = palloc(sizeof(BlockNumber) * Max(nblocks, 1));
 	int			norphans = 0;
 	BlockNumber freed = 0;
+	uint8	   *blocks = view_blocks(index, meta, nblocks);
 
 	for (BlockNumber blkno = KYRO_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
@@ -419,7 +461,7 @@ KyroSweepFreePages(Relation index)
 				freed++;
 			}
 		}
-		else if (!page_in_view(page, meta))
+		else if (blocks != NULL && !page_in_view(page, blkno, meta, blocks))
 			orphans[norphans++] = blkno;
 		UnlockReleaseBuffer(buffer);
 	}
@@ -428,6 +470,8 @@ KyroSweepFreePages(Relation index)
 	if (freed)
 		IndexFreeSpaceMapVacuum(index);
 	pfree(orphans);
+	if (blocks != NULL)
+		pfree(blocks);
 	pfree(meta);
 	return freed;
 }

@@ -21,9 +21,6 @@
 
 #include "kyrodb.h"
 
-/* A dead fraction of the snapshot past which cleanup folds. */
-#define KYRO_DEAD_FRACTION	0.1
-
 /* Flag the dead TIDs of snapshot page p; returns how many. */
 static int64
 vacuum_snapshot_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
@@ -197,7 +194,7 @@ kyrovacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		return stats;
 
 	meta = KyroReadMeta(index);
-	if (meta->active.entries + meta->frozen.entries >= (uint64) KyroDeltaLimit(index) ||
+	if (meta->active.entries + meta->frozen.entries >= KyroDeltaLimit(index, meta->snap_entries) ||
 		(meta->snap_dead > 0 &&
 		 meta->snap_dead >= KYRO_DEAD_FRACTION * meta->snap_entries))
 		KyroFold(index, 0, NULL);

@@ -408,9 +408,9 @@ fold_and_log(Relation index, int flags, const char *why)
 	}
 	else
 		ereport(LOG,
-				(errmsg("kyrodb: folded %lld delta entries of index \"%s\" into epoch %u in %.1f ms%s",
+				(errmsg("kyrodb: folded %lld delta entries of index \"%s\" into epoch %u in %.1f ms: %u snapshot pages written, %u kept%s",
 						(long long) r.delta_entries, RelationGetRelationName(index),
-						r.epoch, r.usecs / 1000.0,
+						r.epoch, r.usecs / 1000.0, r.pages_written, r.pages_kept,
 						r.retrained ? "" : " (model carried over)")));
 }
 
@@ -451,7 +451,7 @@ work_on_index(IndexFile *file, bool full, bool warm)
 	meta = KyroReadMeta(index);
 	delta = meta->active.entries + meta->frozen.entries;
 	/* a request only wakes us: the limit decides, read now */
-	if (delta >= (uint64) KyroDeltaLimit(index))
+	if (delta >= KyroDeltaLimit(index, meta->snap_entries))
 		fold_and_log(index, 0, "");
 
 	slot = KyroGetStatSlot(file->indexoid, true);

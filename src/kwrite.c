@@ -4,7 +4,8 @@
  *	  Writing a new snapshot: its pages, its model and its directory.
  *
  * Build and fold both hand entries to a writer in (key, TID) order, NULLs
- * last.  The writer packs as many entries on each page as the page codec
+ * last; a fold also hands it the directory items of the old pages it
+ * keeps, in their place in that order.  The writer packs as many entries on each page as the page codec
  * fits there (rmi/rmi_page.h: widths chosen per page, so no decision is
  * ever taken for the whole snapshot and nothing is rewritten), writes each
  * page to a fresh block (recycled or new, never a page of the current
@@ -44,6 +45,7 @@ struct KyroWriter
 	uint32		nitems;
 	uint32		items_cap;
 	uint32		key_pages;
+	uint32		pages_written;	/* snapshot pages written, not kept */
 	Page		page;			/* scratch for building a page */
 };
 
@@ -116,9 +118,11 @@ write_one_page(KyroWriter *w)
 	item->first_offset = first->offset;
 	item->count = fit;
 	item->flags = flags;
+	item->tag = w->epoch;
 	item->block = write_page(w->index, w->page);
 	if (!w->pending_nulls)
 		w->key_pages++;
+	w->pages_written++;
 
 	w->last_count = fit;
 	w->head += fit;
@@ -158,6 +162,30 @@ KyroWriterAdd(KyroWriter *w, const KyroEntry *entry)
 		w->nnonnull++;
 	if (w->npending - w->head >= RMI_PAGE_MAX_ENTRIES)
 		write_one_page(w);
+}
+
+/*
+ * Keep an old snapshot page, as its directory item says, in its place in
+ * the order: the entries pending before it go to pages first.  The page
+ * keeps its block and its tag.
+ */
+void
+KyroWriterKeep(KyroWriter *w, const KyroDirItem *old)
+{
+	bool		nulls = (old->flags & KYRO_PAGE_NULLS) != 0;
+
+	Assert(nulls || !w->pending_nulls);
+	write_pending(w);
+	*new_item(w) = *old;
+	w->nentries += old->count;
+	if (nulls)
+		w->pending_nulls = true;
+	else
+	{
+		w->nnonnull += old->count;
+		w->key_pages++;
+	}
+	w->last_count = old->count;
 }
 
 /*
@@ -217,6 +245,7 @@ write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
 		KyroPageGetOpaque(page)->count = chunk;
 		item = new_item(w);
 		item->count = chunk;
+		item->tag = w->epoch;
 		item->block = write_page(w->index, page);
 	}
 	pfree(page);
@@ -229,15 +258,18 @@ write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
 
 /*
  * Finish: the last snapshot pages, the model, the directory; then fill the
- * view's fields of meta (the caller WAL-logs the metapage switch).
+ * view's fields of meta (the caller WAL-logs the metapage switch and sets
+ * snap_dead, which kept pages may carry).  Returns the snapshot pages
+ * written, as opposed to kept.
  */
-void
+uint32
 KyroWriterFinish(KyroWriter *w, KyroMetaPage meta, const char *keep_model,
 				 uint32 keep_bytes)
 {
 	uint32		snap_pages;
 	uint32		dir_pages;
 	uint32		model_bytes;
+	uint32		written;
 	Page		page;
 
 	write_pending(w);
@@ -275,8 +307,10 @@ KyroWriterFinish(KyroWriter *w, KyroMetaPage meta, const char *keep_model,
 	meta->model_bytes = model_bytes;
 	meta->dir_pages = dir_pages;
 
+	written = w->pages_written;
 	pfree(w->items);
 	pfree(w->pending);
 	pfree(w->page);
 	pfree(w);
+	return written;
 }

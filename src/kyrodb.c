@@ -31,6 +31,8 @@ PG_FUNCTION_INFO_V1(kyrodb_version);
 PG_FUNCTION_INFO_V1(kyrodb_handler);
 
 int			kyro_delta_limit_guc = KYRO_DEFAULT_DELTA_LIMIT;
+double		kyro_delta_scale_factor_guc = KYRO_DEFAULT_DELTA_SCALE;
+int			kyro_max_delta_limit = KYRO_DEFAULT_MAX_DELTA_LIMIT;
 bool		kyro_worker_enabled = true;
 int			kyro_worker_naptime = KYRO_DEFAULT_NAPTIME;
 int			kyro_max_workers = KYRO_DEFAULT_MAX_WORKERS;
@@ -43,7 +45,7 @@ bool		kyro_warm_on_start = false;
 int			kyro_max_indexes = 1000;
 
 static relopt_kind kyro_relopt_kind;
-static relopt_parse_elt kyro_relopt_tab[2];
+static relopt_parse_elt kyro_relopt_tab[3];
 
 /*
  * Initialise the library when it is loaded: settings, index options, and
@@ -53,10 +55,24 @@ void
 _PG_init(void)
 {
 	DefineCustomIntVariable("kyrodb.delta_limit",
-							"Delta entries past which a kyro_rmi index folds, for indexes without a delta_limit option.",
+							"Delta entries past which a kyro_rmi index may fold at the least, for indexes without a delta_limit option.",
 							NULL,
 							&kyro_delta_limit_guc,
 							KYRO_DEFAULT_DELTA_LIMIT,
+							KYRO_MIN_DELTA_LIMIT, KYRO_MAX_DELTA_LIMIT,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("kyrodb.delta_scale_factor",
+							 "Share of its snapshot's entries a kyro_rmi index's delta reaches before a fold, for indexes without a delta_scale_factor option.",
+							 NULL,
+							 &kyro_delta_scale_factor_guc,
+							 KYRO_DEFAULT_DELTA_SCALE,
+							 KYRO_MIN_DELTA_SCALE, KYRO_MAX_DELTA_SCALE,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("kyrodb.max_delta_limit",
+							"Delta entries past which a kyro_rmi index folds, however large its snapshot, unless its delta_limit is larger.",
+							NULL,
+							&kyro_max_delta_limit,
+							KYRO_DEFAULT_MAX_DELTA_LIMIT,
 							KYRO_MIN_DELTA_LIMIT, KYRO_MAX_DELTA_LIMIT,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 
@@ -142,6 +158,13 @@ _PG_init(void)
 	kyro_relopt_tab[1].optname = "target_error";
 	kyro_relopt_tab[1].opttype = RELOPT_TYPE_INT;
 	kyro_relopt_tab[1].offset = offsetof(KyroOptions, target_error);
+	add_real_reloption(kyro_relopt_kind, "delta_scale_factor",
+					   "Share of the snapshot's entries the delta reaches before a fold (-1: kyrodb.delta_scale_factor)",
+					   -1, KYRO_MIN_DELTA_SCALE, KYRO_MAX_DELTA_SCALE,
+					   AccessExclusiveLock);
+	kyro_relopt_tab[2].optname = "delta_scale_factor";
+	kyro_relopt_tab[2].opttype = RELOPT_TYPE_REAL;
+	kyro_relopt_tab[2].offset = offsetof(KyroOptions, delta_scale_factor);
 
 	/*
 	 * Reserving the prefix rejects misspelt kyrodb.* settings instead of
@@ -179,20 +202,31 @@ kyrooptions(Datum reloptions, bool validate)
 KyroOptions *
 KyroGetOptions(Relation index)
 {
-	static KyroOptions defaults = {0, 0, KYRO_DEFAULT_TARGET_ERROR};
+	static KyroOptions defaults = {0, 0, KYRO_DEFAULT_TARGET_ERROR, -1};
 
 	if (index->rd_options != NULL)
 		return (KyroOptions *) index->rd_options;
 	return &defaults;
 }
 
-/* Delta entries past which index folds. */
-int
-KyroDeltaLimit(Relation index)
+/*
+ * Delta entries past which index folds, its snapshot holding snap_entries:
+ * a share of the snapshot, so that the cost of folds per insert stays flat
+ * as the index grows (as autovacuum's scale factors), between the floor
+ * delta_limit and the ceiling kyrodb.max_delta_limit, which bounds what a
+ * delta costs every lookup and every backend's memory.
+ */
+uint64
+KyroDeltaLimit(Relation index, uint64 snap_entries)
 {
-	int			limit = KyroGetOptions(index)->delta_limit;
+	KyroOptions *opts = KyroGetOptions(index);
+	uint64		floor = opts->delta_limit > 0 ? opts->delta_limit : kyro_delta_limit_guc;
+	double		scale = opts->delta_scale_factor >= 0 ?
+		opts->delta_scale_factor : kyro_delta_scale_factor_guc;
+	double		scaled = Min(scale * (double) snap_entries,
+							 (double) kyro_max_delta_limit);
 
-	return limit > 0 ? limit : kyro_delta_limit_guc;
+	return Max(floor, (uint64) scaled);
 }
 
 /*

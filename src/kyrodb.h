@@ -58,7 +58,8 @@
 /* ---- On-disk format ---- */
 
 #define KYRO_MAGIC				0x4B59524FU	/* "KYRO" */
-#define KYRO_FORMAT_VERSION		2	/* 1: 0.1.0, fixed-width entries */
+#define KYRO_FORMAT_VERSION		3	/* 1: 0.1.0, fixed-width entries; 2: one
+										 * epoch for every snapshot page */
 #define KYRO_METAPAGE_BLKNO		0
 #define KYRO_PAGE_ID			0xFF87	/* tells pg_filedump our pages apart */
 
@@ -104,16 +105,23 @@ typedef KyroPageOpaqueData *KyroPageOpaque;
  * A directory item: where one snapshot page is and what it starts with, so
  * that the root model and the scan route a key to a page without reading
  * it.  Model pages follow the snapshot pages in the directory; their items
- * carry only the block and the bytes on the page.
+ * carry only the block, the tag and the bytes on the page.
+ *
+ * A snapshot page keeps the tag of the fold that wrote it: a fold that
+ * leaves a page alone carries its item, tag and all, into the new
+ * directory.  Tags are never reused, so a block recycled since a reader
+ * took its view shows a tag other than its item's.
  */
 typedef struct KyroDirItem
 {
 	uint64		first_key;		/* key of the page's first entry */
 	BlockNumber block;
-	uint32		count;			/* entries on the page (model: bytes) */
+	uint32		tag;			/* epoch of the fold that wrote the page */
 	BlockNumber first_block;	/* TID of the page's first entry */
 	uint16		first_offset;
 	uint16		flags;			/* the page's KYRO_PAGE_NULLS */
+	uint32		count;			/* entries on the page (model: bytes) */
+	uint32		pad;
 } KyroDirItem;
 
 /* A chain read checks for a loop once it has read this many pages. */
@@ -184,18 +192,30 @@ typedef KyroMetaPageData *KyroMetaPage;
 typedef struct KyroOptions
 {
 	int32		vl_len_;		/* varlena header (do not touch directly!) */
-	int			delta_limit;	/* delta entries that trigger a fold */
+	int			delta_limit;	/* the delta limit's floor; 0: the setting */
 	int			target_error;	/* model's wanted mean error, positions */
+	double		delta_scale_factor; /* share of the snapshot; -1: the setting */
 } KyroOptions;
 
+/*
+ * The delta limit: a fold is due once the delta holds
+ * delta_scale_factor x the snapshot's entries, but never fewer than
+ * delta_limit nor (unless delta_limit says so) more than max_delta_limit.
+ */
 #define KYRO_DEFAULT_DELTA_LIMIT	65536
 #define KYRO_MIN_DELTA_LIMIT		16
 #define KYRO_MAX_DELTA_LIMIT		(1 << 30)
+#define KYRO_DEFAULT_DELTA_SCALE	0.02
+#define KYRO_MIN_DELTA_SCALE		0.0
+#define KYRO_MAX_DELTA_SCALE		1.0
+#define KYRO_DEFAULT_MAX_DELTA_LIMIT	(1 << 20)
 #define KYRO_DEFAULT_TARGET_ERROR	RMI_DEFAULT_TARGET_ERROR
 #define KYRO_MIN_TARGET_ERROR		1
 #define KYRO_MAX_TARGET_ERROR		65536
 
 extern int	kyro_delta_limit_guc;
+extern double kyro_delta_scale_factor_guc;
+extern int	kyro_max_delta_limit;
 
 /* ---- Keys ---- */
 
@@ -384,6 +404,12 @@ typedef KyroScanOpaqueData *KyroScanOpaque;
 
 /* ---- Folds ---- */
 
+/*
+ * A dead fraction of the snapshot past which VACUUM's cleanup folds and the
+ * fold rewrites every page, dropping the dead entries.
+ */
+#define KYRO_DEAD_FRACTION	0.1
+
 /* Flags of KyroFold */
 #define KYRO_FOLD_WAIT		0x01	/* wait for a running fold, not give up */
 #define KYRO_FOLD_RETRAIN	0x02	/* train a new model even if one would do */
@@ -395,6 +421,8 @@ typedef struct KyroFoldResult
 	int64		delta_entries;	/* frozen delta entries folded in */
 	int64		snap_entries;	/* entries of the new snapshot */
 	bool		retrained;		/* a new model, not the old one carried over */
+	uint32		pages_written;	/* snapshot pages written */
+	uint32		pages_kept;		/* snapshot pages kept as they were */
 	int64		usecs;
 } KyroFoldResult;
 
@@ -507,7 +535,7 @@ extern void KyroModelFilesSweepDatabases(List *live);
 /* kyrodb.c */
 extern PGDLLEXPORT void _PG_init(void);
 extern KyroOptions *KyroGetOptions(Relation index);
-extern int	KyroDeltaLimit(Relation index);
+extern uint64 KyroDeltaLimit(Relation index, uint64 snap_entries);
 
 /* kkeys.c */
 extern uint64 KyroDatumToKey(Datum value, Oid type);
@@ -524,6 +552,8 @@ extern KyroMetaPage KyroReadMeta(Relation index);
 extern void KyroReadMetaInto(Relation index, KyroMetaPage copy);
 extern void KyroCheckMeta(Relation index, KyroMetaPage meta);
 extern pg_attribute_noreturn() void KyroCorrupt(Relation index, const char *detail);
+extern Buffer KyroReadViewPage(Relation index, BlockNumber blkno,
+							   uint16 kind, uint32 tag, uint32 view, int mode);
 extern Buffer KyroReadPage(Relation index, BlockNumber blkno, uint16 kind,
 						   uint32 tag, int mode);
 extern void KyroMarkDeleted(Relation index, BlockNumber *blocks, int nblocks);
@@ -538,8 +568,9 @@ extern void kyrobuildempty(Relation index);
 typedef struct KyroWriter KyroWriter;
 extern KyroWriter *KyroWriterBegin(Relation index, uint32 epoch);
 extern void KyroWriterAdd(KyroWriter *w, const KyroEntry *entry);
-extern void KyroWriterFinish(KyroWriter *w, KyroMetaPage meta,
-							 const char *keep_model, uint32 keep_bytes);
+extern void KyroWriterKeep(KyroWriter *w, const KyroDirItem *old);
+extern uint32 KyroWriterFinish(KyroWriter *w, KyroMetaPage meta,
+							   const char *keep_model, uint32 keep_bytes);
 
 /* kinsert.c */
 extern bool kyroinsert(Relation index, Datum *values, bool *isnull,

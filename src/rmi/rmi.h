@@ -116,7 +116,8 @@ extern uint64_t rmi_lookup(const RmiModel *model, const uint64_t *keys,
 						   uint64_t n, uint64_t probe);
 
 /*
- * The window [*lo, *hi] of positions (within [0, n - 1]) that the model
+ * The window [*lo, *hi] of positions (within [0, n - 1], and within the
+ * n_keys positions the model was trained on) that the model
  * names for probe: for a model trained on these n keys, the answer lies in
  * [*lo, *hi + 1].  For callers whose keys are not one array (the access
  * method's pages); they must check the answer as rmi_lookup does.

@@ -66,6 +66,13 @@ rmi_window(const RmiModel *model, uint64_t n, uint64_t probe,
 		*hi = n > 0 ? n - 1 : 0;
 		return;
 	}
+	/*
+	 * A model speaks of the positions it was trained on: a model carried
+	 * over to a longer array still names the same windows for its keys,
+	 * and a key past them is found by the search's gallop.
+	 */
+	if (model->n_keys > 0 && model->n_keys < n)
+		n = model->n_keys;
 	leaf = &model->leaves[rmi_route(model, probe)];
 	pred = rmi_leaf_predict(leaf, probe, n);
 	*lo = pred > leaf->err_lo ? pred - leaf->err_lo : 0;

@@ -510,6 +510,43 @@ test_budget(void)
 	free(keys);
 }
 
+/*
+ * A model carried over to a longer array (keys appended after the ones it
+ * was trained on) names the same windows for its own keys as it did over
+ * its own array, and every key of the longer array is still found.
+ */
+static void
+test_carried_over(void)
+{
+	for (KeyDist d = 0; d < DIST_COUNT; d++)
+	{
+		uint64_t	n = 5000;
+		uint64_t	extra = 3000;
+		uint64_t   *keys = make_keys(d, n + extra);
+		RmiModel	model;
+
+		if (keys == NULL)
+			return;
+		CHECK(rmi_build(keys, n, NULL, &model) == RMI_OK, "build failed");
+		for (uint64_t i = 0; i < n; i++)
+		{
+			uint64_t	lo1, hi1, lo2, hi2;
+
+			rmi_window(&model, n, keys[i], &lo1, &hi1);
+			rmi_window(&model, n + extra, keys[i], &lo2, &hi2);
+			CHECK(lo1 == lo2 && hi1 == hi2,
+				  "%s key %llu: window [%llu, %llu] over its keys, [%llu, %llu] over more",
+				  keygen_name(d), (unsigned long long) i,
+				  (unsigned long long) lo1, (unsigned long long) hi1,
+				  (unsigned long long) lo2, (unsigned long long) hi2);
+		}
+		for (uint64_t i = 0; i < n + extra; i += 7)
+			check_probe(&model, keys, n + extra, keys[i]);
+		rmi_free(&model);
+		free(keys);
+	}
+}
+
 /* The model's tests; the 10M-key datasets only if big. */
 void
 rmi_tests(int big)
@@ -548,4 +585,5 @@ rmi_tests(int big)
 	unit_run("load rejects with the right code", test_load_errors);
 	unit_run("build rejects bad input", test_build_errors);
 	unit_run("size budget and leaf count", test_budget);
+	unit_run("a model carried over to appended keys", test_carried_over);
 }

@@ -1,0 +1,92 @@
+-- Folds cost what changed: a snapshot page that receives no delta entry is
+-- kept as it is (block, tag, dead bits); pages that do are rewritten and
+-- split where they overflow; keys past the last one append pages.  Every
+-- page is rewritten only by a rebuild, or once a tenth of the snapshot is
+-- dead.  The DEBUG1 line of each fold says how many pages it kept.
+CREATE EXTENSION IF NOT EXISTS kyrodb;
+
+CREATE TABLE kf (k int8, v int4);
+INSERT INTO kf SELECT g * 10, g FROM generate_series(1, 50000) g;
+CREATE INDEX kf_k ON kf USING kyro_rmi (k) WITH (delta_limit = 1073741824);
+SELECT snapshot_pages FROM kyrodb.stats('kf_k');
+
+-- append: keys past the last one rewrite the last page and add pages
+INSERT INTO kf SELECT g * 10, g FROM generate_series(50001, 60000) g;
+SET client_min_messages = debug1;
+SELECT kyrodb.snapshot('kf_k') > 0 AS folded;
+RESET client_min_messages;
+SELECT * FROM kyro_test.compare('SELECT k FROM kf WHERE k > 499000 AND k < 500100');
+SELECT kyrodb.check('kf_k', true);
+
+-- partial: keys inside the range of one page rewrite that page alone
+INSERT INTO kf VALUES (123455, -1), (123456, -2), (123457, -3);
+SET client_min_messages = debug1;
+SELECT kyrodb.snapshot('kf_k') > 0 AS folded;
+RESET client_min_messages;
+SELECT * FROM kyro_test.compare('SELECT k, v FROM kf WHERE k BETWEEN 123400 AND 123500');
+SELECT kyrodb.check('kf_k', true);
+
+-- keys before the first one, and NULLs: the first page and the NULL pages
+INSERT INTO kf VALUES (-5, -5), (NULL, -6), (NULL, -7);
+SET client_min_messages = debug1;
+SELECT kyrodb.snapshot('kf_k') > 0 AS folded;
+RESET client_min_messages;
+SELECT * FROM kyro_test.compare('SELECT k, v FROM kf WHERE k < 100 OR k IS NULL');
+SELECT kyrodb.check('kf_k', true);
+
+-- a delta that only flags nothing: an empty fold keeps every page
+SET client_min_messages = debug1;
+SELECT kyrodb.snapshot('kf_k') > 0 AS folded;
+RESET client_min_messages;
+
+-- dead entries on kept pages stay flagged and counted
+DELETE FROM kf WHERE k BETWEEN 200000 AND 200500;
+VACUUM (INDEX_CLEANUP ON) kf;
+SELECT dead_items FROM kyrodb.stats('kf_k');
+INSERT INTO kf VALUES (700000, 1);
+SET client_min_messages = debug1;
+SELECT kyrodb.snapshot('kf_k') > 0 AS folded;
+RESET client_min_messages;
+SELECT dead_items FROM kyrodb.stats('kf_k');
+SELECT * FROM kyro_test.compare('SELECT k FROM kf WHERE k BETWEEN 199000 AND 201000');
+SELECT kyrodb.check('kf_k', true);
+
+-- a tenth of the snapshot dead: the fold rewrites every page and drops them
+DELETE FROM kf WHERE v % 8 = 0;
+VACUUM (INDEX_CLEANUP ON) kf;
+SELECT dead_items = 0 AS dropped FROM kyrodb.stats('kf_k');
+SELECT * FROM kyro_test.compare('SELECT count(*), sum(k) FROM kf WHERE k > 0');
+SELECT kyrodb.check('kf_k', true);
+
+-- a rebuild rewrites every page
+SET client_min_messages = debug1;
+SELECT epoch > 0 AS rebuilt FROM kyrodb.rebuild('kf_k');
+RESET client_min_messages;
+SELECT kyrodb.check('kf_k', true);
+
+-- many small appends: the index grows by what they add, not by a copy of
+-- itself per fold (freed pages are reused once no snapshot needs them)
+SELECT pg_relation_size('kf_k') AS before_appends \gset
+SELECT format('INSERT INTO kf SELECT %s + g, g FROM generate_series(1, 200) g',
+			  1000000 + r * 1000),
+	   'SELECT kyrodb.snapshot(''kf_k'') > 0 AS folded'
+FROM generate_series(1, 40) r \gexec
+SELECT pg_relation_size('kf_k') < 1.3 * :before_appends AS grew_by_what_changed;
+SELECT * FROM kyro_test.compare('SELECT k FROM kf WHERE k > 1000000');
+SELECT kyrodb.check('kf_k', true);
+
+-- random keys in small deltas: untouched pages are kept, answers exact
+DO $$
+BEGIN
+	FOR r IN 1..20 LOOP
+		INSERT INTO kf SELECT (hashint4(r * 1000 + g) & 1048575)::int8 * 3, -g
+		FROM generate_series(1, 50) g;
+		PERFORM kyrodb.snapshot('kf_k');
+	END LOOP;
+END
+$$;
+SELECT * FROM kyro_test.compare('SELECT k, v FROM kf WHERE v < 0 AND k >= 0');
+SELECT * FROM kyro_test.compare('SELECT k FROM kf WHERE k BETWEEN 100000 AND 300000');
+SELECT kyrodb.check('kf_k', true);
+DROP TABLE kf;
+DROP EXTENSION kyrodb;
