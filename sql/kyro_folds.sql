@@ -2,7 +2,8 @@
 -- kept as it is (block, tag, dead bits); pages that do are rewritten and
 -- split where they overflow; keys past the last one append pages.  Every
 -- page is rewritten only by a rebuild, or once a tenth of the snapshot is
--- dead.  The DEBUG1 line of each fold says how many pages it kept.
+-- dead.  The DEBUG1 line of each fold says its kind (append, partial,
+-- full) and how many pages it kept.
 CREATE EXTENSION IF NOT EXISTS kyrodb;
 
 CREATE TABLE kf (k int8, v int4);

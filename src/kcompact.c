@@ -487,6 +487,21 @@ old_model(Relation index, KyroMetaPage old, const KyroDirItem *old_items)
 	return buf;
 }
 
+/* A kind of fold, in words, for log lines. */
+const char *
+KyroFoldKindName(KyroFoldKind kind)
+{
+	switch (kind)
+	{
+		case KYRO_FOLD_APPEND:
+			return "append";
+		case KYRO_FOLD_PARTIAL:
+			return "partial";
+		default:
+			return "full";
+	}
+}
+
 /*
  * Whether a fold must rewrite every page: a rebuild asks for it, or enough
  * of the snapshot is dead that dropping it is worth a full pass.
@@ -539,6 +554,8 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	int64		dropped = 0;
 	bool		appended_only = true;
 	bool		all;
+	KyroFoldKind kind;
+	int64		first_rewritten = -1;	/* first page with keys rewritten */
 	char	   *keep_model = NULL;
 	uint32		new_epoch;
 	uint32		written;
@@ -619,6 +636,8 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		dropped += read_snapshot_page(index, old, old_items, p, &page_entries,
 									  decoded);
 		freed[nfreed++] = old_items[p].block;
+		if (first_rewritten < 0 && p < old->key_pages)
+			first_rewritten = p;
 		for (int64 i = 0; i < page_entries.n; i++)
 		{
 			while (d < end &&
@@ -669,13 +688,21 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	KyroMarkDeleted(index, freed, nfreed);
 
 	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	if (all)
+		kind = KYRO_FOLD_FULL;
+	else if (first_rewritten < 0 || first_rewritten + 1 >= old->key_pages)
+		kind = KYRO_FOLD_APPEND;
+	else
+		kind = KYRO_FOLD_PARTIAL;
 	ereport(DEBUG1,
-			(errmsg_internal("kyrodb: fold of index \"%s\" into epoch %u kept %u of %u snapshot pages and wrote %u",
+			(errmsg_internal("kyrodb: %s fold of index \"%s\" into epoch %u kept %u of %u snapshot pages and wrote %u",
+							 KyroFoldKindName(kind),
 							 RelationGetRelationName(index), new_epoch,
 							 built->snap_pages - written, old->snap_pages,
 							 written)));
 	if (result != NULL)
 	{
+		result->kind = kind;
 		result->epoch = new_epoch;
 		result->delta_entries = delta.n;
 		result->snap_entries = built->snap_entries;

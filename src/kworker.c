@@ -408,9 +408,10 @@ fold_and_log(Relation index, int flags, const char *why)
 	}
 	else
 		ereport(LOG,
-				(errmsg("kyrodb: folded %lld delta entries of index \"%s\" into epoch %u in %.1f ms: %u snapshot pages written, %u kept%s",
+				(errmsg("kyrodb: folded %lld delta entries of index \"%s\" into epoch %u in %.1f ms: %s fold, %u snapshot pages written, %u kept%s",
 						(long long) r.delta_entries, RelationGetRelationName(index),
-						r.epoch, r.usecs / 1000.0, r.pages_written, r.pages_kept,
+						r.epoch, r.usecs / 1000.0, KyroFoldKindName(r.kind),
+						r.pages_written, r.pages_kept,
 						r.retrained ? "" : " (model carried over)")));
 }
 

@@ -414,9 +414,21 @@ typedef KyroScanOpaqueData *KyroScanOpaque;
 #define KYRO_FOLD_WAIT		0x01	/* wait for a running fold, not give up */
 #define KYRO_FOLD_RETRAIN	0x02	/* train a new model even if one would do */
 
+/*
+ * Kinds of fold, by what they rewrote: the last page of keys and the pages
+ * after it (keys past the snapshot's last one), some pages, or all.
+ */
+typedef enum KyroFoldKind
+{
+	KYRO_FOLD_APPEND,
+	KYRO_FOLD_PARTIAL,
+	KYRO_FOLD_FULL
+} KyroFoldKind;
+
 /* What a fold did, for its caller's log line and result. */
 typedef struct KyroFoldResult
 {
+	KyroFoldKind kind;
 	uint32		epoch;			/* of the new snapshot */
 	int64		delta_entries;	/* frozen delta entries folded in */
 	int64		snap_entries;	/* entries of the new snapshot */
@@ -625,6 +637,7 @@ extern RmiStatus KyroLoadModel(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, MemoryContext cxt,
 							   RmiModel *model, char **buf, bool *recycled);
 extern bool KyroFold(Relation index, int flags, KyroFoldResult *result);
+extern const char *KyroFoldKindName(KyroFoldKind kind);
 extern RmiStatus KyroModelTail(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, uint64 *checksum,
 							   bool *recycled);

@@ -218,7 +218,48 @@ DELETE FROM t WHERE id % 17 = $round;
 	compare_round($round);
 }
 
-# A scan on the standby that pauses while the primary folds again and
+# Each kind of fold replayed: keys past the last one (an append fold),
+# keys inside one page's range (a partial fold), and a rebuild (a full
+# fold).  The fold says its kind at DEBUG1; the standby answers as the
+# primary's sequential scan does, and its check passes.
+$primary->safe_psql(
+	'postgres', q{
+CREATE TABLE ta (id serial, k int8);
+INSERT INTO ta (k) SELECT g * 2 FROM generate_series(1, 20000) g;
+CREATE INDEX ta_k_idx ON ta USING kyro_rmi (k) WITH (delta_limit = 1073741824);
+});
+my %fold_sql = (
+	append =>
+	  'INSERT INTO ta (k) SELECT (SELECT max(k) FROM ta) + g FROM generate_series(1, 3000) g;'
+	  . q{ SELECT kyrodb.snapshot('ta_k_idx');},
+	partial => 'INSERT INTO ta (k) SELECT 2 * g + 1 FROM generate_series(5000, 5100) g;'
+	  . q{ SELECT kyrodb.snapshot('ta_k_idx');},
+	full => 'INSERT INTO ta (k) VALUES (-1), (NULL);'
+	  . q{ SELECT epoch FROM kyrodb.rebuild('ta_k_idx');});
+foreach my $kind ('append', 'partial', 'full', 'append')
+{
+	my ($ret, $out, $err) = $primary->psql('postgres',
+		"SET client_min_messages = debug1; $fold_sql{$kind}");
+	is($ret, 0, "$kind fold on the primary");
+	like($err, qr/kyrodb: $kind fold of index "ta_k_idx"/,
+		"the fold names its kind: $kind");
+	$primary->wait_for_catchup($standby);
+	foreach my $q (
+		'SELECT count(*), sum(k) FROM ta WHERE k > 9000 AND k < 11000',
+		'SELECT k FROM ta WHERE k > 40000 ORDER BY k LIMIT 5',
+		'SELECT k FROM ta ORDER BY k DESC LIMIT 5',
+		'SELECT count(*), min(k), max(k) FROM ta WHERE k IS NOT NULL',
+		'SELECT count(*) FROM ta WHERE k IS NULL')
+	{
+		is($standby->safe_psql('postgres', "$force_index $q"),
+			$primary->safe_psql('postgres', "$force_seqscan $q"),
+			"after the $kind fold, the standby's index answers $q as the primary's seq scan");
+	}
+	is($standby->safe_psql('postgres', q{SELECT kyrodb.check('ta_k_idx')}),
+		't', "after the $kind fold, kyrodb.check passes on the standby");
+}
+
+# A scan on the standby that pauses while the primary rebuilds again and
 # again: the primary, which knows nothing of the standby's scan, recycles
 # the pages of the snapshot the scan started on, and replay overwrites
 # them under it.  The scan must notice, take the new view and resume where
@@ -271,8 +312,10 @@ FROM (SELECT k FROM big
 			  WHERE locktype = 'advisory' AND NOT granted}),
 		"$label: the scan waits at key $pause_key");
 
-	$primary->safe_psql('postgres',
-		"DROP TABLE IF EXISTS tags_before; CREATE TABLE tags_before AS $page_tags");
+	# kept in Perl: a table would leave dead catalog rows, whose pruning
+	# would cancel the standby's scan
+	my %tags_before = map { my ($b, @rest) = split(/\|/); ($b => join('|', @rest)) }
+	  split(/\n/, $primary->safe_psql('postgres', $page_tags));
 	my $size_before = $primary->safe_psql('postgres',
 		q{SELECT pg_relation_size('big_k_idx') / 8192});
 	foreach my $i (1 .. 10)
@@ -281,20 +324,25 @@ FROM (SELECT k FROM big
 		# are free to reuse
 		$primary->safe_psql('postgres',
 			"INSERT INTO big (k) SELECT g * 7 + $i + $round FROM generate_series(1, 50) g");
-		$primary->safe_psql('postgres', q{SELECT kyrodb.snapshot('big_k_idx')});
+		# a rebuild rewrites every page (a fold would keep the pages that
+		# take no new keys)
+		$primary->safe_psql('postgres', q{SELECT epoch FROM kyrodb.rebuild('big_k_idx')});
 	}
 	my $size_after = $primary->safe_psql('postgres',
 		q{SELECT pg_relation_size('big_k_idx') / 8192});
 	note "big_k_idx: $size_before pages before 10 folds, $size_after after";
 	# the pages of the view the scan paused on: directory, snapshot and
 	# model pages (flags 0x0E) not marked deleted (0x0100)
-	my ($overwritten, $view_pages) = split(
-		/\|/,
-		$primary->safe_psql(
-			'postgres', qq{SELECT count(*) FILTER (WHERE a.tag <> b.tag OR a.flags <> b.flags),
-				count(*)
-			  FROM tags_before b JOIN ($page_tags) a USING (b)
-			  WHERE b.flags & 14 <> 0 AND b.flags & 256 = 0}));
+	my %tags_after = map { my ($b, @rest) = split(/\|/); ($b => join('|', @rest)) }
+	  split(/\n/, $primary->safe_psql('postgres', $page_tags));
+	my ($overwritten, $view_pages) = (0, 0);
+	foreach my $b (keys %tags_before)
+	{
+		my (undef, $flags) = split(/\|/, $tags_before{$b});
+		next unless ($flags & 14) && !($flags & 256);
+		$view_pages++;
+		$overwritten++ if ($tags_after{$b} // '') ne $tags_before{$b};
+	}
 	note "$label: $overwritten of the $view_pages pages of its view overwritten";
 	cmp_ok($overwritten, '>=', $view_pages / 2,
 		"$label: the folds overwrote pages of the view it paused on");

@@ -1,7 +1,9 @@
 # A kyro_rmi index through crashes: pgbench inserts (and now and then
 # deletes and folds) into a table with a small delta_limit, so folds run
 # all the time; the server is stopped in immediate mode during the load and
-# started again.  After each crash recovery kyrodb.check passes with
+# started again.  Each crash comes during a load of its own: keys past the
+# last one (append folds), random keys (partial folds), and random keys
+# with rebuilds (full folds).  After each crash recovery kyrodb.check passes with
 # heapallindexed, and the index answers every query as a sequential scan
 # does, row counts included.  Crash recovery also compares each replayed
 # generic WAL record with the page image the server wrote
@@ -115,8 +117,16 @@ INSERT INTO t (k) SELECT :base + g % 7 FROM generate_series(1, 20) g;
 \set near random(1, 3000)
 DELETE FROM t WHERE k BETWEEN :near AND :near + 2;
 },
+	'append.sql' => q{
+INSERT INTO t (k) VALUES (5000000000 + nextval('t_id_seq'));
+},
 	'fold.sql' => q{
+SET log_min_messages = debug1;
 SELECT kyrodb.snapshot('t_k_idx');
+},
+	'rebuild.sql' => q{
+SET log_min_messages = debug1;
+SELECT epoch FROM kyrodb.rebuild('t_k_idx');
 },
 	'check.sql' => q{
 \set near random(1, 3000)
@@ -131,21 +141,29 @@ foreach my $name (keys %scripts)
 	close($fh);
 }
 
-# Start pgbench against the node; returns the harness.  Its output goes to
-# $load_out and $load_err.
+# The loads, by the kind of fold they bring about: scripts and weights.
+my %loads = (
+	append => [ 'append.sql@20', 'fold.sql@1', 'check.sql@4' ],
+	partial => [
+		'insert.sql@20', 'batch.sql@5', 'delete.sql@2', 'fold.sql@1', 'check.sql@4'
+	],
+	full => [
+		'insert.sql@20', 'batch.sql@5', 'delete.sql@2', 'rebuild.sql@1',
+		'check.sql@4'
+	]);
+
+# Start pgbench against the node with the load of a kind; returns the
+# harness.  Its output goes to $load_out and $load_err.
 my ($load_out, $load_err);
 
 sub start_load
 {
+	my ($kind) = @_;
 	($load_out, $load_err) = ('', '');
 	my @cmd = (
 		'pgbench', '-n', '-c', '5', '-j', '2', '-T', '30',
 		'-h', $node->host, '-p', $node->port,
-		'-f', "$tmp/insert.sql\@20",
-		'-f', "$tmp/batch.sql\@5",
-		'-f', "$tmp/delete.sql\@2",
-		'-f', "$tmp/fold.sql\@1",
-		'-f', "$tmp/check.sql\@4",
+		(map { ('-f', "$tmp/$_") } @{ $loads{$kind} }),
 		'postgres');
 	return IPC::Run::start(\@cmd, '>', \$load_out, '2>', \$load_err);
 }
@@ -218,11 +236,13 @@ sub verify
 verify('before the load');
 
 my $last_epoch = $node->safe_psql('postgres', q{SELECT kyrodb.snapshot('t_k_idx')});
+my @kinds = ('append', 'partial', 'full');
 foreach my $crash (1 .. 3)
 {
+	my $kind = $kinds[ $crash - 1 ];
 	my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
 	my $log_offset = -s $node->logfile;
-	my $load = start_load();
+	my $load = start_load($kind);
 
 	# let the load run for a while, at a different point of a fold each time
 	my $rows = 0;
@@ -241,6 +261,12 @@ foreach my $crash (1 .. 3)
 	  /statement: SELECT check_keys/g;
 	cmp_ok($checks, '>', 0,
 		"crash $crash: $checks checks of index against seq scan answers during the load");
+	# folds of the load's kind ran (the worker logs its folds, the clients'
+	# own folds log at DEBUG1)
+	my $folds = () =
+	  PostgreSQL::Test::Utils::slurp_file($node->logfile, $log_offset) =~
+	  /kyrodb: (?:$kind fold of index|folded .* $kind fold,)/g;
+	cmp_ok($folds, '>', 0, "crash $crash: $folds $kind folds during the load");
 	$node->stop('immediate');
 	eval { $load->finish; };
 	note "crash $crash: stopped during the load with about $rows rows (from $before)";

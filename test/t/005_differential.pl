@@ -140,6 +140,18 @@ my @tables = (
 		sparse => \&rand64,
 		spread => 50,
 		extremes => [ '-9223372036854775808', '9223372036854775807' ],
+	},
+	{
+		# ids: keys mostly past the last one, so that most folds append
+		# pages and the others rewrite a few; the default scale factor
+		name => 'da',
+		type => 'int8',
+		opts => 'WITH (delta_limit = 16)',
+		dense => 1000,
+		sparse => sub { return rint(1000000); },
+		spread => 100,
+		extremes => [ '-9223372036854775808', '0' ],
+		increasing => 1000000000,
 	});
 
 foreach my $t (@tables)
@@ -196,6 +208,7 @@ sub gen_key
 	  if $dist eq 'clustered';
 	return pick(@{ $t->{dups} }) if $dist eq 'dup';
 	return undef if $dist eq 'null';
+	return $t->{increasing} += 1 + rint(3) if $dist eq 'increasing';
 	return pick(@{ $t->{extremes} });
 }
 
@@ -205,6 +218,10 @@ sub gen_batch
 	my ($t, $n) = @_;
 	my $main = pick(qw(dense sparse clustered dup lognormal mixed));
 	my @keys;
+
+	# a table of ids: mostly a run of increasing keys, nothing else
+	return map { my $k = gen_key($t, 'increasing'); remember($t, $k); $k } 1 .. $n
+	  if $t->{increasing} && chance(0.8);
 	foreach (1 .. $n)
 	{
 		my $dist = ($main eq 'mixed' || chance(0.2)) ? undef : $main;
@@ -342,16 +359,22 @@ sub round_writes
 {
 	my ($t, $nops) = @_;
 	my $name = $t->{name};
-	my $sql = $t->{guc} . "\n";
+	# each fold says its kind (append, partial, full) in the server log
+	my $sql = "SET log_min_messages = debug1;\n" . $t->{guc} . "\n";
 	my @ops = (
 		'batch', 'batch', 'singles', 'singles', 'update', 'update',
-		'delete', 'delete', 'hot', 'rollback');
+		'delete', 'delete', 'hot', 'rollback', 'heavy');
 	foreach (1 .. $nops)
 	{
 		my $op = pick(@ops);
 		if ($op eq 'batch')
 		{
 			$sql .= sql_insert_batch($t, 20 + rint(300));
+		}
+		elsif ($op eq 'heavy')
+		{
+			# many delta limits' worth at once
+			$sql .= sql_insert_batch($t, 500 + rint(1500));
 		}
 		elsif ($op eq 'singles')
 		{
@@ -829,6 +852,14 @@ foreach my $t (@tables)
 {
 	is($node->safe_psql('postgres', "SELECT kyrodb.check('$t->{name}_k_idx', true)"),
 		't', "kyrodb.check('$t->{name}_k_idx', true) after $rounds rounds");
+}
+
+# Folds of every kind happened along the way.
+my $log = slurp_file($node->logfile);
+foreach my $kind ('append', 'partial', 'full')
+{
+	my $n = () = $log =~ /kyrodb: $kind fold of index/g;
+	cmp_ok($n, '>', 0, "$n $kind folds during the rounds");
 }
 
 note "plan nodes in the sampled forced plans: "
