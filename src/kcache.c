@@ -280,32 +280,70 @@ delta_matches(KyroDeltaView *v, KyroMetaPage meta)
 		v->active.number == meta->active.number;
 }
 
-/* Merge the sorted entries add[0..n) into view's sorted array. */
-static void
-merge_into(KyroDeltaView *view, KyroEntry *add, int64 n)
+/*
+ * Whether the active chain has entries that view has not read: a page
+ * added since, or more entries on the tail page it read last (inserts
+ * append there without touching the metapage).
+ */
+static bool
+delta_grew(Relation index, KyroMetaPage meta, KyroDeltaView *view)
 {
-	int64		i = view->nentries - 1;
-	int64		j = n - 1;
-	int64		k = view->nentries + n - 1;
+	if (meta->active.number == 0)
+		return false;
+	if (meta->active.tail != view->read_block ||
+		meta->active.before_tail != view->active.before_tail)
+		return true;
+	return KyroTailCount(index, &meta->active) != view->read_count;
+}
 
-	if (view->nentries + n > view->capacity)
-	{
-		int64		cap = Max(view->capacity * 2, view->nentries + n);
+/* A run of the n entries at a and b, merged, in view's memory. */
+static KyroDeltaRun
+merge_runs(KyroDeltaView *view, const KyroDeltaRun *a, const KyroDeltaRun *b)
+{
+	KyroDeltaRun out;
+	int64		i = 0;
+	int64		j = 0;
 
-		cap = Max(cap, 64);
-		view->entries = view->entries == NULL ?
-			MemoryContextAllocHuge(view->head.cxt, sizeof(KyroEntry) * cap) :
-			repalloc_huge(view->entries, sizeof(KyroEntry) * cap);
-		view->capacity = cap;
-	}
-	while (j >= 0)
+	out.n = a->n + b->n;
+	out.entries = MemoryContextAllocHuge(view->head.cxt, sizeof(KyroEntry) * out.n);
+	for (int64 k = 0; k < out.n; k++)
 	{
-		if (i >= 0 && KyroEntryCompare(&view->entries[i], &add[j]) > 0)
-			view->entries[k--] = view->entries[i--];
+		if (j >= b->n ||
+			(i < a->n && KyroEntryCompare(&a->entries[i], &b->entries[j]) <= 0))
+			out.entries[k] = a->entries[i++];
 		else
-			view->entries[k--] = add[j--];
+			out.entries[k] = b->entries[j++];
 	}
-	view->nentries += n;
+	return out;
+}
+
+/*
+ * Add the sorted entries add[0..n) to view as a run of their own, then
+ * merge the last two runs while the last is at least half the size of the
+ * one before it, or while there are too many.
+ */
+static void
+add_run(KyroDeltaView *view, const KyroEntry *add, int64 n)
+{
+	KyroDeltaRun *last;
+
+	last = &view->runs[view->nruns++];
+	last->n = n;
+	last->entries = MemoryContextAllocHuge(view->head.cxt, sizeof(KyroEntry) * n);
+	memcpy(last->entries, add, sizeof(KyroEntry) * n);
+	while (view->nruns >= 2 &&
+		   (view->runs[view->nruns - 2].n <= 2 * view->runs[view->nruns - 1].n ||
+			view->nruns == KYRO_DELTA_MAX_RUNS))
+	{
+		KyroDeltaRun *a = &view->runs[view->nruns - 2];
+		KyroDeltaRun *b = &view->runs[view->nruns - 1];
+		KyroDeltaRun merged = merge_runs(view, a, b);
+
+		pfree(a->entries);
+		pfree(b->entries);
+		*a = merged;
+		view->nruns--;
+	}
 }
 
 /*
@@ -340,7 +378,7 @@ read_new_entries(Relation index, KyroMetaPage meta, KyroDeltaView *view,
 	if (ok && add.n > 0)
 	{
 		qsort(add.items, add.n, sizeof(KyroEntry), KyroEntryCmpQsort);
-		merge_into(view, add.items, add.n);
+		add_run(view, add.items, add.n);
 	}
 	if (add.items)
 		pfree(add.items);
@@ -372,14 +410,16 @@ copy_delta_view(KyroDeltaView *view, KyroMetaPage meta)
 
 	copy->read_block = view->read_block;
 	copy->read_count = view->read_count;
-	if (view->nentries > 0)
+	for (int r = 0; r < view->nruns; r++)
 	{
-		copy->capacity = view->nentries;
-		copy->entries = MemoryContextAllocHuge(copy->head.cxt,
-											   sizeof(KyroEntry) * view->nentries);
-		memcpy(copy->entries, view->entries, sizeof(KyroEntry) * view->nentries);
-		copy->nentries = view->nentries;
+		KyroDeltaRun *run = &copy->runs[r];
+
+		run->n = view->runs[r].n;
+		run->entries = MemoryContextAllocHuge(copy->head.cxt,
+											  sizeof(KyroEntry) * run->n);
+		memcpy(run->entries, view->runs[r].entries, sizeof(KyroEntry) * run->n);
 	}
+	copy->nruns = view->nruns;
 	return copy;
 }
 
@@ -454,8 +494,7 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 			entry->delta = view = new_delta_view(meta);
 			ok = read_new_entries(index, meta, view, true);
 		}
-		else if (meta->active.entries != view->active.entries ||
-				 meta->active.tail != view->active.tail)
+		else if (delta_grew(index, meta, view))
 		{
 			if (view->head.refcount > 0)
 			{

@@ -123,6 +123,45 @@ KyroReadChain(Relation index, uint32 number, BlockNumber start, uint32 skip,
 }
 
 /*
+ * Entries on a chain's tail page, read under a share lock; 0 if there is
+ * no chain or its tail was recycled since the caller read the metapage
+ * (the chain was folded: its entries are in a snapshot).
+ */
+uint32
+KyroTailCount(Relation index, const KyroChain *chain)
+{
+	Buffer		buffer;
+	uint32		count;
+
+	if (chain->number == 0 || chain->tail == InvalidBlockNumber)
+		return 0;
+	buffer = KyroReadPage(index, chain->tail, KYRO_PAGE_DELTA, chain->number,
+						  BUFFER_LOCK_SHARE);
+	if (!BufferIsValid(buffer))
+		return 0;
+	count = KyroPageGetOpaque(BufferGetPage(buffer))->count;
+	UnlockReleaseBuffer(buffer);
+	return count;
+}
+
+/* Entries of a delta chain: the metapage's count and the tail page's. */
+uint64
+KyroChainEntries(Relation index, const KyroChain *chain)
+{
+	if (chain->number == 0)
+		return 0;
+	return chain->before_tail + KyroTailCount(index, chain);
+}
+
+/* Entries of the delta: the frozen chain's and the active chain's. */
+uint64
+KyroDeltaSize(Relation index, KyroMetaPage meta)
+{
+	return KyroChainEntries(index, &meta->frozen) +
+		KyroChainEntries(index, &meta->active);
+}
+
+/*
  * Check the directory items of meta's view: counts that add up, NULL pages
  * after the pages with keys, first entries in order.  The directory pages
  * passed their tag check, so a failure here is damage.

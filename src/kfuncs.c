@@ -313,13 +313,15 @@ check_chain(CheckState *cs, const KyroChain *chain, bool exact)
 				 "Delta chain %u has a page of another chain.", chain->number);
 		KyroCorrupt(cs->index, detail);
 	}
-	if (exact ? (uint64) entries.n != chain->entries :
-		(uint64) entries.n < chain->entries)
+	/* the metapage counts the entries before the tail page */
+	if (exact ? (last_block != chain->tail ||
+				 (uint64) (entries.n - last_count) != chain->before_tail) :
+		(uint64) entries.n < chain->before_tail)
 	{
 		snprintf(detail, sizeof(detail),
-				 "Delta chain %u holds %lld entries, the metapage says %llu.",
-				 chain->number, (long long) entries.n,
-				 (unsigned long long) chain->entries);
+				 "Delta chain %u holds %lld entries before its tail page %u, the metapage says %llu before page %u.",
+				 chain->number, (long long) (entries.n - last_count), last_block,
+				 (unsigned long long) chain->before_tail, chain->tail);
 		KyroCorrupt(cs->index, detail);
 	}
 	for (int64 i = 0; i < entries.n; i++)
@@ -546,7 +548,7 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 	KyroStatSlot *slot;
 	Datum		values[STAT_COLUMNS];
 	bool		nulls[STAT_COLUMNS];
-	int64		delta_items = meta->active.entries + meta->frozen.entries;
+	int64		delta_items = KyroDeltaSize(index, meta);
 	int64		file_bytes;
 
 	memset(nulls, 0, sizeof(nulls));

@@ -3,11 +3,16 @@
  * kinsert.c
  *	  aminsert for kyro_rmi: append (key, TID) to the active delta chain.
  *
- * An insert never touches the snapshot: it takes the metapage lock,
- * appends one entry to the tail page of the active chain (a new page when
- * the tail is full) and WAL-logs the pages it changed in one generic
- * record.  Past the delta limit it wakes the database's worker and goes
- * on; it folds the delta into a new snapshot itself only when there is no
+ * An insert never touches the snapshot.  It appends one entry to the tail
+ * page of the active chain under a share lock on the metapage, which
+ * keeps a fold from freezing the chain meanwhile but lets inserters run
+ * side by side, and WAL-logs the tail page alone.  Only when the tail is
+ * full does it take the metapage exclusively, to add a page to the chain
+ * and count the full page's entries there (the metapage counts the
+ * entries before the tail; the tail page counts its own).
+ *
+ * Past the delta limit it wakes the database's worker and goes on; it
+ * folds the delta into a new snapshot itself only when there is no
  * worker, or when the delta has reached kyrodb.fold_ceiling times the
  * limit (the worker is not keeping up), and never waits for a running
  * fold (as GIN cleans its pending list).
@@ -20,6 +25,108 @@
 
 #include "kyrodb.h"
 
+/* Pin and exclusively lock the active chain's tail page, checked. */
+static Buffer
+lock_tail(Relation index, KyroMetaPage meta)
+{
+	Buffer		tailbuf = ReadBuffer(index, meta->active.tail);
+
+	LockBuffer(tailbuf, BUFFER_LOCK_EXCLUSIVE);
+	if (KyroPageKind(BufferGetPage(tailbuf)) != KYRO_PAGE_DELTA ||
+		KyroPageGetOpaque(BufferGetPage(tailbuf))->tag != meta->active.number ||
+		KyroPageGetOpaque(BufferGetPage(tailbuf))->count > KYRO_DELTA_PER_PAGE)
+	{
+		UnlockReleaseBuffer(tailbuf);
+		KyroCorrupt(index, psprintf("Delta tail page %u does not belong to chain %u.",
+									meta->active.tail, meta->active.number));
+	}
+	return tailbuf;
+}
+
+/*
+ * Append entry to the tail page if it has room, under the metapage's
+ * share lock; returns the chain's entries then, or 0 if the tail is full
+ * or there is none.
+ */
+static uint64
+append_to_tail(Relation index, Buffer metabuf, const KyroDeltaEntry *entry,
+			   uint64 *snap_entries)
+{
+	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
+	Buffer		tailbuf;
+	GenericXLogState *state;
+	Page		target;
+	uint64		entries = 0;
+
+	if (meta->active.tail == InvalidBlockNumber)
+		return 0;
+	tailbuf = lock_tail(index, meta);
+	if (KyroPageGetOpaque(BufferGetPage(tailbuf))->count < KYRO_DELTA_PER_PAGE)
+	{
+		state = GenericXLogStart(index);
+		target = GenericXLogRegisterBuffer(state, tailbuf, 0);
+		KyroDeltaAppend(target, entry);
+		entries = meta->active.before_tail + KyroPageGetOpaque(target)->count;
+		GenericXLogFinish(state);
+		*snap_entries = meta->snap_entries;
+	}
+	UnlockReleaseBuffer(tailbuf);
+	return entries;
+}
+
+/*
+ * Append entry on a new tail page, under the metapage's exclusive lock
+ * (some other backend may have added one meanwhile: then append there);
+ * returns the chain's entries.
+ */
+static uint64
+append_on_new_page(Relation index, Buffer metabuf, const KyroDeltaEntry *entry,
+				   uint64 *snap_entries)
+{
+	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
+	Buffer		tailbuf = InvalidBuffer;
+	Buffer		newbuf;
+	GenericXLogState *state;
+	Page		target;
+	uint32		full = 0;
+	uint64		entries;
+
+	if (meta->active.tail != InvalidBlockNumber)
+	{
+		tailbuf = lock_tail(index, meta);
+		full = KyroPageGetOpaque(BufferGetPage(tailbuf))->count;
+		if (full < KYRO_DELTA_PER_PAGE)
+		{
+			UnlockReleaseBuffer(tailbuf);
+			return append_to_tail(index, metabuf, entry, snap_entries);
+		}
+	}
+	newbuf = KyroNewBuffer(index);
+
+	state = GenericXLogStart(index);
+	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	if (meta->active.number == 0)
+		meta->active.number = meta->next_chain++;
+	target = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
+	KyroInitPage(target, KYRO_PAGE_DELTA, meta->active.number);
+	if (tailbuf != InvalidBuffer)
+		KyroPageGetOpaque(GenericXLogRegisterBuffer(state, tailbuf, 0))->next =
+			BufferGetBlockNumber(newbuf);
+	else
+		meta->active.head = BufferGetBlockNumber(newbuf);
+	meta->active.tail = BufferGetBlockNumber(newbuf);
+	meta->active.before_tail += full;
+	KyroDeltaAppend(target, entry);
+	entries = meta->active.before_tail + 1;
+	*snap_entries = meta->snap_entries;
+	GenericXLogFinish(state);
+
+	UnlockReleaseBuffer(newbuf);
+	if (tailbuf != InvalidBuffer)
+		UnlockReleaseBuffer(tailbuf);
+	return entries;
+}
+
 /*
  * Append entry to the active chain; returns the chain's entry count, and
  * the snapshot's in *snap_entries.
@@ -29,62 +136,18 @@ append_to_delta(Relation index, const KyroDeltaEntry *entry,
 				uint64 *snap_entries)
 {
 	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-	Buffer		tailbuf = InvalidBuffer;
-	Buffer		newbuf = InvalidBuffer;
-	GenericXLogState *state;
-	KyroMetaPage meta;
-	Page		target;
 	uint64		entries;
 
-	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
 	KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
-	meta = KyroPageGetMeta(BufferGetPage(metabuf));
-
-	if (meta->active.tail != InvalidBlockNumber)
+	entries = append_to_tail(index, metabuf, entry, snap_entries);
+	if (entries == 0)
 	{
-		tailbuf = ReadBuffer(index, meta->active.tail);
-		LockBuffer(tailbuf, BUFFER_LOCK_EXCLUSIVE);
-		if (KyroPageKind(BufferGetPage(tailbuf)) != KYRO_PAGE_DELTA ||
-			KyroPageGetOpaque(BufferGetPage(tailbuf))->tag != meta->active.number)
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("delta tail page %u of index \"%s\" does not belong to chain %u",
-							meta->active.tail, RelationGetRelationName(index),
-							meta->active.number),
-					 errhint("Rebuild the index with REINDEX.")));
+		LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
+		entries = append_on_new_page(index, metabuf, entry, snap_entries);
 	}
-	if (tailbuf == InvalidBuffer ||
-		KyroPageGetOpaque(BufferGetPage(tailbuf))->count >= KYRO_DELTA_PER_PAGE)
-		newbuf = KyroNewBuffer(index);
-
-	state = GenericXLogStart(index);
-	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
-	if (newbuf != InvalidBuffer)
-	{
-		BlockNumber newblk = BufferGetBlockNumber(newbuf);
-
-		if (meta->active.number == 0)
-			meta->active.number = meta->next_chain++;
-		target = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
-		KyroInitPage(target, KYRO_PAGE_DELTA, meta->active.number);
-		if (tailbuf != InvalidBuffer)
-			KyroPageGetOpaque(GenericXLogRegisterBuffer(state, tailbuf, 0))->next = newblk;
-		else
-			meta->active.head = newblk;
-		meta->active.tail = newblk;
-	}
-	else
-		target = GenericXLogRegisterBuffer(state, tailbuf, 0);
-
-	KyroDeltaEntries(target)[KyroPageGetOpaque(target)->count++] = *entry;
-	entries = ++meta->active.entries;
-	*snap_entries = meta->snap_entries;
-	GenericXLogFinish(state);
-
-	if (newbuf != InvalidBuffer)
-		UnlockReleaseBuffer(newbuf);
-	if (tailbuf != InvalidBuffer)
-		UnlockReleaseBuffer(tailbuf);
 	UnlockReleaseBuffer(metabuf);
 	return entries;
 }

@@ -34,8 +34,15 @@ KyroInitPage(Page page, uint16 kind, uint32 tag)
 	KyroPageOpaque opaque;
 
 	PageInit(page, BLCKSZ, sizeof(KyroPageOpaqueData));
-	/* the content fills the page: no hole for WAL to leave out */
-	((PageHeader) page)->pd_lower = ((PageHeader) page)->pd_upper;
+
+	/*
+	 * The content fills the page: no hole for WAL to leave out.  A delta
+	 * page fills as entries are appended, and its hole is what is still
+	 * free (KyroDeltaAppend), so that the generic WAL of an append
+	 * compares the entries so far, not the whole page.
+	 */
+	if (kind != KYRO_PAGE_DELTA)
+		((PageHeader) page)->pd_lower = ((PageHeader) page)->pd_upper;
 	opaque = KyroPageGetOpaque(page);
 	opaque->flags = kind;
 	opaque->tag = tag;

@@ -514,17 +514,17 @@ snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 	return snap->first_pos[page_no] + slot;
 }
 
-/* First delta position whose entry is >= probe (> probe if strict). */
+/* First position in a delta run whose entry is >= probe (> probe if strict). */
 static int64
-delta_search(KyroDeltaView *delta, const KyroEntry *probe, bool strict)
+delta_search(const KyroDeltaRun *run, const KyroEntry *probe, bool strict)
 {
 	int64		lo = 0;
-	int64		hi = delta->nentries;
+	int64		hi = run->n;
 
 	while (lo < hi)
 	{
 		int64		mid = lo + (hi - lo) / 2;
-		int			cmp = KyroEntryCompare(&delta->entries[mid], probe);
+		int			cmp = KyroEntryCompare(&run->entries[mid], probe);
 
 		if (strict ? cmp <= 0 : cmp < 0)
 			lo = mid + 1;
@@ -559,6 +559,7 @@ position_range(Relation index, KyroScanOpaque so)
 	KyroEntry	first;
 	KyroEntry	last;
 	bool		mispredicted;
+	bool		delta_hit = false;
 
 	if (so->range_no < 0 || so->range_no >= so->nranges)
 		return false;
@@ -568,34 +569,33 @@ position_range(Relation index, KyroScanOpaque so)
 	so->counts.lookups++;
 	so->counts.mispredicts += mispredicted;
 	so->snap_end = snap_search(index, so, &last, true, NULL);
-	so->delta_begin = delta_search(so->delta, &first, false);
-	so->delta_end = delta_search(so->delta, &last, true);
-	so->counts.delta_hits += so->delta_end > so->delta_begin;
+	for (int r = 0; r < so->delta->nruns; r++)
+	{
+		const KyroDeltaRun *run = &so->delta->runs[r];
+
+		so->delta_begin[r] = delta_search(run, &first, false);
+		so->delta_end[r] = delta_search(run, &last, true);
+		delta_hit |= so->delta_end[r] > so->delta_begin[r];
+		if (so->have_last && ScanDirectionIsForward(so->dir))
+			so->delta_begin[r] = Max(so->delta_begin[r],
+									 delta_search(run, &so->last, true));
+		else if (so->have_last)
+			so->delta_end[r] = Min(so->delta_end[r],
+								   delta_search(run, &so->last, false));
+		so->delta_pos[r] = ScanDirectionIsForward(so->dir) ?
+			so->delta_begin[r] : so->delta_end[r] - 1;
+	}
+	so->counts.delta_hits += delta_hit;
 	if (so->counts.lookups >= KYRO_COUNTS_FLUSH)
 		KyroAddScanCounts(index, &so->counts);
 	if (so->have_last)
 	{
 		if (ScanDirectionIsForward(so->dir))
-		{
 			so->snap_begin = Max(so->snap_begin, snap_search(index, so, &so->last, true, NULL));
-			so->delta_begin = Max(so->delta_begin, delta_search(so->delta, &so->last, true));
-		}
 		else
-		{
 			so->snap_end = Min(so->snap_end, snap_search(index, so, &so->last, false, NULL));
-			so->delta_end = Min(so->delta_end, delta_search(so->delta, &so->last, false));
-		}
 	}
-	if (ScanDirectionIsForward(so->dir))
-	{
-		so->snap_pos = so->snap_begin;
-		so->delta_pos = so->delta_begin;
-	}
-	else
-	{
-		so->snap_pos = so->snap_end - 1;
-		so->delta_pos = so->delta_end - 1;
-	}
+	so->snap_pos = ScanDirectionIsForward(so->dir) ? so->snap_begin : so->snap_end - 1;
 	so->positioned = true;
 	return true;
 }
@@ -615,7 +615,8 @@ next_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 		KyroEntry	s;
 		KyroEntry	d;
 		bool		have_s = false;
-		bool		have_d = false;
+		bool		have_d;
+		int			d_run = -1;
 
 		if (!so->positioned && !position_range(index, so))
 			return false;
@@ -634,16 +635,26 @@ next_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 			}
 			so->snap_pos += step;
 		}
-		while (so->delta_pos >= so->delta_begin && so->delta_pos < so->delta_end)
+		/* the delta run whose next live entry comes first in so->dir */
+		for (int r = 0; r < so->delta->nruns; r++)
 		{
-			d = so->delta->entries[so->delta_pos];
-			if (!d.dead)
+			const KyroDeltaRun *run = &so->delta->runs[r];
+
+			while (so->delta_pos[r] >= so->delta_begin[r] &&
+				   so->delta_pos[r] < so->delta_end[r] &&
+				   run->entries[so->delta_pos[r]].dead)
+				so->delta_pos[r] += step;
+			if (so->delta_pos[r] < so->delta_begin[r] ||
+				so->delta_pos[r] >= so->delta_end[r])
+				continue;
+			if (d_run < 0 ||
+				(KyroEntryCompare(&run->entries[so->delta_pos[r]], &d) < 0) == forward)
 			{
-				have_d = true;
-				break;
+				d = run->entries[so->delta_pos[r]];
+				d_run = r;
 			}
-			so->delta_pos += step;
 		}
+		have_d = d_run >= 0;
 
 		if (!have_s && !have_d)
 		{
@@ -660,7 +671,7 @@ next_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 		else
 		{
 			*out = d;
-			so->delta_pos += step;
+			so->delta_pos[d_run] += step;
 		}
 		so->last = *out;
 		so->have_last = true;

@@ -194,7 +194,7 @@ kyrovacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		return stats;
 
 	meta = KyroReadMeta(index);
-	if (meta->active.entries + meta->frozen.entries >= KyroDeltaLimit(index, meta->snap_entries) ||
+	if (KyroDeltaSize(index, meta) >= KyroDeltaLimit(index, meta->snap_entries) ||
 		(meta->snap_dead > 0 &&
 		 meta->snap_dead >= KYRO_DEAD_FRACTION * meta->snap_entries))
 		KyroFold(index, 0, NULL);
@@ -211,7 +211,7 @@ kyrovacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
 		meta = KyroReadMeta(index);
 		stats->num_index_tuples = meta->snap_entries - meta->snap_dead +
-			meta->active.entries + meta->frozen.entries;
+			KyroDeltaSize(index, meta);
 		stats->estimated_count = true;
 		pfree(meta);
 	}

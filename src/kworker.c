@@ -450,7 +450,7 @@ work_on_index(IndexFile *file, bool full, bool warm)
 	pgstat_report_activity(STATE_RUNNING, RelationGetRelationName(index));
 
 	meta = KyroReadMeta(index);
-	delta = meta->active.entries + meta->frozen.entries;
+	delta = KyroDeltaSize(index, meta);
 	/* a request only wakes us: the limit decides, read now */
 	if (delta >= KyroDeltaLimit(index, meta->snap_entries))
 		fold_and_log(index, 0, "");

@@ -139,6 +139,17 @@ typedef struct KyroDeltaEntry
 #define KYRO_DELTA_PER_PAGE	(KYRO_PAGE_CONTENT / sizeof(KyroDeltaEntry))
 #define KyroDeltaEntries(page)	((KyroDeltaEntry *) PageGetContents(page))
 
+/* Append entry to a delta page with room; the page's hole shrinks by it. */
+static inline void
+KyroDeltaAppend(Page page, const KyroDeltaEntry *entry)
+{
+	KyroPageOpaque opaque = KyroPageGetOpaque(page);
+
+	KyroDeltaEntries(page)[opaque->count++] = *entry;
+	((PageHeader) page)->pd_lower =
+		(char *) &KyroDeltaEntries(page)[opaque->count] - (char *) page;
+}
+
 /* A directory page: items. */
 #define KYRO_DIR_PER_PAGE	((uint32) (KYRO_PAGE_CONTENT / sizeof(KyroDirItem)))
 #define KyroDirItems(page)	((KyroDirItem *) PageGetContents(page))
@@ -146,14 +157,19 @@ typedef struct KyroDeltaEntry
 /* Model pages: the serialised model, KYRO_PAGE_CONTENT bytes a page. */
 #define KYRO_MODEL_PER_PAGE	KYRO_PAGE_CONTENT
 
-/* A delta chain as the metapage records it. */
+/*
+ * A delta chain as the metapage records it.  Inserts append to the tail
+ * page under the metapage's share lock, so the metapage counts only the
+ * entries on the pages before the tail; the tail page counts its own
+ * (KyroChainEntries adds them up).
+ */
 typedef struct KyroChain
 {
 	uint32		number;			/* tag of its pages; 0: no chain */
 	BlockNumber head;
 	BlockNumber tail;
 	uint32		pad;
-	uint64		entries;
+	uint64		before_tail;	/* entries on the pages before the tail */
 } KyroChain;
 
 typedef struct KyroMetaPageData
@@ -289,9 +305,26 @@ typedef struct KyroSnapView
 	MemoryContextCallback unmap;	/* unmaps it when the view is freed */
 } KyroSnapView;
 
+/* A sorted run of delta entries, by (isnull, key, tid). */
+typedef struct KyroDeltaRun
+{
+	KyroEntry  *entries;
+	int64		n;
+} KyroDeltaRun;
+
+/*
+ * Sorted runs a delta view holds at most: each is at least twice the size
+ * of the next, so 2^32 entries need fewer.
+ */
+#define KYRO_DELTA_MAX_RUNS		32
+
 /*
  * The backend-local sorted index of the delta chains (frozen and active),
- * refreshed by reading only what was appended since it last looked.
+ * refreshed by reading only what was appended since it last looked.  What
+ * a refresh reads is sorted into a run of its own, and runs are merged
+ * only while one is less than twice the size of the one after it (the
+ * logarithmic method): a refresh costs about the log of the delta per new
+ * entry, not a copy of the whole delta, and a lookup searches a few runs.
  */
 typedef struct KyroDeltaView
 {
@@ -301,9 +334,8 @@ typedef struct KyroDeltaView
 	KyroChain	active;
 	BlockNumber read_block;		/* last active page read, and entries on it */
 	uint32		read_count;
-	int64		nentries;
-	int64		capacity;
-	KyroEntry  *entries;		/* sorted by (isnull, key, tid) */
+	int			nruns;
+	KyroDeltaRun runs[KYRO_DELTA_MAX_RUNS];	/* largest first */
 } KyroDeltaView;
 
 extern void KyroGetViews(Relation index, KyroSnapView **snap,
@@ -362,9 +394,9 @@ typedef struct KyroScanOpaqueData
 	int64		snap_pos;		/* next snapshot position to look at */
 	int64		snap_begin;		/* the range's positions: [begin, end) */
 	int64		snap_end;
-	int64		delta_pos;
-	int64		delta_begin;
-	int64		delta_end;
+	int64		delta_pos[KYRO_DELTA_MAX_RUNS];	/* the same in each delta run */
+	int64		delta_begin[KYRO_DELTA_MAX_RUNS];
+	int64		delta_end[KYRO_DELTA_MAX_RUNS];
 	bool		at_end;			/* the last call ran off an end */
 	bool		have_last;		/* the last entry returned */
 	KyroEntry	last;
@@ -627,6 +659,9 @@ extern bool KyroReadChain(Relation index, uint32 number, BlockNumber start,
 						  uint32 skip, KyroEntryArray *out,
 						  BlockNumber *last_block, uint32 *last_count,
 						  BlockNumber **pages, int *npages);
+extern uint32 KyroTailCount(Relation index, const KyroChain *chain);
+extern uint64 KyroChainEntries(Relation index, const KyroChain *chain);
+extern uint64 KyroDeltaSize(Relation index, KyroMetaPage meta);
 extern KyroDirItem *KyroReadDirectory(Relation index, KyroMetaPage meta);
 extern Buffer KyroReadSnapshotPage(Relation index, uint32 epoch,
 								   const KyroDirItem *item, uint32 p, int mode);
