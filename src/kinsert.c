@@ -60,16 +60,19 @@ append_to_tail(Relation index, Buffer metabuf, const KyroDeltaEntry *entry,
 
 	if (meta->active.tail == InvalidBlockNumber)
 		return 0;
+	/* its allocation need not happen while others wait for the tail */
+	state = GenericXLogStart(index);
 	tailbuf = lock_tail(index, meta);
 	if (KyroPageGetOpaque(BufferGetPage(tailbuf))->count < KYRO_DELTA_PER_PAGE)
 	{
-		state = GenericXLogStart(index);
 		target = GenericXLogRegisterBuffer(state, tailbuf, 0);
 		KyroDeltaAppend(target, entry);
 		entries = meta->active.before_tail + KyroPageGetOpaque(target)->count;
 		GenericXLogFinish(state);
 		*snap_entries = meta->snap_entries;
 	}
+	else
+		GenericXLogAbort(state);
 	UnlockReleaseBuffer(tailbuf);
 	return entries;
 }
