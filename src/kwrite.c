@@ -96,15 +96,34 @@ new_item(KyroWriter *w)
 	return item;
 }
 
-/* Write as many pending entries as fit as one snapshot page. */
+/*
+ * Write as many pending entries as fit as one snapshot page.  At the end
+ * of a run of entries that a kept page follows (balance), when what would
+ * be left for a next page is less than half a page, the two pages share
+ * the rest evenly instead, as a B-tree splits a page: a fold that adds a
+ * few entries to a full page leaves two pages with room, not a full page
+ * that the next entry in its range splits again and a sliver beside it.
+ * The last run of keys is packed full, as a B-tree splits its rightmost
+ * page: keys past the last one (ids, timestamps) go on after it.
+ */
 static void
-write_one_page(KyroWriter *w)
+write_one_page(KyroWriter *w, bool balance)
 {
 	RmiPageEntry *first = &w->pending[w->head];
 	uint32		n = Min(w->npending - w->head, RMI_PAGE_MAX_ENTRIES);
 	uint32		fit = rmi_page_fit(first, n, KYRO_PAGE_CONTENT, w->last_count);
 	uint16		flags = w->pending_nulls ? KYRO_PAGE_NULLS : 0;
 	KyroDirItem *item;
+
+	if (balance && fit > 0 && fit < n &&
+		(int64) n == w->npending - w->head && n - fit < fit / 2)
+	{
+		uint32		half = rmi_page_fit(first, (n + 1) / 2, KYRO_PAGE_CONTENT,
+										(n + 1) / 2);
+
+		if (half > 0)
+			fit = half;
+	}
 
 	KyroInitPage(w->page, KYRO_PAGE_SNAPSHOT | flags, w->epoch);
 	if (fit == 0 ||
@@ -136,12 +155,12 @@ write_one_page(KyroWriter *w)
 	CHECK_FOR_INTERRUPTS();
 }
 
-/* Write every pending entry to pages. */
+/* Write every pending entry to pages (balance: see write_one_page). */
 static void
-write_pending(KyroWriter *w)
+write_pending(KyroWriter *w, bool balance)
 {
 	while (w->npending > w->head)
-		write_one_page(w);
+		write_one_page(w, balance);
 }
 
 /* Append one entry; entries come in (key, TID) order, NULLs last. */
@@ -153,7 +172,7 @@ KyroWriterAdd(KyroWriter *w, const KyroEntry *entry)
 	if (entry->isnull && !w->pending_nulls)
 	{
 		/* NULL entries go on pages of their own */
-		write_pending(w);
+		write_pending(w, false);
 		w->pending_nulls = true;
 	}
 	KyroEntryToPage(&w->pending[w->npending++], entry);
@@ -161,7 +180,7 @@ KyroWriterAdd(KyroWriter *w, const KyroEntry *entry)
 	if (!entry->isnull)
 		w->nnonnull++;
 	if (w->npending - w->head >= RMI_PAGE_MAX_ENTRIES)
-		write_one_page(w);
+		write_one_page(w, false);
 }
 
 /*
@@ -175,7 +194,7 @@ KyroWriterKeep(KyroWriter *w, const KyroDirItem *old)
 	bool		nulls = (old->flags & KYRO_PAGE_NULLS) != 0;
 
 	Assert(nulls || !w->pending_nulls);
-	write_pending(w);
+	write_pending(w, !nulls);
 	*new_item(w) = *old;
 	w->nentries += old->count;
 	if (nulls)
@@ -272,7 +291,7 @@ KyroWriterFinish(KyroWriter *w, KyroMetaPage meta, const char *keep_model,
 	uint32		written;
 	Page		page;
 
-	write_pending(w);
+	write_pending(w, false);
 	snap_pages = w->nitems;
 	model_bytes = write_model(w, keep_model, keep_bytes);
 

@@ -1,0 +1,99 @@
+# The index's size under sustained inserts, with the background worker
+# folding: the pages a fold replaces are reused by later folds, so the
+# index stays within a bound of a fresh build of the same rows.  Keys past
+# the last one (append folds) rewrite little, and the index stays close to
+# a fresh build; random keys make most folds rewrite most pages, and the
+# index holds a few copies at most: the view, the pages of the fold before
+# (free once no snapshot can need them), and the ones a fold writes.
+# Without reuse it would grow by a copy with every fold.  Answers are
+# compared with sequential scans after each load.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('write_size');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', qq{
+shared_preload_libraries = 'kyrodb'
+kyrodb.worker_naptime = 1
+synchronous_commit = off
+autovacuum = off
+jit = off
+});
+$node->start;
+
+$node->safe_psql(
+	'postgres', q{
+CREATE EXTENSION kyrodb;
+CREATE TABLE ta (k int8, v int8);
+INSERT INTO ta SELECT g, g FROM generate_series(1, 50000) g;
+CREATE SEQUENCE ta_seq START 50001;
+CREATE INDEX ta_k ON ta USING kyro_rmi (k) WITH (delta_limit = 1000, delta_scale_factor = 0);
+CREATE TABLE tr (k int8, v int8);
+INSERT INTO tr SELECT hashint8(g) >> 8, g FROM generate_series(1, 50000) g;
+CREATE INDEX tr_k ON tr USING kyro_rmi (k) WITH (delta_limit = 1000, delta_scale_factor = 0);
+});
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+my %scripts = (
+	ta => q{INSERT INTO ta VALUES (nextval('ta_seq'), 0);},
+	tr => qq{\\set k random(-36028797018963968, 36028797018963967)\nINSERT INTO tr VALUES (:k, 0);});
+
+# Size of the index against a fresh build of the same rows, after a load
+# of each kind; then the index's answers against a sequential scan's.
+sub load_and_measure
+{
+	my ($table, $bound, $what) = @_;
+	my $script = "$tmp/$table.sql";
+	open(my $fh, '>', $script) or die "cannot write $script: $!";
+	print $fh $scripts{$table};
+	close($fh);
+	my $folds_before = $node->safe_psql('postgres', "SELECT folds FROM kyrodb.stats('${table}_k')");
+	$node->command_ok(
+		[
+			'pgbench', '-n', '-c', '2', '-j', '2', '-T', '8', '-f', $script,
+			'-h', $node->host, '-p', $node->port, 'postgres'
+		],
+		"$table: 8 s of $what");
+	# let the worker fold what is past the limit
+	$node->poll_query_until('postgres',
+		"SELECT delta_items < delta_limit FROM kyrodb.stats('${table}_k')");
+	my $folds = $node->safe_psql('postgres', "SELECT folds FROM kyrodb.stats('${table}_k')")
+	  - $folds_before;
+	cmp_ok($folds, '>=', 10, "$table: $folds folds during the load");
+	my ($size, $fresh, $rows) = split(
+		/\|/,
+		$node->safe_psql(
+			'postgres', qq{
+CREATE INDEX ${table}_fresh ON $table USING kyro_rmi (k);
+SELECT pg_relation_size('${table}_k'), pg_relation_size('${table}_fresh'), count(*) FROM $table;
+DROP INDEX ${table}_fresh;
+}));
+	my $ratio = sprintf('%.2f', $size / $fresh);
+	note "$table: $rows rows, index $size bytes, fresh build $fresh bytes: ${ratio}x";
+	cmp_ok($ratio, '<=', $bound,
+		"$table: after $what the index is ${ratio}x a fresh build (at most ${bound}x)");
+
+	my $query = "SELECT count(*), sum(k), min(k), max(k) FROM $table WHERE k > -9223372036854775808";
+	is( $node->safe_psql('postgres',
+			"SET enable_seqscan = off; SET enable_bitmapscan = off; $query"),
+		$node->safe_psql('postgres',
+			"SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off; $query"),
+		"$table: the index answers as a sequential scan does");
+	is($node->safe_psql('postgres', "SELECT kyrodb.check('${table}_k', true)"),
+		't', "$table: kyrodb.check with heapallindexed");
+}
+
+load_and_measure('ta', 1.25, 'increasing-key inserts');
+load_and_measure('ta', 1.25, 'more increasing-key inserts');
+load_and_measure('tr', 3, 'random-key inserts');
+load_and_measure('tr', 3, 'more random-key inserts');
+
+$node->stop;
+
+done_testing();
