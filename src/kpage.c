@@ -411,8 +411,10 @@ page_in_view(Page page, BlockNumber blkno, KyroMetaPage meta,
 		case KYRO_PAGE_MODEL:
 			return (blocks[blkno / 8] & (1 << (blkno % 8))) != 0;
 		case KYRO_PAGE_DELTA:
+			/* a chain begun by an insert since meta was read is live too */
 			return opaque->tag == meta->active.number ||
-				(meta->frozen.number != 0 && opaque->tag == meta->frozen.number);
+				(meta->frozen.number != 0 && opaque->tag == meta->frozen.number) ||
+				opaque->tag >= meta->next_chain;
 		default:
 			return false;
 	}
