@@ -283,13 +283,13 @@ delta_matches(KyroDeltaView *v, KyroMetaPage meta)
 /*
  * Whether the active chain has entries that view has not read: a page
  * added since, or more entries on the tail page it read last (inserts
- * append there without touching the metapage).
+ * append there without touching the metapage).  Asked of a pinned view
+ * only, which must be copied before it takes them; an unpinned one just
+ * reads on from where it stopped, which looks at the tail page once.
  */
 static bool
 delta_grew(Relation index, KyroMetaPage meta, KyroDeltaView *view)
 {
-	if (meta->active.number == 0)
-		return false;
 	if (meta->active.tail != view->read_block ||
 		meta->active.before_tail != view->active.before_tail)
 		return true;
@@ -494,7 +494,8 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 			entry->delta = view = new_delta_view(meta);
 			ok = read_new_entries(index, meta, view, true);
 		}
-		else if (delta_grew(index, meta, view))
+		else if (meta->active.number != 0 &&
+				 (view->head.refcount == 0 || delta_grew(index, meta, view)))
 		{
 			if (view->head.refcount > 0)
 			{
