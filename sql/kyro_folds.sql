@@ -90,4 +90,38 @@ SELECT * FROM kyro_test.compare('SELECT k, v FROM kf WHERE v < 0 AND k >= 0');
 SELECT * FROM kyro_test.compare('SELECT k FROM kf WHERE k BETWEEN 100000 AND 300000');
 SELECT kyrodb.check('kf_k', true);
 DROP TABLE kf;
+
+-- a fold in steps: a step rewrites at most kyrodb.fold_step_pages pages and
+-- leaves the rest of the delta, as a chain of its own, to the next step;
+-- kyrodb.snapshot takes every step
+CREATE TABLE ks (k int8, v int4);
+INSERT INTO ks SELECT g * 4, g FROM generate_series(1, 100000) g;
+CREATE INDEX ks_k ON ks USING kyro_rmi (k) WITH (delta_limit = 1073741824);
+SELECT snapshot_pages FROM kyrodb.stats('ks_k');
+INSERT INTO ks SELECT g * 4 + 1, -g FROM generate_series(1, 100000, 997) g;
+SET kyrodb.fold_step_pages = 4;
+SET client_min_messages = debug1;
+SELECT kyrodb.snapshot('ks_k') > 0 AS folded;
+RESET client_min_messages;
+SELECT delta_items, snapshot_items FROM kyrodb.stats('ks_k');
+SELECT * FROM kyro_test.compare('SELECT k, v FROM ks WHERE k >= 0');
+SELECT kyrodb.check('ks_k', true);
+
+-- between steps: inserts past the limit fold a step each (no worker here),
+-- and scans read the snapshot, the chain a step left and the active chain
+ALTER INDEX ks_k SET (delta_limit = 16, delta_scale_factor = 0);
+SET kyrodb.fold_step_pages = 1;
+INSERT INTO ks SELECT g * 4 + 2, -g FROM generate_series(1, 100000, 499) g;
+SELECT delta_items > 16 AS steps_pending, snapshot_items > 100101 AS steps_taken
+FROM kyrodb.stats('ks_k');
+SELECT * FROM kyro_test.compare('SELECT k, v FROM ks WHERE k >= 0');
+SELECT * FROM kyro_test.compare('SELECT k FROM ks WHERE k BETWEEN 150000 AND 250000');
+SELECT kyrodb.check('ks_k', true);
+-- a rebuild takes what the steps left, and then the active chain
+SELECT epoch > 0 AS rebuilt FROM kyrodb.rebuild('ks_k');
+SELECT delta_items, snapshot_items FROM kyrodb.stats('ks_k');
+SELECT * FROM kyro_test.compare('SELECT count(*), sum(k) FROM ks');
+SELECT kyrodb.check('ks_k', true);
+RESET kyrodb.fold_step_pages;
+DROP TABLE ks;
 DROP EXTENSION kyrodb;

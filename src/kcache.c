@@ -346,6 +346,21 @@ add_run(KyroDeltaView *view, const KyroEntry *add, int64 n)
 	}
 }
 
+/* Sort entries, unless they are in order already, and add them as a run. */
+static void
+sort_into_run(KyroDeltaView *view, KyroEntryArray *add)
+{
+	for (int64 i = 1; i < add->n; i++)
+	{
+		if (KyroEntryCompare(&add->items[i - 1], &add->items[i]) > 0)
+		{
+			qsort(add->items, add->n, sizeof(KyroEntry), KyroEntryCmpQsort);
+			break;
+		}
+	}
+	add_run(view, add->items, add->n);
+}
+
 /*
  * Read the part of the chains that view has not seen into it.  Returns
  * false if a page was recycled meanwhile (the caller starts over).
@@ -359,9 +374,17 @@ read_new_entries(Relation index, KyroMetaPage meta, KyroDeltaView *view,
 	uint32		last_count;
 	bool		ok = true;
 
+	/* the frozen chain is a run of its own: a fold's step wrote it sorted */
 	if (from_scratch && meta->frozen.number != 0)
+	{
 		ok = KyroReadChain(index, meta->frozen.number, meta->frozen.head, 0,
 						   &add, &last_block, &last_count, NULL, NULL);
+		if (ok && add.n > 0)
+		{
+			sort_into_run(view, &add);
+			add.n = 0;
+		}
+	}
 	if (ok && meta->active.number != 0 && meta->active.head != InvalidBlockNumber)
 	{
 		BlockNumber start = view->read_block != InvalidBlockNumber ?
@@ -376,10 +399,7 @@ read_new_entries(Relation index, KyroMetaPage meta, KyroDeltaView *view,
 		}
 	}
 	if (ok && add.n > 0)
-	{
-		qsort(add.items, add.n, sizeof(KyroEntry), KyroEntryCmpQsort);
-		add_run(view, add.items, add.n);
-	}
+		sort_into_run(view, &add);
 	if (add.items)
 		pfree(add.items);
 	return ok;

@@ -394,9 +394,13 @@ KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
 	return buffer;
 }
 
-/* Freeze the active chain; returns a copy of the metapage as it was left. */
+/*
+ * Freeze the active chain, unless a chain is frozen already: one left by
+ * a fold's earlier step (*resumed is set then) or by a fold that crashed.
+ * Returns a copy of the metapage as it was left.
+ */
 static KyroMetaPage
-freeze_delta(Relation index)
+freeze_delta(Relation index, bool *resumed)
 {
 	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
 	GenericXLogState *state;
@@ -408,8 +412,8 @@ freeze_delta(Relation index)
 	state = GenericXLogStart(index);
 	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
 
-	/* a frozen chain left by a fold that crashed is folded now */
-	if (meta->frozen.number == 0)
+	*resumed = meta->frozen.number != 0;
+	if (!*resumed)
 	{
 		meta->frozen = meta->active;
 		memset(&meta->active, 0, sizeof(KyroChain));
@@ -423,9 +427,92 @@ freeze_delta(Relation index)
 	return copy;
 }
 
+/* Take a delta chain number for a chain a fold writes. */
+static uint32
+reserve_chain_number(Relation index)
+{
+	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
+	GenericXLogState *state;
+	KyroMetaPage meta;
+	uint32		number;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	number = meta->next_chain++;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(metabuf);
+	return number;
+}
+
+/*
+ * Write the live entries of delta from position from on as a new delta
+ * chain, for the next step of the fold, into chain (number 0 if none is
+ * live); returns how many it wrote.  The pages belong to no view until
+ * the switch; a crash before it leaves them to the sweep.
+ */
+static int64
+write_carried_chain(Relation index, const KyroEntryArray *delta, int64 from,
+					KyroChain *chain)
+{
+	Buffer		prev = InvalidBuffer;
+	uint32		on_prev = 0;
+	int64		i = from;
+
+	memset(chain, 0, sizeof(KyroChain));
+	chain->head = chain->tail = InvalidBlockNumber;
+	for (;;)
+	{
+		Buffer		buffer;
+		GenericXLogState *state;
+		Page		page;
+
+		while (i < delta->n && delta->items[i].dead)
+			i++;
+		if (i >= delta->n)
+			break;
+		if (chain->number == 0)
+			chain->number = reserve_chain_number(index);
+		buffer = KyroNewBuffer(index);
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buffer, GENERIC_XLOG_FULL_IMAGE);
+		KyroInitPage(page, KYRO_PAGE_DELTA, chain->number);
+		for (; i < delta->n && KyroPageGetOpaque(page)->count < KYRO_DELTA_PER_PAGE; i++)
+		{
+			KyroDeltaEntry entry = {0};
+
+			if (delta->items[i].dead)
+				continue;
+			entry.key = delta->items[i].key;
+			entry.tid = delta->items[i].tid;
+			entry.isnull = delta->items[i].isnull;
+			KyroDeltaAppend(page, &entry);
+		}
+		if (BufferIsValid(prev))
+		{
+			KyroPageGetOpaque(GenericXLogRegisterBuffer(state, prev, 0))->next =
+				BufferGetBlockNumber(buffer);
+			chain->before_tail += on_prev;
+		}
+		else
+			chain->head = BufferGetBlockNumber(buffer);
+		chain->tail = BufferGetBlockNumber(buffer);
+		on_prev = KyroPageGetOpaque(page)->count;
+		GenericXLogFinish(state);
+		if (BufferIsValid(prev))
+			UnlockReleaseBuffer(prev);
+		prev = buffer;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (BufferIsValid(prev))
+		UnlockReleaseBuffer(prev);
+	return chain->number == 0 ? 0 : chain->before_tail + on_prev;
+}
+
 /*
  * Point the metapage at the view in built (its view fields) in one WAL
- * record, dropping the frozen chain; a fold (started nonzero) also counts
+ * record; its frozen chain (what a fold's step left for the next step, or
+ * none) replaces the one folded.  A fold (started nonzero) also counts
  * itself and its duration.
  */
 void
@@ -451,8 +538,13 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 	meta->key_pages = built->key_pages;
 	memcpy(meta->dir_blocks, built->dir_blocks,
 		   sizeof(BlockNumber) * built->dir_pages);
-	memset(&meta->frozen, 0, sizeof(KyroChain));
-	meta->frozen.head = meta->frozen.tail = InvalidBlockNumber;
+	if (built->frozen.number != 0)
+		meta->frozen = built->frozen;
+	else
+	{
+		memset(&meta->frozen, 0, sizeof(KyroChain));
+		meta->frozen.head = meta->frozen.tail = InvalidBlockNumber;
+	}
 	if (started != 0)
 	{
 		meta->folds++;
@@ -554,8 +646,21 @@ fold_rewrites_all(KyroMetaPage old, int flags)
 }
 
 /*
- * Fold the delta into a new snapshot.  Without KYRO_FOLD_WAIT, returns
- * false at once if another fold (or VACUUM) holds the fold lock.
+ * Snapshot pages one step of a fold may rewrite: kyrodb.fold_step_pages,
+ * or by default a sixteenth of the snapshot (at least KYRO_MIN_FOLD_STEP).
+ */
+static uint32
+fold_step_pages(KyroMetaPage old)
+{
+	if (kyro_fold_step_pages > 0)
+		return kyro_fold_step_pages;
+	return Max(KYRO_MIN_FOLD_STEP, old->snap_pages / KYRO_FOLD_STEP_SHARE);
+}
+
+/*
+ * Fold the delta into a new snapshot, or one step of the way.  Without
+ * KYRO_FOLD_WAIT, returns false at once if another fold (or VACUUM) holds
+ * the fold lock.
  *
  * The fold costs what changed.  Each delta entry belongs to the snapshot
  * page whose range (from its first entry to the next page's) holds it; a
@@ -564,6 +669,14 @@ fold_rewrites_all(KyroMetaPage old, int flags)
  * entries and split where they overflow.  Keys past the snapshot's last
  * one (ids, timestamps) therefore rewrite the last page and append new
  * ones.  Every page is rewritten when fold_rewrites_all says so.
+ *
+ * A fold rewrites at most fold_step_pages pages in one step.  Once it has,
+ * the rest of the delta (the entries of the pages after) is written as a
+ * new chain that the switch makes the frozen one, and the next fold takes
+ * it up before the active chain.  The pages a step frees are reused by
+ * the next, so the index grows by a step's pages rather than by a copy of
+ * every page that received an entry; readers see the delta's entries in
+ * the snapshot or in a chain, always once.
  *
  * The new snapshot gets a new root model, except when the delta only
  * appended keys after the old snapshot's last one and no entry was
@@ -595,6 +708,12 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	bool		all;
 	KyroFoldKind kind;
 	int64		first_rewritten = -1;	/* first page with keys rewritten */
+	uint32		step;
+	uint32		rewritten = 0;	/* old pages rewritten */
+	int64		carry_from = -1;	/* first delta entry left for the next step */
+	int64		ncarried = 0;
+	bool		resumed;
+	BlockNumber nblocks;
 	char	   *keep_model = NULL;
 	uint32		new_epoch;
 	uint32		written;
@@ -618,9 +737,11 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	oldcxt = MemoryContextSwitchTo(foldcxt);
 
 	KyroSweepFreePages(index);
-	old = freeze_delta(index);
+	nblocks = RelationGetNumberOfBlocks(index);
+	old = freeze_delta(index, &resumed);
 	new_epoch = old->next_epoch - 1;
 	all = fold_rewrites_all(old, flags);
+	step = fold_step_pages(old);
 
 	old_items = KyroReadDirectory(index, old);
 	if (old_items == NULL)
@@ -664,7 +785,10 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		for (int64 i = d; i < end && !receives; i++)
 			receives = !delta.items[i].dead;
 
-		if (!all && !receives)
+		/* a step that has rewritten its share leaves the rest for the next */
+		if (!all && receives && carry_from < 0 && rewritten >= step)
+			carry_from = d;
+		if (!all && (!receives || carry_from >= 0))
 		{
 			KyroWriterKeep(writer, &old_items[p]);
 			done += old_items[p].count;
@@ -675,6 +799,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		dropped += read_snapshot_page(index, old, old_items, p, &page_entries,
 									  decoded);
 		freed[nfreed++] = old_items[p].block;
+		rewritten++;
 		if (first_rewritten < 0 && p < old->key_pages)
 			first_rewritten = p;
 		for (int64 i = 0; i < page_entries.n; i++)
@@ -711,6 +836,9 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	written = KyroWriterFinish(writer, built, keep_model,
 							   keep_model ? old->model_bytes : 0);
 	built->snap_dead = old->snap_dead - dropped;
+	memset(&built->frozen, 0, sizeof(KyroChain));
+	if (carry_from >= 0)
+		ncarried = write_carried_chain(index, &delta, carry_from, &built->frozen);
 	KyroSwitchView(index, built, started);
 	KyroModelFileRemoveOlder(index, new_epoch);
 
@@ -734,23 +862,48 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	else
 		kind = KYRO_FOLD_PARTIAL;
 	ereport(DEBUG1,
-			(errmsg_internal("kyrodb: %s fold of index \"%s\" into epoch %u kept %u of %u snapshot pages and wrote %u",
+			(errmsg_internal("kyrodb: %s fold of index \"%s\" into epoch %u kept %u of %u snapshot pages and wrote %u%s",
 							 KyroFoldKindName(kind),
 							 RelationGetRelationName(index), new_epoch,
 							 built->snap_pages - written, old->snap_pages,
-							 written)));
+							 written,
+							 ncarried > 0 ?
+							 psprintf(", carrying %lld delta entries to its next step",
+									  (long long) ncarried) : "")));
 	if (result != NULL)
 	{
 		result->kind = kind;
 		result->epoch = new_epoch;
-		result->delta_entries = delta.n;
+		result->delta_entries = carry_from >= 0 ? carry_from : delta.n;
 		result->snap_entries = built->snap_entries;
 		result->retrained = keep_model == NULL;
 		result->pages_written = written;
 		result->pages_kept = built->snap_pages - written;
+		result->carried = ncarried;
+		result->grew = RelationGetNumberOfBlocks(index) - nblocks;
+		result->resumed = resumed;
 		result->usecs = GetCurrentTimestamp() - started;
 	}
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(foldcxt);
 	return true;
+}
+
+/*
+ * Fold the whole delta, waiting for a running fold: every step of a fold
+ * under way, then the active chain in as many steps as it takes.  result
+ * describes the last step.
+ */
+void
+KyroFoldAll(Relation index, int flags, KyroFoldResult *result)
+{
+	bool		took_active = false;
+
+	/* every step rewrites a page at least, so the steps come to an end */
+	do
+	{
+		KyroFold(index, flags | KYRO_FOLD_WAIT, result);
+		took_active |= !result->resumed;
+		CHECK_FOR_INTERRUPTS();
+	} while (result->carried > 0 || !took_active);
 }

@@ -134,7 +134,7 @@ kyrodb_snapshot(PG_FUNCTION_ARGS)
 	KyroFoldResult r;
 
 	progress_begin(heap, index);
-	KyroFold(index, KYRO_FOLD_WAIT, &r);
+	KyroFoldAll(index, 0, &r);
 	pgstat_progress_end_command();
 	relation_close(index, NoLock);
 	table_close(heap, NoLock);
@@ -426,7 +426,7 @@ kyrodb_rebuild(PG_FUNCTION_ARGS)
 	bool		nulls[7] = {0};
 
 	progress_begin(heap, index);
-	KyroFold(index, KYRO_FOLD_WAIT | KYRO_FOLD_RETRAIN, &r);
+	KyroFoldAll(index, KYRO_FOLD_RETRAIN, &r);
 	pgstat_progress_end_command();
 	KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_RETRAIN);
 

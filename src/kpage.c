@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/freespace.h"
 #include "storage/indexfsm.h"
@@ -339,13 +340,20 @@ KyroReadMeta(Relation index)
 }
 
 /*
- * Mark blocks deleted as of the next transaction id, MAX_GENERIC_XLOG_PAGES
- * to a WAL record.  Their content stays for scans that still read them.
+ * Mark blocks deleted, MAX_GENERIC_XLOG_PAGES to a WAL record.  Their
+ * content stays for scans that still read them, and they are reused once
+ * every snapshot older than the deletion is gone: the deleting
+ * transaction's id says when, if it has one (the worker gives each step
+ * of a fold one, so that its pages come free although no other
+ * transaction takes an id); else the next transaction id.
  */
 void
 KyroMarkDeleted(Relation index, BlockNumber *blocks, int nblocks)
 {
-	FullTransactionId xid = ReadNextFullTransactionId();
+	FullTransactionId xid = GetTopFullTransactionIdIfAny();
+
+	if (!FullTransactionIdIsValid(xid))
+		xid = ReadNextFullTransactionId();
 
 	for (int i = 0; i < nblocks; i += MAX_GENERIC_XLOG_PAGES)
 	{

@@ -390,14 +390,20 @@ needs_retrain(KyroStatSlot *slot, double *rate, double *probe_length,
 		*probe_length > kyro_retrain_probe_length;
 }
 
-/* Fold index, or retrain its model, and say so in the log. */
-static void
-fold_and_log(Relation index, int flags, const char *why)
+/*
+ * Fold index, or retrain its model, and say so in the log; returns false
+ * if another fold (or VACUUM) was under way.
+ */
+static bool
+fold_and_log(Relation index, int flags, const char *why, KyroFoldResult *result)
 {
 	KyroFoldResult r;
 
+	/* an id for this transaction dates the pages the fold frees */
+	(void) GetTopTransactionId();
 	if (!KyroFold(index, flags, &r))
-		return;
+		return false;
+	*result = r;
 	if (flags & KYRO_FOLD_RETRAIN)
 	{
 		KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_RETRAIN);
@@ -408,25 +414,35 @@ fold_and_log(Relation index, int flags, const char *why)
 	}
 	else
 		ereport(LOG,
-				(errmsg("kyrodb: folded %lld delta entries of index \"%s\" into epoch %u in %.1f ms: %s fold, %u snapshot pages written, %u kept%s",
+				(errmsg("kyrodb: folded %lld delta entries of index \"%s\" into epoch %u in %.1f ms: %s fold, %u snapshot pages written, %u kept%s%s",
 						(long long) r.delta_entries, RelationGetRelationName(index),
 						r.epoch, r.usecs / 1000.0, KyroFoldKindName(r.kind),
 						r.pages_written, r.pages_kept,
-						r.retrained ? "" : " (model carried over)")));
+						r.retrained ? "" : " (model carried over)",
+						r.carried > 0 ?
+						psprintf(", %lld entries left for its next step",
+								 (long long) r.carried) : "")));
+	return true;
 }
 
 /*
- * One index's share of a pass: fold it if past its limit; on a
- * full pass also judge its model and see to its file; warm it if asked.
+ * One index's share of a pass: fold it (one step) if past its limit; on
+ * a full pass also judge its model and see to its file; warm it if asked.
+ * Returns whether the fold left steps to take, and in *grew whether its
+ * step had to extend the index.
  */
-static void
-work_on_index(IndexFile *file, bool full, bool warm)
+static bool
+work_on_index(IndexFile *file, bool full, bool warm, bool *grew)
 {
+	bool		steps_left = false;
+	KyroFoldResult r;
 	Oid			heapoid;
 	Relation	index;
 	KyroMetaPage meta;
 	uint64		delta;
 	KyroStatSlot *slot;
+
+	*grew = false;
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -452,8 +468,12 @@ work_on_index(IndexFile *file, bool full, bool warm)
 	meta = KyroReadMeta(index);
 	delta = KyroDeltaSize(index, meta);
 	/* a request only wakes us: the limit decides, read now */
-	if (delta >= KyroDeltaLimit(index, meta->snap_entries))
-		fold_and_log(index, 0, "");
+	if (delta >= KyroDeltaLimit(index, meta->snap_entries) &&
+		fold_and_log(index, 0, "", &r))
+	{
+		steps_left = r.carried > 0;
+		*grew = r.grew > 0;
+	}
 
 	slot = KyroGetStatSlot(file->indexoid, true);
 	if (full && slot != NULL)
@@ -469,7 +489,7 @@ work_on_index(IndexFile *file, bool full, bool warm)
 			snprintf(why, sizeof(why),
 					 "%.1f%% of %llu lookups mispredicted, %.1f keys examined per lookup",
 					 rate * 100, (unsigned long long) lookups, probe_length);
-			fold_and_log(index, KYRO_FOLD_RETRAIN, why);
+			fold_and_log(index, KYRO_FOLD_RETRAIN, why, &r);
 		}
 	}
 
@@ -514,6 +534,7 @@ done:
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return steps_left;
 }
 
 /*
@@ -541,7 +562,26 @@ pass(MemoryContext passcxt, bool full, bool warm)
 			continue;
 		PG_TRY();
 		{
-			work_on_index(&files[i], full, warm);
+			/*
+			 * Each step of a fold in a transaction of its own, so that the
+			 * next can reuse the pages it freed (no snapshot of ours holds
+			 * them back).
+			 */
+			bool		grew = false;
+
+			if (work_on_index(&files[i], full, warm, &grew))
+				do
+				{
+					/*
+					 * A step that found no freed page it could reuse yet
+					 * gives the transactions that might still read those
+					 * pages time to end, rather than grow the index again.
+					 */
+					if (grew)
+						(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+										 KYRO_STEP_PAUSE_MS, PG_WAIT_EXTENSION);
+					CHECK_FOR_INTERRUPTS();
+				} while (work_on_index(&files[i], false, false, &grew));
 		}
 		PG_CATCH();
 		{

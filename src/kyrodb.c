@@ -37,6 +37,7 @@ bool		kyro_worker_enabled = true;
 int			kyro_worker_naptime = KYRO_DEFAULT_NAPTIME;
 int			kyro_max_workers = KYRO_DEFAULT_MAX_WORKERS;
 int			kyro_fold_ceiling = KYRO_DEFAULT_FOLD_CEILING;
+int			kyro_fold_step_pages = 0;
 double		kyro_retrain_mispredict_rate = 0.25;
 double		kyro_retrain_probe_length = 48;
 int			kyro_retrain_min_lookups = 1000;
@@ -81,6 +82,12 @@ _PG_init(void)
 							NULL,
 							&kyro_fold_ceiling,
 							KYRO_DEFAULT_FOLD_CEILING, 2, 1000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("kyrodb.fold_step_pages",
+							"Snapshot pages one step of a fold rewrites at the most; 0 means a sixteenth of the snapshot.",
+							NULL,
+							&kyro_fold_step_pages,
+							0, 0, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("kyrodb.model_files",
 							 "Publish each model as a file that backends map and share.",

@@ -190,7 +190,8 @@ typedef struct KyroMetaPageData
 	uint32		key_pages;		/* snapshot pages with keys; NULL pages follow */
 	uint32		pad;
 	KyroChain	active;			/* inserts append here */
-	KyroChain	frozen;			/* being folded, while a fold runs */
+	KyroChain	frozen;			/* being folded: while a fold runs, and
+								 * between the steps of one */
 	uint64		folds;
 	TimestampTz last_fold_time;
 	int64		last_fold_usecs;
@@ -467,6 +468,9 @@ typedef struct KyroFoldResult
 	bool		retrained;		/* a new model, not the old one carried over */
 	uint32		pages_written;	/* snapshot pages written */
 	uint32		pages_kept;		/* snapshot pages kept as they were */
+	int64		carried;		/* delta entries left for the next step */
+	BlockNumber grew;			/* blocks the index grew by */
+	bool		resumed;		/* took up a chain a step had left */
 	int64		usecs;
 } KyroFoldResult;
 
@@ -476,6 +480,7 @@ extern bool kyro_worker_enabled;
 extern int	kyro_worker_naptime;
 extern int	kyro_max_workers;
 extern int	kyro_fold_ceiling;
+extern int	kyro_fold_step_pages;
 extern double kyro_retrain_mispredict_rate;
 extern double kyro_retrain_probe_length;
 extern int	kyro_retrain_min_lookups;
@@ -487,6 +492,16 @@ extern int	kyro_max_indexes;
 #define KYRO_DEFAULT_MAX_WORKERS	2
 #define KYRO_MAX_DATABASES			64	/* databases the launcher tracks */
 #define KYRO_DEFAULT_FOLD_CEILING	4	/* times the delta limit */
+
+/*
+ * One step of a fold rewrites at most kyrodb.fold_step_pages snapshot
+ * pages; at 0 (the default), a sixteenth of the snapshot's pages, and no
+ * fewer than KYRO_MIN_FOLD_STEP.
+ */
+#define KYRO_FOLD_STEP_SHARE		16
+#define KYRO_MIN_FOLD_STEP			16
+#define KYRO_STEP_PAUSE_MS			10	/* the worker's pause after a step
+										 * that grew the index */
 
 /* ---- Shared memory (kshared.c) ---- */
 
@@ -672,6 +687,7 @@ extern RmiStatus KyroLoadModel(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, MemoryContext cxt,
 							   RmiModel *model, char **buf, bool *recycled);
 extern bool KyroFold(Relation index, int flags, KyroFoldResult *result);
+extern void KyroFoldAll(Relation index, int flags, KyroFoldResult *result);
 extern const char *KyroFoldKindName(KyroFoldKind kind);
 extern RmiStatus KyroModelTail(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, uint64 *checksum,
