@@ -13,12 +13,13 @@ OBJS = \
 	src/kyrodb.o \
 	src/kbuild.o \
 	src/kcache.o \
-	src/kcompact.o \
+	src/kfold.o \
 	src/kfuncs.o \
 	src/kinsert.o \
 	src/kkeys.o \
 	src/kmodelfile.o \
 	src/kpage.o \
+	src/kread.o \
 	src/kscan.o \
 	src/kshared.o \
 	src/kvacuum.o \

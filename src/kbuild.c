@@ -171,11 +171,14 @@ make_entry(KyroEntry *entry, uint64 key, bool isnull, uint64 tid)
 	entry->dead = false;
 }
 
+/* Entries between two progress reports (a power of two). */
+#define PROGRESS_EVERY	1024
+
 /* Count an entry written, now and then reporting progress. */
 static void
 count_written(int64 *done)
 {
-	if ((++*done & 1023) == 0)
+	if ((++*done & (PROGRESS_EVERY - 1)) == 0)
 	{
 		CHECK_FOR_INTERRUPTS();
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, *done);

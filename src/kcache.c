@@ -6,7 +6,7 @@
  *	  delta that it refreshes by reading only what was appended since.
  *
  * A rescan reads the metapage once and reuses these when nothing changed,
- * so it allocates nothing.  Scans pin the views they use; a view that
+ * so it allocates nothing.  Scans pin the caches they use; a cache that
  * changes while pinned (a nested scan of the same index refreshed it) is
  * replaced, not modified, and the old one is freed when its last pin goes.
  * At the end of a transaction no scan is left, so every pin is dropped.
@@ -32,13 +32,13 @@ typedef struct KyroCacheEntry
 {
 	Oid			indexoid;		/* hash key */
 	Oid			relfilenode;
-	KyroSnapView *snap;
-	KyroDeltaView *delta;
+	KyroSnapCache *snap;
+	KyroDeltaCache *delta;
 } KyroCacheEntry;
 
 static HTAB *kyro_cache = NULL;
 static MemoryContext kyro_cache_cxt = NULL;
-static List *retired_views = NIL;	/* KyroViewHead: pinned, no longer current */
+static List *retired_caches = NIL;	/* KyroCacheHead: pinned, no longer current */
 
 /* The metapage as a rescan reads it: a static copy, so rescans allocate nothing. */
 static union
@@ -47,34 +47,34 @@ static union
 	char		bytes[KYRO_PAGE_CONTENT];
 }			meta_copy;
 
-/* Free a view, or put it aside until its last pin goes. */
+/* Free a cache, or put it aside until its last pin goes. */
 static void
-retire(KyroViewHead *view)
+retire(KyroCacheHead *cache)
 {
 	MemoryContext oldcxt;
 
-	if (view == NULL)
+	if (cache == NULL)
 		return;
-	if (view->refcount == 0)
+	if (cache->refcount == 0)
 	{
-		MemoryContextDelete(view->cxt);
+		MemoryContextDelete(cache->cxt);
 		return;
 	}
-	view->retired = true;
+	cache->retired = true;
 	oldcxt = MemoryContextSwitchTo(kyro_cache_cxt);
-	retired_views = lappend(retired_views, view);
+	retired_caches = lappend(retired_caches, cache);
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/* Drop one pin of a view; the last pin of a retired view frees it. */
+/* Drop one pin of a cache; the last pin of a retired cache frees it. */
 static void
-release(KyroViewHead *view)
+release(KyroCacheHead *cache)
 {
-	if (view != NULL && view->refcount > 0 && --view->refcount == 0 &&
-		view->retired)
+	if (cache != NULL && cache->refcount > 0 && --cache->refcount == 0 &&
+		cache->retired)
 	{
-		retired_views = list_delete_ptr(retired_views, view);
-		MemoryContextDelete(view->cxt);
+		retired_caches = list_delete_ptr(retired_caches, cache);
+		MemoryContextDelete(cache->cxt);
 	}
 }
 
@@ -100,10 +100,10 @@ kyro_cache_xact_callback(XactEvent event, void *arg)
 		if (entry->delta)
 			entry->delta->head.refcount = 0;
 	}
-	foreach(lc, retired_views)
-		MemoryContextDelete(((KyroViewHead *) lfirst(lc))->cxt);
-	list_free(retired_views);
-	retired_views = NIL;
+	foreach(lc, retired_caches)
+		MemoryContextDelete(((KyroCacheHead *) lfirst(lc))->cxt);
+	list_free(retired_caches);
+	retired_caches = NIL;
 }
 
 /* Set the cache up on first use. */
@@ -123,32 +123,32 @@ init_cache(void)
 	RegisterXactCallback(kyro_cache_xact_callback, NULL);
 }
 
-/* Unmap a view's model file when its memory goes. */
+/* Unmap a cache's model file when its memory goes. */
 static void
 unmap_model(void *arg)
 {
-	KyroSnapView *view = (KyroSnapView *) arg;
+	KyroSnapCache *cache = (KyroSnapCache *) arg;
 
-	if (view->model_mapped)
-		munmap(view->model_buf, view->model_bytes);
-	view->model_mapped = false;
+	if (cache->model_mapped)
+		munmap(cache->model_buf, cache->model_bytes);
+	cache->model_mapped = false;
 }
 
 /*
- * Map the model file of meta's view into view.  False if it cannot be used;
+ * Map the model file of meta's view into cache.  False if it cannot be used;
  * if it was there but bad, or is missing on a primary whose metapage still
- * names this view, that is worth a WARNING (once: the view lives for the
+ * names this view, that is worth a WARNING (once: the cache lives for the
  * epoch, and the caller writes the file again).
  */
 static bool
-map_model_file(Relation index, KyroMetaPage meta, KyroSnapView *view,
+map_model_file(Relation index, KyroMetaPage meta, KyroSnapCache *cache,
 			   uint64 checksum)
 {
 	const char *why;
 	void	   *addr;
 
 	addr = KyroModelFileMap(index, meta->epoch, meta->model_bytes, checksum,
-							&view->model, &why);
+							&cache->model, &why);
 	if (addr == NULL)
 	{
 		bool		expected = false;
@@ -168,12 +168,12 @@ map_model_file(Relation index, KyroMetaPage meta, KyroSnapView *view,
 					 errdetail("Lookups use the model pages; the file is written again.")));
 		return false;
 	}
-	view->model_buf = addr;
-	view->model_bytes = meta->model_bytes;
-	view->model_mapped = true;
-	view->unmap.func = unmap_model;
-	view->unmap.arg = view;
-	MemoryContextRegisterResetCallback(view->head.cxt, &view->unmap);
+	cache->model_buf = addr;
+	cache->model_bytes = meta->model_bytes;
+	cache->model_mapped = true;
+	cache->unmap.func = unmap_model;
+	cache->unmap.arg = cache;
+	MemoryContextRegisterResetCallback(cache->head.cxt, &cache->unmap);
 	return true;
 }
 
@@ -184,7 +184,7 @@ map_model_file(Relation index, KyroMetaPage meta, KyroSnapView *view,
  * its checks leaves has_model false.
  */
 static bool
-load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
+load_model(Relation index, KyroMetaPage meta, KyroSnapCache *cache)
 {
 	char	   *buf;
 	bool		recycled;
@@ -192,22 +192,22 @@ load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
 	uint64		checksum = 0;
 	bool		use_file = KyroModelFileApplies(index);
 
-	view->has_model = false;
+	cache->has_model = false;
 	if (meta->model_pages == 0 || meta->model_bytes == 0)
 		return true;
 	if (use_file)
 	{
-		status = KyroModelTail(index, meta, view->items, &checksum, &recycled);
+		status = KyroModelTail(index, meta, cache->items, &checksum, &recycled);
 		if (recycled)
 			return false;
-		if (status == RMI_OK && map_model_file(index, meta, view, checksum))
+		if (status == RMI_OK && map_model_file(index, meta, cache, checksum))
 		{
-			view->has_model = true;
+			cache->has_model = true;
 			return true;
 		}
 	}
-	status = KyroLoadModel(index, meta, view->items, view->head.cxt,
-						   &view->model, &buf, &recycled);
+	status = KyroLoadModel(index, meta, cache->items, cache->head.cxt,
+						   &cache->model, &buf, &recycled);
 	if (recycled)
 		return false;
 	if (status != RMI_OK)
@@ -217,63 +217,63 @@ load_model(Relation index, KyroMetaPage meta, KyroSnapView *view)
 				 errmsg("model of index \"%s\" is unusable: %s",
 						RelationGetRelationName(index), rmi_status_message(status)),
 				 errdetail("Lookups search the snapshot without the model until it is rebuilt."),
-				 errhint("Run kyrodb.check() on the index, or REINDEX it.")));
+				 errhint(KYRO_DAMAGE_HINT)));
 		return true;
 	}
-	view->model_buf = buf;
-	view->model_bytes = meta->model_bytes;
-	view->has_model = true;
+	cache->model_buf = buf;
+	cache->model_bytes = meta->model_bytes;
+	cache->has_model = true;
 	if (KyroModelFileWrite(index, meta->epoch, buf, meta->model_bytes))
 		KyroModelFileRemoveOlder(index, meta->epoch);
 	return true;
 }
 
-/* A new view of meta's snapshot, or NULL if its pages were recycled. */
-static KyroSnapView *
-load_snap_view(Relation index, KyroMetaPage meta)
+/* A new cache of meta's snapshot, or NULL if its pages were recycled. */
+static KyroSnapCache *
+load_snap_cache(Relation index, KyroMetaPage meta)
 {
 	MemoryContext cxt = AllocSetContextCreate(kyro_cache_cxt,
-											  "kyro_rmi snapshot view",
+											  "kyro_rmi snapshot cache",
 											  ALLOCSET_SMALL_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
-	KyroSnapView *view = palloc0(sizeof(KyroSnapView));
+	KyroSnapCache *cache = palloc0(sizeof(KyroSnapCache));
 
-	view->head.cxt = cxt;
-	view->epoch = meta->epoch;
-	view->snap_entries = meta->snap_entries;
-	view->snap_nonnull = meta->snap_nonnull;
-	view->snap_pages = meta->snap_pages;
-	view->key_pages = meta->key_pages;
-	view->items = KyroReadDirectory(index, meta);
-	if (view->items != NULL)
+	cache->head.cxt = cxt;
+	cache->epoch = meta->epoch;
+	cache->snap_entries = meta->snap_entries;
+	cache->snap_nonnull = meta->snap_nonnull;
+	cache->snap_pages = meta->snap_pages;
+	cache->key_pages = meta->key_pages;
+	cache->items = KyroReadDirectory(index, meta);
+	if (cache->items != NULL)
 	{
 		int64		pos = 0;
 
-		view->first_keys = palloc(sizeof(uint64) * Max(view->key_pages, 1));
-		view->null_keys = palloc0(sizeof(uint64) *
-								  Max(view->snap_pages - view->key_pages, 1));
-		view->first_pos = palloc(sizeof(int64) * (view->snap_pages + 1));
-		for (uint32 p = 0; p < view->snap_pages; p++)
+		cache->first_keys = palloc(sizeof(uint64) * Max(cache->key_pages, 1));
+		cache->null_keys = palloc0(sizeof(uint64) *
+								  Max(cache->snap_pages - cache->key_pages, 1));
+		cache->first_pos = palloc(sizeof(int64) * (cache->snap_pages + 1));
+		for (uint32 p = 0; p < cache->snap_pages; p++)
 		{
-			if (p < view->key_pages)
-				view->first_keys[p] = view->items[p].first_key;
-			view->first_pos[p] = pos;
-			pos += view->items[p].count;
+			if (p < cache->key_pages)
+				cache->first_keys[p] = cache->items[p].first_key;
+			cache->first_pos[p] = pos;
+			pos += cache->items[p].count;
 		}
-		view->first_pos[view->snap_pages] = pos;
+		cache->first_pos[cache->snap_pages] = pos;
 	}
 	MemoryContextSwitchTo(oldcxt);
-	if (view->items == NULL || !load_model(index, meta, view))
+	if (cache->items == NULL || !load_model(index, meta, cache))
 	{
 		MemoryContextDelete(cxt);
 		return NULL;
 	}
-	return view;
+	return cache;
 }
 
-/* Whether delta view v was read from the chains meta names. */
+/* Whether delta cache v was read from the chains meta names. */
 static bool
-delta_matches(KyroDeltaView *v, KyroMetaPage meta)
+delta_matches(KyroDeltaCache *v, KyroMetaPage meta)
 {
 	return v->vacuum_generation == meta->vacuum_generation &&
 		v->frozen.number == meta->frozen.number &&
@@ -281,31 +281,31 @@ delta_matches(KyroDeltaView *v, KyroMetaPage meta)
 }
 
 /*
- * Whether the active chain has entries that view has not read: a page
+ * Whether the active chain has entries that cache has not read: a page
  * added since, or more entries on the tail page it read last (inserts
- * append there without touching the metapage).  Asked of a pinned view
+ * append there without touching the metapage).  Asked of a pinned cache
  * only, which must be copied before it takes them; an unpinned one just
  * reads on from where it stopped, which looks at the tail page once.
  */
 static bool
-delta_grew(Relation index, KyroMetaPage meta, KyroDeltaView *view)
+delta_grew(Relation index, KyroMetaPage meta, KyroDeltaCache *cache)
 {
-	if (meta->active.tail != view->read_block ||
-		meta->active.before_tail != view->active.before_tail)
+	if (meta->active.tail != cache->read_block ||
+		meta->active.before_tail != cache->active.before_tail)
 		return true;
-	return KyroTailCount(index, &meta->active) != view->read_count;
+	return KyroTailCount(index, &meta->active) != cache->read_count;
 }
 
-/* A run of the n entries at a and b, merged, in view's memory. */
+/* A run of the n entries at a and b, merged, in cache's memory. */
 static KyroDeltaRun
-merge_runs(KyroDeltaView *view, const KyroDeltaRun *a, const KyroDeltaRun *b)
+merge_runs(KyroDeltaCache *cache, const KyroDeltaRun *a, const KyroDeltaRun *b)
 {
 	KyroDeltaRun out;
 	int64		i = 0;
 	int64		j = 0;
 
 	out.n = a->n + b->n;
-	out.entries = MemoryContextAllocHuge(view->head.cxt, sizeof(KyroEntry) * out.n);
+	out.entries = MemoryContextAllocHuge(cache->head.cxt, sizeof(KyroEntry) * out.n);
 	for (int64 k = 0; k < out.n; k++)
 	{
 		if (j >= b->n ||
@@ -318,37 +318,37 @@ merge_runs(KyroDeltaView *view, const KyroDeltaRun *a, const KyroDeltaRun *b)
 }
 
 /*
- * Add the sorted entries add[0..n) to view as a run of their own, then
+ * Add the sorted entries add[0..n) to cache as a run of their own, then
  * merge the last two runs while the last is at least half the size of the
  * one before it, or while there are too many.
  */
 static void
-add_run(KyroDeltaView *view, const KyroEntry *add, int64 n)
+add_run(KyroDeltaCache *cache, const KyroEntry *add, int64 n)
 {
 	KyroDeltaRun *last;
 
-	last = &view->runs[view->nruns++];
+	last = &cache->runs[cache->nruns++];
 	last->n = n;
-	last->entries = MemoryContextAllocHuge(view->head.cxt, sizeof(KyroEntry) * n);
+	last->entries = MemoryContextAllocHuge(cache->head.cxt, sizeof(KyroEntry) * n);
 	memcpy(last->entries, add, sizeof(KyroEntry) * n);
-	while (view->nruns >= 2 &&
-		   (view->runs[view->nruns - 2].n <= 2 * view->runs[view->nruns - 1].n ||
-			view->nruns == KYRO_DELTA_MAX_RUNS))
+	while (cache->nruns >= 2 &&
+		   (cache->runs[cache->nruns - 2].n <= 2 * cache->runs[cache->nruns - 1].n ||
+			cache->nruns == KYRO_DELTA_MAX_RUNS))
 	{
-		KyroDeltaRun *a = &view->runs[view->nruns - 2];
-		KyroDeltaRun *b = &view->runs[view->nruns - 1];
-		KyroDeltaRun merged = merge_runs(view, a, b);
+		KyroDeltaRun *a = &cache->runs[cache->nruns - 2];
+		KyroDeltaRun *b = &cache->runs[cache->nruns - 1];
+		KyroDeltaRun merged = merge_runs(cache, a, b);
 
 		pfree(a->entries);
 		pfree(b->entries);
 		*a = merged;
-		view->nruns--;
+		cache->nruns--;
 	}
 }
 
 /* Sort entries, unless they are in order already, and add them as a run. */
 static void
-sort_into_run(KyroDeltaView *view, KyroEntryArray *add)
+sort_into_run(KyroDeltaCache *cache, KyroEntryArray *add)
 {
 	for (int64 i = 1; i < add->n; i++)
 	{
@@ -358,15 +358,15 @@ sort_into_run(KyroDeltaView *view, KyroEntryArray *add)
 			break;
 		}
 	}
-	add_run(view, add->items, add->n);
+	add_run(cache, add->items, add->n);
 }
 
 /*
- * Read the part of the chains that view has not seen into it.  Returns
+ * Read the part of the chains that cache has not seen into it.  Returns
  * false if a page was recycled meanwhile (the caller starts over).
  */
 static bool
-read_new_entries(Relation index, KyroMetaPage meta, KyroDeltaView *view,
+read_new_entries(Relation index, KyroMetaPage meta, KyroDeltaCache *cache,
 				 bool from_scratch)
 {
 	KyroEntryArray add = {0};
@@ -381,74 +381,74 @@ read_new_entries(Relation index, KyroMetaPage meta, KyroDeltaView *view,
 						   &add, &last_block, &last_count, NULL, NULL);
 		if (ok && add.n > 0)
 		{
-			sort_into_run(view, &add);
+			sort_into_run(cache, &add);
 			add.n = 0;
 		}
 	}
 	if (ok && meta->active.number != 0 && meta->active.head != InvalidBlockNumber)
 	{
-		BlockNumber start = view->read_block != InvalidBlockNumber ?
-		view->read_block : meta->active.head;
+		BlockNumber start = cache->read_block != InvalidBlockNumber ?
+		cache->read_block : meta->active.head;
 
-		ok = KyroReadChain(index, meta->active.number, start, view->read_count,
+		ok = KyroReadChain(index, meta->active.number, start, cache->read_count,
 						   &add, &last_block, &last_count, NULL, NULL);
 		if (ok && last_block != InvalidBlockNumber)
 		{
-			view->read_block = last_block;
-			view->read_count = last_count;
+			cache->read_block = last_block;
+			cache->read_count = last_count;
 		}
 	}
 	if (ok && add.n > 0)
-		sort_into_run(view, &add);
+		sort_into_run(cache, &add);
 	if (add.items)
 		pfree(add.items);
 	return ok;
 }
 
-/* A new, empty delta view for meta's chains. */
-static KyroDeltaView *
-new_delta_view(KyroMetaPage meta)
+/* A new, empty delta cache for meta's chains. */
+static KyroDeltaCache *
+new_delta_cache(KyroMetaPage meta)
 {
 	MemoryContext cxt = AllocSetContextCreate(kyro_cache_cxt,
-											  "kyro_rmi delta view",
+											  "kyro_rmi delta cache",
 											  ALLOCSET_SMALL_SIZES);
-	KyroDeltaView *view = MemoryContextAllocZero(cxt, sizeof(KyroDeltaView));
+	KyroDeltaCache *cache = MemoryContextAllocZero(cxt, sizeof(KyroDeltaCache));
 
-	view->head.cxt = cxt;
-	view->vacuum_generation = meta->vacuum_generation;
-	view->frozen = meta->frozen;
-	view->active = meta->active;
-	view->read_block = InvalidBlockNumber;
-	return view;
+	cache->head.cxt = cxt;
+	cache->vacuum_generation = meta->vacuum_generation;
+	cache->frozen = meta->frozen;
+	cache->active = meta->active;
+	cache->read_block = InvalidBlockNumber;
+	return cache;
 }
 
-/* A copy of view that can be extended while view stays pinned. */
-static KyroDeltaView *
-copy_delta_view(KyroDeltaView *view, KyroMetaPage meta)
+/* A copy of cache that can be extended while cache stays pinned. */
+static KyroDeltaCache *
+copy_delta_cache(KyroDeltaCache *cache, KyroMetaPage meta)
 {
-	KyroDeltaView *copy = new_delta_view(meta);
+	KyroDeltaCache *copy = new_delta_cache(meta);
 
-	copy->read_block = view->read_block;
-	copy->read_count = view->read_count;
-	for (int r = 0; r < view->nruns; r++)
+	copy->read_block = cache->read_block;
+	copy->read_count = cache->read_count;
+	for (int r = 0; r < cache->nruns; r++)
 	{
 		KyroDeltaRun *run = &copy->runs[r];
 
-		run->n = view->runs[r].n;
+		run->n = cache->runs[r].n;
 		run->entries = MemoryContextAllocHuge(copy->head.cxt,
 											  sizeof(KyroEntry) * run->n);
-		memcpy(run->entries, view->runs[r].entries, sizeof(KyroEntry) * run->n);
+		memcpy(run->entries, cache->runs[r].entries, sizeof(KyroEntry) * run->n);
 	}
-	copy->nruns = view->nruns;
+	copy->nruns = cache->nruns;
 	return copy;
 }
 
 /*
- * Pin the current views of index: its snapshot and model, and its delta
+ * Pin the current caches of index: its snapshot and model, and its delta
  * up to date with the metapage, all as of one reading of the metapage.
  */
 void
-KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
+KyroGetCaches(Relation index, KyroSnapCache **snap, KyroDeltaCache **delta)
 {
 	Oid			indexoid = RelationGetRelid(index);
 	KyroCacheEntry *entry;
@@ -468,8 +468,8 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 	/* REINDEX and TRUNCATE give the index new storage */
 	if (entry->relfilenode != index->rd_rel->relfilenode)
 	{
-		retire((KyroViewHead *) entry->snap);
-		retire((KyroViewHead *) entry->delta);
+		retire((KyroCacheHead *) entry->snap);
+		retire((KyroCacheHead *) entry->delta);
 		entry->snap = NULL;
 		entry->delta = NULL;
 		entry->relfilenode = index->rd_rel->relfilenode;
@@ -478,7 +478,7 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 	for (int attempt = 0;; attempt++)
 	{
 		KyroMetaPage meta = &meta_copy.meta;
-		KyroDeltaView *view = entry->delta;
+		KyroDeltaCache *cache = entry->delta;
 		bool		ok = true;
 
 		KyroReadMetaInto(index, meta);
@@ -494,43 +494,43 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 					(errcode(ERRCODE_INDEX_CORRUPTED),
 					 errmsg("index \"%s\" has pages that do not match its metapage",
 							RelationGetRelationName(index)),
-					 errhint("Run kyrodb.check() on the index, or REINDEX it.")));
+					 errhint(KYRO_DAMAGE_HINT)));
 		failed_epoch = meta->epoch;
 		failed_chain = meta->active.number;
 
 		if (entry->snap == NULL || entry->snap->epoch != meta->epoch)
 		{
-			KyroSnapView *fresh = load_snap_view(index, meta);
+			KyroSnapCache *fresh = load_snap_cache(index, meta);
 
 			if (fresh == NULL)
 				continue;		/* recycled under us: read the metapage again */
-			retire((KyroViewHead *) entry->snap);
+			retire((KyroCacheHead *) entry->snap);
 			entry->snap = fresh;
 		}
 
-		if (view == NULL || !delta_matches(view, meta))
+		if (cache == NULL || !delta_matches(cache, meta))
 		{
-			retire((KyroViewHead *) view);
-			entry->delta = view = new_delta_view(meta);
-			ok = read_new_entries(index, meta, view, true);
+			retire((KyroCacheHead *) cache);
+			entry->delta = cache = new_delta_cache(meta);
+			ok = read_new_entries(index, meta, cache, true);
 		}
 		else if (meta->active.number != 0 &&
-				 (view->head.refcount == 0 || delta_grew(index, meta, view)))
+				 (cache->head.refcount == 0 || delta_grew(index, meta, cache)))
 		{
-			if (view->head.refcount > 0)
+			if (cache->head.refcount > 0)
 			{
-				KyroDeltaView *copy = copy_delta_view(view, meta);
+				KyroDeltaCache *copy = copy_delta_cache(cache, meta);
 
-				retire((KyroViewHead *) view);
-				entry->delta = view = copy;
+				retire((KyroCacheHead *) cache);
+				entry->delta = cache = copy;
 			}
-			ok = read_new_entries(index, meta, view, false);
-			view->active = meta->active;
+			ok = read_new_entries(index, meta, cache, false);
+			cache->active = meta->active;
 		}
 		if (!ok)
 		{
 			/* a chain was folded and recycled meanwhile: start afresh */
-			retire((KyroViewHead *) entry->delta);
+			retire((KyroCacheHead *) entry->delta);
 			entry->delta = NULL;
 			continue;
 		}
@@ -542,10 +542,10 @@ KyroGetViews(Relation index, KyroSnapView **snap, KyroDeltaView **delta)
 	*delta = entry->delta;
 }
 
-/* Unpin views taken by KyroGetViews. */
+/* Unpin caches taken by KyroGetCaches. */
 void
-KyroReleaseViews(KyroSnapView *snap, KyroDeltaView *delta)
+KyroReleaseCaches(KyroSnapCache *snap, KyroDeltaCache *delta)
 {
-	release((KyroViewHead *) snap);
-	release((KyroViewHead *) delta);
+	release((KyroCacheHead *) snap);
+	release((KyroCacheHead *) delta);
 }

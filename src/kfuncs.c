@@ -39,14 +39,25 @@ PG_FUNCTION_INFO_V1(kyrodb_warmup);
 PG_FUNCTION_INFO_V1(kyrodb_stats);
 PG_FUNCTION_INFO_V1(kyrodb_stats_reset);
 
+/* The smallest memory page size a mapping is read in by. */
+#define OS_PAGE_BYTES	4096
+
+/* What a function needs of its caller (open_index_for_function). */
+typedef enum KyroPrivilege
+{
+	KYRO_NEED_NOTHING,			/* counters and sizes, as pg_stat_* */
+	KYRO_NEED_SELECT,			/* reads the table's data */
+	KYRO_NEED_OWNER				/* changes the index */
+} KyroPrivilege;
+
 /*
  * Open a kyro_rmi index for one of our functions, with heaplock on its
  * table (taken first, as REINDEX does).  Refuses, with a clear error,
  * anything that is not a kyro_rmi index, and a caller without the
  * privilege the function needs.
  */
-Relation
-KyroOpenIndexForFunction(Oid indexoid, LOCKMODE heaplock, KyroPrivilege need,
+static Relation
+open_index_for_function(Oid indexoid, LOCKMODE heaplock, KyroPrivilege need,
 						 Relation *heap)
 {
 	bool		need_owner = need == KYRO_NEED_OWNER;
@@ -128,7 +139,7 @@ Datum
 kyrodb_snapshot(PG_FUNCTION_ARGS)
 {
 	Relation	heap;
-	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0),
+	Relation	index = open_index_for_function(PG_GETARG_OID(0),
 												 ShareUpdateExclusiveLock,
 												 KYRO_NEED_OWNER, &heap);
 	KyroFoldResult r;
@@ -175,7 +186,7 @@ remember(CheckState *cs, const KyroEntry *e)
 	hash_search(cs->entries, &k, HASH_ENTER, NULL);
 }
 
-/* Each heap tuple visible to the check's snapshot must be indexed. */
+/* Each heap tuple visible to the check's MVCC snapshot must be indexed. */
 static void
 check_heap_callback(Relation index, ItemPointer tid, Datum *values,
 					bool *isnull, bool tupleIsAlive, void *state)
@@ -188,13 +199,9 @@ check_heap_callback(Relation index, ItemPointer tid, Datum *values,
 	k.key = isnull[0] ? 0 : KyroDatumToKey(values[0], cs->keytype);
 	k.tid = *tid;
 	if (hash_search(cs->entries, &k, HASH_FIND, NULL) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" is corrupted", RelationGetRelationName(index)),
-				 errdetail("Heap tuple (%u,%u) is not in the index.",
-						   ItemPointerGetBlockNumber(tid),
-						   ItemPointerGetOffsetNumber(tid)),
-				 errhint("Rebuild the index with REINDEX.")));
+		KyroCorrupt(index, psprintf("Heap tuple (%u,%u) is not in the index.",
+									ItemPointerGetBlockNumber(tid),
+									ItemPointerGetOffsetNumber(tid)));
 	cs->checked++;
 }
 
@@ -341,7 +348,7 @@ kyrodb_check(PG_FUNCTION_ARGS)
 {
 	bool		heapallindexed = PG_GETARG_BOOL(1);
 	Relation	heap;
-	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0),
+	Relation	index = open_index_for_function(PG_GETARG_OID(0),
 												 heapallindexed ? ShareLock : AccessShareLock,
 												 KYRO_NEED_SELECT, &heap);
 	CheckState	cs;
@@ -364,7 +371,7 @@ kyrodb_check(PG_FUNCTION_ARGS)
 	}
 
 	/* a fold must not replace the view while we read it */
-	LockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	KyroLockFold(index, true);
 	meta = KyroReadMeta(index);
 	items = KyroReadDirectory(index, meta);
 	if (items == NULL)
@@ -373,7 +380,7 @@ kyrodb_check(PG_FUNCTION_ARGS)
 	check_model(&cs, meta, items);
 	check_chain(&cs, &meta->frozen, true);
 	check_chain(&cs, &meta->active, heapallindexed);
-	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	KyroUnlockFold(index);
 
 	if (heapallindexed)
 	{
@@ -416,12 +423,12 @@ Datum
 kyrodb_rebuild(PG_FUNCTION_ARGS)
 {
 	Relation	heap;
-	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0),
+	Relation	index = open_index_for_function(PG_GETARG_OID(0),
 												 ShareUpdateExclusiveLock,
 												 KYRO_NEED_OWNER, &heap);
 	KyroFoldResult r;
-	KyroSnapView *snap;
-	KyroDeltaView *delta;
+	KyroSnapCache *snap;
+	KyroDeltaCache *delta;
 	Datum		values[7];
 	bool		nulls[7] = {0};
 
@@ -430,7 +437,7 @@ kyrodb_rebuild(PG_FUNCTION_ARGS)
 	pgstat_progress_end_command();
 	KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_RETRAIN);
 
-	KyroGetViews(index, &snap, &delta);
+	KyroGetCaches(index, &snap, &delta);
 	values[0] = Int64GetDatum(snap->epoch);
 	values[1] = Int64GetDatum(snap->snap_entries);
 	values[2] = Int32GetDatum(snap->has_model ? snap->model.n_leaves : 0);
@@ -439,7 +446,7 @@ kyrodb_rebuild(PG_FUNCTION_ARGS)
 	values[5] = Int64GetDatum(snap->has_model ? snap->model_bytes : 0);
 	values[6] = Float8GetDatum(r.usecs / 1000.0);
 	nulls[2] = nulls[3] = nulls[4] = !snap->has_model;
-	KyroReleaseViews(snap, delta);
+	KyroReleaseCaches(snap, delta);
 	relation_close(index, NoLock);
 	table_close(heap, NoLock);
 	PG_RETURN_DATUM(result_tuple(fcinfo, values, nulls));
@@ -452,11 +459,11 @@ kyrodb_rebuild(PG_FUNCTION_ARGS)
 void
 KyroWarmup(Relation index, int64 *blocks, int64 *model_bytes, bool *from_file)
 {
-	KyroSnapView *snap;
-	KyroDeltaView *delta;
+	KyroSnapCache *snap;
+	KyroDeltaCache *delta;
 	BlockNumber nblocks;
 
-	KyroGetViews(index, &snap, &delta);
+	KyroGetCaches(index, &snap, &delta);
 	*model_bytes = snap->has_model ? snap->model_bytes : 0;
 	*from_file = snap->has_model && snap->model_mapped;
 	if (*from_file)
@@ -465,11 +472,12 @@ KyroWarmup(Relation index, int64 *blocks, int64 *model_bytes, bool *from_file)
 		char		sum = 0;
 
 		(void) madvise(snap->model_buf, snap->model_bytes, MADV_WILLNEED);
-		for (uint32 off = 0; off < snap->model_bytes; off += 4096)
+		/* one byte of each memory page faults the mapping in */
+		for (uint32 off = 0; off < snap->model_bytes; off += OS_PAGE_BYTES)
 			sum += bytes[off];
 		(void) sum;
 	}
-	KyroReleaseViews(snap, delta);
+	KyroReleaseCaches(snap, delta);
 
 	nblocks = RelationGetNumberOfBlocks(index);
 	for (BlockNumber b = 0; b < nblocks; b++)
@@ -485,7 +493,7 @@ Datum
 kyrodb_warmup(PG_FUNCTION_ARGS)
 {
 	Relation	heap;
-	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0), AccessShareLock,
+	Relation	index = open_index_for_function(PG_GETARG_OID(0), AccessShareLock,
 												 KYRO_NEED_SELECT, &heap);
 	int64		blocks;
 	int64		model_bytes;
@@ -540,11 +548,11 @@ Datum
 kyrodb_stats(PG_FUNCTION_ARGS)
 {
 	Relation	heap;
-	Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0), AccessShareLock,
+	Relation	index = open_index_for_function(PG_GETARG_OID(0), AccessShareLock,
 												 KYRO_NEED_NOTHING, &heap);
 	KyroMetaPage meta = KyroReadMeta(index);
-	KyroSnapView *snap;
-	KyroDeltaView *delta;
+	KyroSnapCache *snap;
+	KyroDeltaCache *delta;
 	KyroStatSlot *slot;
 	Datum		values[STAT_COLUMNS];
 	bool		nulls[STAT_COLUMNS];
@@ -552,7 +560,7 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 	int64		file_bytes;
 
 	memset(nulls, 0, sizeof(nulls));
-	KyroGetViews(index, &snap, &delta);
+	KyroGetCaches(index, &snap, &delta);
 	values[STAT_EPOCH] = Int64GetDatum(snap->epoch);
 	values[STAT_SNAPSHOT_ITEMS] = Int64GetDatum(snap->snap_entries);
 	values[STAT_SNAPSHOT_PAGES] = Int64GetDatum(snap->snap_pages);
@@ -574,7 +582,7 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 	values[STAT_LAST_FOLD] = TimestampTzGetDatum(meta->last_fold_time);
 	values[STAT_LAST_FOLD_MS] = Float8GetDatum(meta->last_fold_usecs / 1000.0);
 	nulls[STAT_LAST_FOLD] = nulls[STAT_LAST_FOLD_MS] = meta->folds == 0;
-	KyroReleaseViews(snap, delta);
+	KyroReleaseCaches(snap, delta);
 
 	slot = KyroGetStatSlot(RelationGetRelid(index), true);
 	if (slot != NULL)
@@ -618,7 +626,7 @@ kyrodb_stats_reset(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0))
 	{
 		Relation	heap;
-		Relation	index = KyroOpenIndexForFunction(PG_GETARG_OID(0), AccessShareLock,
+		Relation	index = open_index_for_function(PG_GETARG_OID(0), AccessShareLock,
 													 KYRO_NEED_NOTHING, &heap);
 
 		indexoid = RelationGetRelid(index);

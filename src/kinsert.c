@@ -3,19 +3,11 @@
  * kinsert.c
  *	  aminsert for kyro_rmi: append (key, TID) to the active delta chain.
  *
- * An insert never touches the snapshot.  It appends one entry to the tail
- * page of the active chain under a share lock on the metapage, which
- * keeps a fold from freezing the chain meanwhile but lets inserters run
- * side by side, and WAL-logs the tail page alone.  Only when the tail is
- * full does it take the metapage exclusively, to add a page to the chain
- * and count the full page's entries there (the metapage counts the
- * entries before the tail; the tail page counts its own).
- *
- * Past the delta limit it wakes the database's worker and goes on; it
- * folds the delta into a new snapshot itself only when there is no
- * worker, or when the delta has reached kyrodb.fold_ceiling times the
- * limit (the worker is not keeping up), and never waits for a running
- * fold (as GIN cleans its pending list).
+ * An insert never touches the snapshot: it appends one entry to the tail
+ * page of the active chain, and past the delta limit wakes the worker or,
+ * without one, takes a step of a fold itself.  The locks, and why an
+ * insert holds the metapage's lock in share mode while it appends: see
+ * DESIGN.md, "Locks" and "Inserts".
  *
  * src/kinsert.c
  *

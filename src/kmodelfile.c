@@ -48,7 +48,7 @@
 /*
  * A file of an unknown index is swept only once it is this old: it may
  * belong to a CREATE INDEX, REINDEX or TRUNCATE whose transaction has not
- * committed yet, which the worker's catalog snapshot cannot see.
+ * committed yet, which the worker's catalog MVCC snapshot cannot see.
  */
 #define KYRO_ORPHAN_GRACE_SECS	10
 

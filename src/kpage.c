@@ -138,7 +138,7 @@ KyroCorrupt(Relation index, const char *detail)
 			(errcode(ERRCODE_INDEX_CORRUPTED),
 			 errmsg("index \"%s\" is corrupted", RelationGetRelationName(index)),
 			 errdetail_internal("%s", detail),
-			 errhint("Rebuild the index with REINDEX.")));
+			 errhint(KYRO_DAMAGE_HINT)));
 }
 
 /* Refuse a metapage that is not ours, of another format, or inconsistent. */
@@ -154,7 +154,7 @@ KyroCheckMeta(Relation index, KyroMetaPage meta)
 						RelationGetRelationName(index), meta->version,
 						KYRO_FORMAT_VERSION),
 				 errdetail("Indexes built before KyroDB 0.2.0 use an older page format."),
-				 errhint("Rebuild the index with REINDEX.")));
+				 errhint(KYRO_DAMAGE_HINT)));
 	if (meta->dir_pages > KYRO_MAX_DIR_PAGES ||
 		meta->key_pages > meta->snap_pages ||
 		meta->snap_nonnull > meta->snap_entries ||

@@ -17,13 +17,12 @@
  * window (rmi_search_window, the model library's one search).  A wrong
  * model costs reads, never a wrong position.
  *
- * A scan remembers the last entry it returned.  If it reads a snapshot
- * page whose tag is not its view's epoch while the metapage has moved on
- * (the page was recycled after a fold), it takes a fresh view and resumes
- * strictly after that entry; mark and restore and changes of direction
- * resume the same way.  If the metapage still names the view, the page is
- * damaged and the scan fails (KyroReadPage), so it never restarts in a
- * loop.
+ * A scan remembers the last entry it returned.  If it reads a page that
+ * was recycled after a fold, it takes a fresh view and resumes strictly
+ * after that entry; mark and restore and changes of direction resume the
+ * same way (DESIGN.md, "Reading pages, and damage", says how a recycled
+ * page is told from a damaged one, and why a scan never restarts in a
+ * loop).
  *
  * src/kscan.c
  *
@@ -260,7 +259,7 @@ prepare_ranges(IndexScanDesc scan)
  * a walk moves to a neighbour without a search.
  */
 static int64
-page_of(KyroSnapView *snap, int64 pos, int64 near)
+page_of(KyroSnapCache *snap, int64 pos, int64 near)
 {
 	const int64 *first = snap->first_pos;
 	int64		lo = 0;
@@ -293,7 +292,7 @@ drop_cache(KyroScanOpaque so, bool recycled)
 
 /*
  * Pin and lock snapshot page page_no of the scan's view; InvalidBuffer
- * (and so->recycled) if a fold recycled it since the view was taken.
+ * (and so->recycled) if a fold recycled it since the scan took the view.
  * Counts the page read unless it is the one the scan has in hand.
  */
 static Buffer
@@ -335,7 +334,7 @@ fill_cache(KyroScanOpaque so, Buffer buffer, int64 page_no, int lo, int n)
 static KyroEntry
 snap_entry(Relation index, KyroScanOpaque so, int64 pos)
 {
-	KyroSnapView *snap = so->snap;
+	KyroSnapCache *snap = so->snap;
 	KyroEntry	e;
 	int64		slot;
 
@@ -470,7 +469,7 @@ static int64
 snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
 			bool strict, bool *mispredicted)
 {
-	KyroSnapView *snap = so->snap;
+	KyroSnapCache *snap = so->snap;
 	uint32		first_page = probe->isnull ? snap->key_pages : 0;
 	uint32		npages = probe->isnull ? snap->snap_pages - snap->key_pages :
 		snap->key_pages;
@@ -679,16 +678,16 @@ next_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 	}
 }
 
-/* Take (fresh) views of the index and forget cursors into the old ones. */
+/* Take (fresh) caches of the index and forget cursors into the old ones. */
 static void
-take_views(IndexScanDesc scan)
+take_caches(IndexScanDesc scan)
 {
 	KyroScanOpaque so = (KyroScanOpaque) scan->opaque;
 
-	KyroReleaseViews(so->snap, so->delta);
+	KyroReleaseCaches(so->snap, so->delta);
 	so->snap = NULL;
 	so->delta = NULL;
-	KyroGetViews(scan->indexRelation, &so->snap, &so->delta);
+	KyroGetCaches(scan->indexRelation, &so->snap, &so->delta);
 	so->page_no = -1;
 	so->positioned = false;
 	so->recycled = false;
@@ -715,7 +714,7 @@ scan_next(IndexScanDesc scan, ScanDirection dir, KyroEntry *out)
 		so->started = true;
 		so->dir = dir;
 		so->range_no = ScanDirectionIsForward(dir) ? 0 : so->nranges - 1;
-		take_views(scan);
+		take_caches(scan);
 	}
 	else if (dir != so->dir)
 	{
@@ -746,7 +745,7 @@ scan_next(IndexScanDesc scan, ScanDirection dir, KyroEntry *out)
 			so->at_end = true;
 			return false;
 		}
-		take_views(scan);
+		take_caches(scan);
 	}
 }
 
@@ -768,7 +767,7 @@ kyrobeginscan(Relation r, int nkeys, int norderbys)
 	return scan;
 }
 
-/* amrescan: new keys; views are taken at the first tuple. */
+/* amrescan: new keys; caches are taken at the first tuple. */
 void
 kyrorescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 		   ScanKey orderbys, int norderbys)
@@ -777,7 +776,7 @@ kyrorescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 
 	if (scankey && scan->numberOfKeys > 0)
 		memmove(scan->keyData, scankey, scan->numberOfKeys * sizeof(ScanKeyData));
-	KyroReleaseViews(so->snap, so->delta);
+	KyroReleaseCaches(so->snap, so->delta);
 	so->snap = NULL;
 	so->delta = NULL;
 	so->keys_ready = false;
@@ -837,7 +836,7 @@ kyroendscan(IndexScanDesc scan)
 	KyroScanOpaque so = (KyroScanOpaque) scan->opaque;
 
 	KyroAddScanCounts(scan->indexRelation, &so->counts);
-	KyroReleaseViews(so->snap, so->delta);
+	KyroReleaseCaches(so->snap, so->delta);
 	MemoryContextDelete(so->tmpcxt);
 	if (so->ranges)
 		pfree(so->ranges);

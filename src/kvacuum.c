@@ -6,8 +6,9 @@
  * ambulkdelete sets the dead bit of every entry whose heap tuple VACUUM is
  * removing, in snapshot and delta pages alike, and bumps the metapage's
  * vacuum generation so that backends drop their copies of the delta.  It
- * holds the fold lock throughout: a fold must not copy an entry into a new
- * snapshot while VACUUM is flagging it in the old one.
+ * holds the fold lock throughout (DESIGN.md, "Locks"): a fold must not
+ * copy an entry into a new snapshot while VACUUM is flagging it in the old
+ * one.
  *
  * src/kvacuum.c
  *
@@ -149,7 +150,7 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
 	stats->num_index_tuples = 0;
 
-	LockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	KyroLockFold(index, true);
 	meta = KyroReadMeta(index);
 	items = KyroReadDirectory(index, meta);
 	if (items == NULL)
@@ -169,7 +170,7 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 								  callback_state, stats);
 	if (snap_flagged + delta_flagged > 0)
 		bump_vacuum_generation(index, snap_flagged);
-	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	KyroUnlockFold(index);
 
 	stats->tuples_removed += snap_flagged + delta_flagged;
 	stats->num_pages = RelationGetNumberOfBlocks(index);
@@ -195,13 +196,12 @@ kyrovacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 
 	meta = KyroReadMeta(index);
 	if (KyroDeltaSize(index, meta) >= KyroDeltaLimit(index, meta->snap_entries) ||
-		(meta->snap_dead > 0 &&
-		 meta->snap_dead >= KYRO_DEAD_FRACTION * meta->snap_entries))
+		KyroDeadPastFraction(meta))
 		KyroFold(index, 0, NULL);
-	if (ConditionalLockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock))
+	if (KyroLockFold(index, false))
 	{
 		freed = KyroSweepFreePages(index);
-		UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+		KyroUnlockFold(index);
 	}
 	pfree(meta);
 

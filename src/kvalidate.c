@@ -100,7 +100,7 @@ family_matches_btree(Oid opfamilyoid, const char *familyname)
 		Form_pg_amproc proc = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
 		Oid			btfamily = btree_family(proc->amproclefttype);
 
-		if (proc->amprocnum == 1 &&
+		if (proc->amprocnum == KYRO_ORDER_PROC &&
 			(!OidIsValid(btfamily) ||
 			 get_opfamily_proc(btfamily, proc->amproclefttype,
 							   proc->amprocrighttype, BTORDER_PROC) != proc->amproc))
@@ -153,7 +153,7 @@ kyrovalidate(Oid opclassoid)
 	{
 		Form_pg_amproc proc = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
 
-		if (proc->amprocnum != 1 ||
+		if (proc->amprocnum != KYRO_ORDER_PROC ||
 			!check_amproc_signature(proc->amproc, INT4OID, true, 2, 2,
 									proc->amproclefttype, proc->amprocrighttype))
 		{

@@ -496,10 +496,10 @@ work_on_index(IndexFile *file, bool full, bool warm, bool *grew)
 	if (full || warm)
 	{
 		/* loading the views writes a missing model file */
-		KyroSnapView *snap;
-		KyroDeltaView *dview;
+		KyroSnapCache *snap;
+		KyroDeltaCache *dview;
 
-		KyroGetViews(index, &snap, &dview);
+		KyroGetCaches(index, &snap, &dview);
 		file->relfilenode = KyroRelFileNumber(index);
 		file->epoch = snap->epoch;
 
@@ -515,7 +515,7 @@ work_on_index(IndexFile *file, bool full, bool warm, bool *grew)
 			ereport(LOG,
 					(errmsg("kyrodb: wrote the model file of index \"%s\" (epoch %u) again: it was missing or of the wrong size",
 							RelationGetRelationName(index), file->epoch)));
-		KyroReleaseViews(snap, dview);
+		KyroReleaseCaches(snap, dview);
 	}
 	if (warm)
 	{
@@ -564,7 +564,7 @@ pass(MemoryContext passcxt, bool full, bool warm)
 		{
 			/*
 			 * Each step of a fold in a transaction of its own, so that the
-			 * next can reuse the pages it freed (no snapshot of ours holds
+			 * next can reuse the pages it freed (no MVCC snapshot of ours holds
 			 * them back).
 			 */
 			bool		grew = false;

@@ -185,7 +185,7 @@ _PG_init(void)
 }
 
 /* amoptions: parse WITH (...) and check delta_limit's gap. */
-bytea *
+static bytea *
 kyrooptions(Datum reloptions, bool validate)
 {
 	KyroOptions *opts = (KyroOptions *) build_reloptions(reloptions, validate,
@@ -242,7 +242,7 @@ KyroDeltaLimit(Relation index, uint64 snap_entries)
  * starts, and the column's correlation from the statistics, as btree uses
  * it, since the index returns TIDs in key order.
  */
-void
+static void
 kyrocostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				 Cost *indexStartupCost, Cost *indexTotalCost,
 				 Selectivity *indexSelectivity, double *indexCorrelation,
@@ -328,7 +328,7 @@ kyrodb_handler(PG_FUNCTION_ARGS)
 	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
 
 	amroutine->amstrategies = BTMaxStrategyNumber;
-	amroutine->amsupport = 1;
+	amroutine->amsupport = KYRO_ORDER_PROC;
 	amroutine->amoptsprocnum = 0;
 	amroutine->amcanorder = true;
 	amroutine->amcanorderbyop = false;

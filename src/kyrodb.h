@@ -17,11 +17,10 @@
  *	model			the serialised root RMI over the pages' first keys, byte
  *					after byte across pages
  *	delta			chains of pages that inserts append to
- * Every page carries a page id, its kind and a tag (the epoch of a
- * snapshot, model or directory page; the chain number of a delta page),
- * and every path reads pages through KyroReadPage, which checks them: a
- * page recycled since the reader took its view sends it back to the
- * metapage, a damaged one raises an error.
+ * Every page carries a page id, its kind and a tag, and every path reads
+ * pages through KyroReadViewPage, which checks them.  DESIGN.md explains
+ * the format ("Storage"), the words used here ("Words") and the locks
+ * ("Locks").
  *
  * src/kyrodb.h
  *
@@ -161,7 +160,7 @@ KyroDeltaAppend(Page page, const KyroDeltaEntry *entry)
  * A delta chain as the metapage records it.  Inserts append to the tail
  * page under the metapage's share lock, so the metapage counts only the
  * entries on the pages before the tail; the tail page counts its own
- * (KyroChainEntries adds them up).
+ * (KyroDeltaSize adds them up).
  */
 typedef struct KyroChain
 {
@@ -242,6 +241,9 @@ extern int	kyro_max_delta_limit;
  */
 #define KYRO_KEY_SIGN_BIT	UINT64CONST(0x8000000000000000)
 
+/* The one support function: btree's comparison (BTORDER_PROC). */
+#define KYRO_ORDER_PROC		1
+
 /* An index entry in memory: NULLs sort after every key, then by TID. */
 typedef struct KyroEntry
 {
@@ -270,24 +272,24 @@ KyroEntryFromPage(KyroEntry *out, const RmiPageEntry *e, bool isnull)
 	out->dead = e->dead != 0;
 }
 
-/* ---- The cached view of an index (kcache.c) ---- */
+/* ---- A backend's caches of an index (kcache.c) ---- */
 
-/* What every cached view starts with: its memory and its pins. */
-typedef struct KyroViewHead
+/* What every cache starts with: its memory and its pins. */
+typedef struct KyroCacheHead
 {
-	MemoryContext cxt;			/* holds the view and all it points to */
+	MemoryContext cxt;			/* holds the cache and all it points to */
 	int			refcount;		/* scans that use it */
 	bool		retired;		/* no longer current: free at refcount 0 */
-} KyroViewHead;
+} KyroCacheHead;
 
 /*
  * What a backend keeps of one epoch of an index: the snapshot's directory
  * and the root model over its pages' first keys.  Immutable once built;
  * scans pin it.
  */
-typedef struct KyroSnapView
+typedef struct KyroSnapCache
 {
-	KyroViewHead head;
+	KyroCacheHead head;
 	uint32		epoch;
 	uint64		snap_entries;
 	uint64		snap_nonnull;
@@ -303,8 +305,8 @@ typedef struct KyroSnapView
 	void	   *model_buf;		/* the model's bytes: a copy, or the mapping */
 	bool		model_mapped;	/* model_buf maps the model file */
 	uint32		model_bytes;
-	MemoryContextCallback unmap;	/* unmaps it when the view is freed */
-} KyroSnapView;
+	MemoryContextCallback unmap;	/* unmaps it when the cache is freed */
+} KyroSnapCache;
 
 /* A sorted run of delta entries, by (isnull, key, tid). */
 typedef struct KyroDeltaRun
@@ -314,7 +316,7 @@ typedef struct KyroDeltaRun
 } KyroDeltaRun;
 
 /*
- * Sorted runs a delta view holds at most: each is at least twice the size
+ * Sorted runs a delta cache holds at most: each is at least twice the size
  * of the next, so 2^32 entries need fewer.
  */
 #define KYRO_DELTA_MAX_RUNS		32
@@ -327,9 +329,9 @@ typedef struct KyroDeltaRun
  * logarithmic method): a refresh costs about the log of the delta per new
  * entry, not a copy of the whole delta, and a lookup searches a few runs.
  */
-typedef struct KyroDeltaView
+typedef struct KyroDeltaCache
 {
-	KyroViewHead head;
+	KyroCacheHead head;
 	uint32		vacuum_generation;
 	KyroChain	frozen;			/* chains as read */
 	KyroChain	active;
@@ -337,11 +339,11 @@ typedef struct KyroDeltaView
 	uint32		read_count;
 	int			nruns;
 	KyroDeltaRun runs[KYRO_DELTA_MAX_RUNS];	/* largest first */
-} KyroDeltaView;
+} KyroDeltaCache;
 
-extern void KyroGetViews(Relation index, KyroSnapView **snap,
-						 KyroDeltaView **delta);
-extern void KyroReleaseViews(KyroSnapView *snap, KyroDeltaView *delta);
+extern void KyroGetCaches(Relation index, KyroSnapCache **snap,
+						 KyroDeltaCache **delta);
+extern void KyroReleaseCaches(KyroSnapCache *snap, KyroDeltaCache *delta);
 
 /* ---- Scan state (kscan.c) ---- */
 
@@ -382,9 +384,9 @@ typedef struct KyroScanOpaqueData
 	int			nranges;
 	int			maxranges;
 
-	/* views pinned for the scan (from the first tuple on) */
-	KyroSnapView *snap;
-	KyroDeltaView *delta;
+	/* caches pinned for the scan (from the first tuple on) */
+	KyroSnapCache *snap;
+	KyroDeltaCache *delta;
 
 	/* position: the range in hand and a cursor into each source */
 	bool		started;
@@ -442,6 +444,14 @@ typedef KyroScanOpaqueData *KyroScanOpaque;
  * fold rewrites every page, dropping the dead entries.
  */
 #define KYRO_DEAD_FRACTION	0.1
+
+/* Whether dead entries are KYRO_DEAD_FRACTION of meta's snapshot or more. */
+static inline bool
+KyroDeadPastFraction(KyroMetaPage meta)
+{
+	return meta->snap_dead > 0 &&
+		meta->snap_dead >= KYRO_DEAD_FRACTION * meta->snap_entries;
+}
 
 /* Flags of KyroFold */
 #define KYRO_FOLD_WAIT		0x01	/* wait for a running fold, not give up */
@@ -532,7 +542,6 @@ typedef struct KyroStatSlot
 
 extern bool KyroSharedAvailable(void);
 extern void KyroSharedRequest(void);
-extern void KyroSharedStartup(void);
 extern KyroStatSlot *KyroGetStatSlot(Oid indexoid, bool create);
 extern void KyroAddScanCounts(Relation index, KyroScanCounts *counts);
 extern void KyroCountEvent(Oid indexoid, int event);
@@ -591,19 +600,23 @@ extern void KyroModelFilesSweepDatabases(List *live);
 
 /* ---- Functions, by file ---- */
 
-/* kyrodb.c */
+/* kyrodb.c: settings, options, the handler */
 extern PGDLLEXPORT void _PG_init(void);
 extern KyroOptions *KyroGetOptions(Relation index);
 extern uint64 KyroDeltaLimit(Relation index, uint64 snap_entries);
 
-/* kkeys.c */
+/* kkeys.c: keys as unsigned 64-bit integers, and their order */
 extern uint64 KyroDatumToKey(Datum value, Oid type);
 extern Datum KyroKeyToDatum(uint64 key, Oid type);
 extern bool KyroTypeSupported(Oid type);
 extern int	KyroEntryCompare(const KyroEntry *a, const KyroEntry *b);
 extern int	KyroEntryCmpQsort(const void *a, const void *b);
 
-/* kpage.c */
+/* kpage.c: pages, the metapage, damage, deleting and recycling pages */
+
+/* The hint of every error and warning about a damaged index. */
+#define KYRO_DAMAGE_HINT	"Rebuild the index with REINDEX."
+
 extern void KyroInitPage(Page page, uint16 kind, uint32 tag);
 extern void KyroInitMetapage(Page page);
 extern Buffer KyroNewBuffer(Relation index);
@@ -618,48 +631,7 @@ extern Buffer KyroReadPage(Relation index, BlockNumber blkno, uint16 kind,
 extern void KyroMarkDeleted(Relation index, BlockNumber *blocks, int nblocks);
 extern BlockNumber KyroSweepFreePages(Relation index);
 
-/* kbuild.c */
-extern IndexBuildResult *kyrobuild(Relation heap, Relation index,
-								   IndexInfo *indexInfo);
-extern void kyrobuildempty(Relation index);
-
-/* kwrite.c: writing a new snapshot (build and fold) */
-typedef struct KyroWriter KyroWriter;
-extern KyroWriter *KyroWriterBegin(Relation index, uint32 epoch);
-extern void KyroWriterAdd(KyroWriter *w, const KyroEntry *entry);
-extern void KyroWriterKeep(KyroWriter *w, const KyroDirItem *old);
-extern uint32 KyroWriterFinish(KyroWriter *w, KyroMetaPage meta,
-							   const char *keep_model, uint32 keep_bytes);
-
-/* kinsert.c */
-extern bool kyroinsert(Relation index, Datum *values, bool *isnull,
-					   ItemPointer ht_ctid, Relation heapRel,
-					   IndexUniqueCheck checkUnique,
-#if PG_VERSION_NUM >= 140000
-					   bool indexUnchanged,
-#endif
-					   IndexInfo *indexInfo);
-
-/* kscan.c */
-extern IndexScanDesc kyrobeginscan(Relation r, int nkeys, int norderbys);
-extern void kyrorescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
-					   ScanKey orderbys, int norderbys);
-extern bool kyrogettuple(IndexScanDesc scan, ScanDirection dir);
-extern int64 kyrogetbitmap(IndexScanDesc scan, TIDBitmap *tbm);
-extern void kyroendscan(IndexScanDesc scan);
-extern void kyromarkpos(IndexScanDesc scan);
-extern void kyrorestrpos(IndexScanDesc scan);
-extern bool kyrocanreturn(Relation index, int attno);
-
-/* kvacuum.c */
-extern IndexBulkDeleteResult *kyrobulkdelete(IndexVacuumInfo *info,
-											 IndexBulkDeleteResult *stats,
-											 IndexBulkDeleteCallback callback,
-											 void *callback_state);
-extern IndexBulkDeleteResult *kyrovacuumcleanup(IndexVacuumInfo *info,
-												IndexBulkDeleteResult *stats);
-
-/* kcompact.c */
+/* kread.c: reading a view's chains, directory, model and pages */
 
 /* A growing array of entries. */
 typedef struct KyroEntryArray
@@ -675,7 +647,6 @@ extern bool KyroReadChain(Relation index, uint32 number, BlockNumber start,
 						  BlockNumber *last_block, uint32 *last_count,
 						  BlockNumber **pages, int *npages);
 extern uint32 KyroTailCount(Relation index, const KyroChain *chain);
-extern uint64 KyroChainEntries(Relation index, const KyroChain *chain);
 extern uint64 KyroDeltaSize(Relation index, KyroMetaPage meta);
 extern KyroDirItem *KyroReadDirectory(Relation index, KyroMetaPage meta);
 extern Buffer KyroReadSnapshotPage(Relation index, uint32 epoch,
@@ -686,40 +657,66 @@ extern Buffer KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
 extern RmiStatus KyroLoadModel(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, MemoryContext cxt,
 							   RmiModel *model, char **buf, bool *recycled);
-extern bool KyroFold(Relation index, int flags, KyroFoldResult *result);
-extern void KyroFoldAll(Relation index, int flags, KyroFoldResult *result);
-extern const char *KyroFoldKindName(KyroFoldKind kind);
 extern RmiStatus KyroModelTail(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, uint64 *checksum,
 							   bool *recycled);
+
+/* kbuild.c: CREATE INDEX */
+extern IndexBuildResult *kyrobuild(Relation heap, Relation index,
+								   IndexInfo *indexInfo);
+extern void kyrobuildempty(Relation index);
+
+/* kwrite.c: writing a new snapshot (build and fold) */
+typedef struct KyroWriter KyroWriter;
+extern KyroWriter *KyroWriterBegin(Relation index, uint32 epoch);
+extern void KyroWriterAdd(KyroWriter *w, const KyroEntry *entry);
+extern void KyroWriterKeep(KyroWriter *w, const KyroDirItem *old);
+extern uint32 KyroWriterFinish(KyroWriter *w, KyroMetaPage meta,
+							   const char *keep_model, uint32 keep_bytes);
+
+/* kfold.c: the fold lock, folds and their steps, the switch */
+extern bool KyroLockFold(Relation index, bool wait);
+extern void KyroUnlockFold(Relation index);
+extern bool KyroFold(Relation index, int flags, KyroFoldResult *result);
+extern void KyroFoldAll(Relation index, int flags, KyroFoldResult *result);
+extern const char *KyroFoldKindName(KyroFoldKind kind);
 extern void KyroSwitchView(Relation index, KyroMetaPage built,
 						   TimestampTz started);
 
-/* kvalidate.c */
+/* kinsert.c: aminsert */
+extern bool kyroinsert(Relation index, Datum *values, bool *isnull,
+					   ItemPointer ht_ctid, Relation heapRel,
+					   IndexUniqueCheck checkUnique,
+#if PG_VERSION_NUM >= 140000
+					   bool indexUnchanged,
+#endif
+					   IndexInfo *indexInfo);
+
+/* kscan.c: scans */
+extern IndexScanDesc kyrobeginscan(Relation r, int nkeys, int norderbys);
+extern void kyrorescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
+					   ScanKey orderbys, int norderbys);
+extern bool kyrogettuple(IndexScanDesc scan, ScanDirection dir);
+extern int64 kyrogetbitmap(IndexScanDesc scan, TIDBitmap *tbm);
+extern void kyroendscan(IndexScanDesc scan);
+extern void kyromarkpos(IndexScanDesc scan);
+extern void kyrorestrpos(IndexScanDesc scan);
+extern bool kyrocanreturn(Relation index, int attno);
+
+/* kvacuum.c: VACUUM */
+extern IndexBulkDeleteResult *kyrobulkdelete(IndexVacuumInfo *info,
+											 IndexBulkDeleteResult *stats,
+											 IndexBulkDeleteCallback callback,
+											 void *callback_state);
+extern IndexBulkDeleteResult *kyrovacuumcleanup(IndexVacuumInfo *info,
+												IndexBulkDeleteResult *stats);
+
+/* kvalidate.c: amvalidate, and the index's definition */
 extern bool kyrovalidate(Oid opclassoid);
 extern void KyroCheckIndexDefinition(Relation index);
 
-/* kyrodb.c */
-extern void kyrocostestimate(PlannerInfo *root, IndexPath *path,
-							 double loop_count, Cost *indexStartupCost,
-							 Cost *indexTotalCost,
-							 Selectivity *indexSelectivity,
-							 double *indexCorrelation, double *indexPages);
-extern bytea *kyrooptions(Datum reloptions, bool validate);
-
-/* kfuncs.c */
+/* kfuncs.c: the SQL functions */
 extern void KyroWarmup(Relation index, int64 *blocks, int64 *model_bytes,
 					   bool *from_file);
-
-/* What a function needs of its caller (KyroOpenIndexForFunction). */
-typedef enum KyroPrivilege
-{
-	KYRO_NEED_NOTHING,			/* counters and sizes, as pg_stat_* */
-	KYRO_NEED_SELECT,			/* reads the table's data */
-	KYRO_NEED_OWNER				/* changes the index */
-} KyroPrivilege;
-
-extern Relation KyroOpenIndexForFunction(Oid indexoid, LOCKMODE lockmode,
-										 KyroPrivilege need, Relation *heap);
 
 #endif							/* KYRODB_H */

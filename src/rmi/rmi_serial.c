@@ -23,6 +23,21 @@
 
 #include "rmi_internal.h"
 
+/* Byte offsets of the header's fields (the layout above). */
+#define OFF_MAGIC		0
+#define OFF_VERSION		4
+#define OFF_FLAGS		6
+#define OFF_N_KEYS		8
+#define OFF_N_LEAVES	16
+#define OFF_RADIX_SHIFT	20
+#define OFF_MIN_KEY		24
+#define OFF_ROOT_SLOPE	32
+#define OFF_MAX_ERROR	40
+#define OFF_N_KNOTS		44
+#define OFF_MEAN_ERROR	48
+#define OFF_ZERO		56
+#define KNOT_BYTES		8
+
 _Static_assert(sizeof(RmiLeaf) == RMI_LEAF_BYTES, "RmiLeaf must be 40 bytes");
 
 /* XXH3-64 of len bytes at data. */
@@ -36,7 +51,7 @@ rmi_checksum(const void *data, size_t len)
 static uint64_t
 knot_bytes(uint32_t kind, uint32_t n_knots)
 {
-	return kind == RMI_ROOT_SPLINE ? ((uint64_t) n_knots + 1) * 8 : 0;
+	return kind == RMI_ROOT_SPLINE ? ((uint64_t) n_knots + 1) * KNOT_BYTES : 0;
 }
 
 /* Bytes rmi_serialize writes for model. */
@@ -84,18 +99,18 @@ rmi_serialize(const RmiModel *model, void *buf, uint64_t len)
 
 	flags = (uint16_t) model->root_kind;
 	memset(out, 0, RMI_HEADER_BYTES);
-	put(out, 0, &magic, 4);
-	put(out, 4, &version, 2);
-	put(out, 6, &flags, 2);
-	put(out, 8, &model->n_keys, 8);
-	put(out, 16, &model->n_leaves, 4);
-	put(out, 20, &model->radix_shift, 4);
-	put(out, 24, &model->min_key, 8);
-	put(out, 32, &model->root_slope, 8);
-	put(out, 40, &model->max_error, 4);
+	put(out, OFF_MAGIC, &magic, sizeof(magic));
+	put(out, OFF_VERSION, &version, sizeof(version));
+	put(out, OFF_FLAGS, &flags, sizeof(flags));
+	put(out, OFF_N_KEYS, &model->n_keys, sizeof(model->n_keys));
+	put(out, OFF_N_LEAVES, &model->n_leaves, sizeof(model->n_leaves));
+	put(out, OFF_RADIX_SHIFT, &model->radix_shift, sizeof(model->radix_shift));
+	put(out, OFF_MIN_KEY, &model->min_key, sizeof(model->min_key));
+	put(out, OFF_ROOT_SLOPE, &model->root_slope, sizeof(model->root_slope));
+	put(out, OFF_MAX_ERROR, &model->max_error, sizeof(model->max_error));
 	n_knots = model->root_kind == RMI_ROOT_SPLINE ? model->n_knots : 0;
-	put(out, 44, &n_knots, 4);
-	put(out, 48, &model->mean_error, 8);
+	put(out, OFF_N_KNOTS, &n_knots, sizeof(n_knots));
+	put(out, OFF_MEAN_ERROR, &model->mean_error, sizeof(model->mean_error));
 
 	knots = knot_bytes(model->root_kind, n_knots);
 	if (knots > 0)
@@ -104,7 +119,7 @@ rmi_serialize(const RmiModel *model, void *buf, uint64_t len)
 	memcpy(out + RMI_HEADER_BYTES + knots, model->leaves,
 		   body - RMI_HEADER_BYTES - knots);
 	sum = rmi_checksum(out, body);
-	put(out, body, &sum, 8);
+	put(out, body, &sum, sizeof(sum));
 	return RMI_OK;
 }
 
@@ -138,9 +153,9 @@ rmi_load(const void *buf, uint64_t len, RmiModel *model)
 		return RMI_ERR_ALIGNMENT;
 
 	memset(&m, 0, sizeof(m));
-	get(in, 0, &magic, 4);
-	get(in, 4, &version, 2);
-	get(in, 6, &flags, 2);
+	get(in, OFF_MAGIC, &magic, sizeof(magic));
+	get(in, OFF_VERSION, &version, sizeof(version));
+	get(in, OFF_FLAGS, &flags, sizeof(flags));
 	if (magic != RMI_MAGIC)
 		return RMI_ERR_MAGIC;
 	if (version != RMI_FORMAT_VERSION)
@@ -148,11 +163,11 @@ rmi_load(const void *buf, uint64_t len, RmiModel *model)
 	if ((flags & ~RMI_ROOT_KIND_MASK) != 0 || flags > RMI_ROOT_SPLINE)
 		return RMI_ERR_FLAGS;
 
-	get(in, 44, &m.n_knots, 4);
+	get(in, OFF_N_KNOTS, &m.n_knots, sizeof(m.n_knots));
 	if ((flags == RMI_ROOT_SPLINE) != (m.n_knots > 0))
 		return RMI_ERR_BOUNDS;
 	knots = knot_bytes(flags, m.n_knots);
-	get(in, 16, &m.n_leaves, 4);
+	get(in, OFF_N_LEAVES, &m.n_leaves, sizeof(m.n_leaves));
 	if (knots > len - RMI_HEADER_BYTES - RMI_CHECKSUM_BYTES || m.n_leaves == 0 ||
 		m.n_leaves > (len - RMI_HEADER_BYTES - RMI_CHECKSUM_BYTES - knots) / RMI_LEAF_BYTES)
 		return RMI_ERR_TRUNCATED;
@@ -160,18 +175,18 @@ rmi_load(const void *buf, uint64_t len, RmiModel *model)
 	if (len != body + RMI_CHECKSUM_BYTES)
 		return RMI_ERR_SIZE;
 
-	get(in, body, &sum, 8);
+	get(in, body, &sum, sizeof(sum));
 	if (sum != rmi_checksum(in, body))
 		return RMI_ERR_CHECKSUM;
 
 	m.root_kind = flags;
-	get(in, 8, &m.n_keys, 8);
-	get(in, 20, &m.radix_shift, 4);
-	get(in, 24, &m.min_key, 8);
-	get(in, 32, &m.root_slope, 8);
-	get(in, 40, &m.max_error, 4);
-	get(in, 48, &m.mean_error, 8);
-	get(in, 56, &zero64, 8);
+	get(in, OFF_N_KEYS, &m.n_keys, sizeof(m.n_keys));
+	get(in, OFF_RADIX_SHIFT, &m.radix_shift, sizeof(m.radix_shift));
+	get(in, OFF_MIN_KEY, &m.min_key, sizeof(m.min_key));
+	get(in, OFF_ROOT_SLOPE, &m.root_slope, sizeof(m.root_slope));
+	get(in, OFF_MAX_ERROR, &m.max_error, sizeof(m.max_error));
+	get(in, OFF_MEAN_ERROR, &m.mean_error, sizeof(m.mean_error));
+	get(in, OFF_ZERO, &zero64, 8);
 	if (zero64 != 0 || m.radix_shift > 63 ||
 		!finite_nonnegative(m.root_slope) ||
 		!finite_nonnegative(m.mean_error))

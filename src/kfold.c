@@ -1,24 +1,16 @@
 /*-------------------------------------------------------------------------
  *
- * kcompact.c
- *	  Folds: merging the delta into a new snapshot and retraining the model.
+ * kfold.c
+ *	  Folds: merging the delta into a new snapshot, in steps, and training
+ *	  the model.
  *
- * Why a fold is safe while readers and writers go on:
- *	- One fold per index at a time: a heavyweight lock on the metapage's
- *	  block number (GIN's pending-list pattern); VACUUM takes it too, so a
- *	  fold never copies an entry that VACUUM is flagging dead.
- *	- Freeze: in one WAL record the active chain becomes the frozen chain
- *	  and a new, empty active chain starts.  Inserts go on into the new one;
- *	  scans read the snapshot and both chains.
- *	- Build: old snapshot (minus dead entries) merged with the frozen chain
- *	  into pages that no view points to; the model trained; all WAL-logged.
- *	  A crash here leaves the old view whole and the new pages unreachable
- *	  (the next sweep frees them).
- *	- Switch: one WAL record points the metapage at the new snapshot and
- *	  drops the frozen chain.  Only then are the old pages marked deleted,
- *	  and they are reused only once no snapshot can still be reading them.
+ * DESIGN.md, "Folds", has how a fold costs what changed, its steps, and
+ * why it is safe while readers and writers go on; in short: one fold at a
+ * time (the fold lock); freeze the active chain; write the new pages
+ * where no view points; switch the view in one WAL record; only then mark
+ * the replaced pages deleted.
  *
- * src/kcompact.c
+ * src/kfold.c
  *
  *-------------------------------------------------------------------------
  */
@@ -34,364 +26,27 @@
 
 #include "kyrodb.h"
 
-/* Append an entry, growing the array as needed. */
-void
-KyroEntryArrayAdd(KyroEntryArray *array, const KyroEntry *entry)
-{
-	if (array->n == array->cap)
-	{
-		array->cap = Max(array->cap * 2, 256);
-		if (array->items == NULL)
-			array->items = MemoryContextAllocHuge(CurrentMemoryContext,
-												  sizeof(KyroEntry) * array->cap);
-		else
-			array->items = repalloc_huge(array->items,
-										 sizeof(KyroEntry) * array->cap);
-	}
-	array->items[array->n++] = *entry;
-}
-
 /*
- * Read a delta chain from block start on (skipping the first skip entries
- * of that page) into out.  *last_block and *last_count tell where it ended,
- * so a later call reads only what came after.  If pages is given, the
- * chain's blocks are collected there.  Returns false if a page was
- * recycled under the caller (it takes a fresh view).
+ * Take the fold lock: a heavyweight lock on the metapage's block number,
+ * which makes one fold at a time and keeps VACUUM and kyrodb.check from
+ * running beside a fold (DESIGN.md, "Locks").  Without wait, returns false
+ * at once if someone holds it.
  */
 bool
-KyroReadChain(Relation index, uint32 number, BlockNumber start, uint32 skip,
-			  KyroEntryArray *out, BlockNumber *last_block, uint32 *last_count,
-			  BlockNumber **pages, int *npages)
+KyroLockFold(Relation index, bool wait)
 {
-	BlockNumber blkno = start;
-	int			pages_cap = 0;
-	BlockNumber visited = 0;
-	BlockNumber nblocks = InvalidBlockNumber;
-
-	*last_block = InvalidBlockNumber;
-	*last_count = 0;
-	while (blkno != InvalidBlockNumber)
+	if (wait)
 	{
-		Buffer		buffer;
-		Page		page;
-		KyroPageOpaque opaque;
-		KyroDeltaEntry *entries;
-
-		CHECK_FOR_INTERRUPTS();
-		/* a chain longer than the relation has a loop in it */
-		if (++visited > KYRO_CHAIN_LOOP_CHECK)
-		{
-			if (nblocks == InvalidBlockNumber)
-				nblocks = RelationGetNumberOfBlocks(index);
-			if (visited > nblocks)
-				KyroCorrupt(index, psprintf("Delta chain %u has a loop.", number));
-		}
-		buffer = KyroReadPage(index, blkno, KYRO_PAGE_DELTA, number,
-							  BUFFER_LOCK_SHARE);
-		if (!BufferIsValid(buffer))
-			return false;
-		page = BufferGetPage(buffer);
-		opaque = KyroPageGetOpaque(page);
-		entries = KyroDeltaEntries(page);
-		for (uint32 i = skip; i < opaque->count; i++)
-		{
-			KyroEntry	e;
-
-			e.key = entries[i].key;
-			e.tid = entries[i].tid;
-			e.isnull = entries[i].isnull != 0;
-			e.dead = entries[i].dead != 0;
-			KyroEntryArrayAdd(out, &e);
-		}
-		if (pages != NULL)
-		{
-			if (*npages == pages_cap || *pages == NULL)
-			{
-				pages_cap = Max(pages_cap * 2, Max(*npages * 2, 16));
-				*pages = *pages == NULL ? palloc(sizeof(BlockNumber) * pages_cap) :
-					repalloc(*pages, sizeof(BlockNumber) * pages_cap);
-			}
-			(*pages)[(*npages)++] = blkno;
-		}
-		*last_block = blkno;
-		*last_count = opaque->count;
-		skip = 0;
-		blkno = opaque->next;
-		UnlockReleaseBuffer(buffer);
+		LockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+		return true;
 	}
-	return true;
+	return ConditionalLockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
 }
 
-/*
- * Entries on a chain's tail page, read under a share lock; 0 if there is
- * no chain or its tail was recycled since the caller read the metapage
- * (the chain was folded: its entries are in a snapshot).
- */
-uint32
-KyroTailCount(Relation index, const KyroChain *chain)
+void
+KyroUnlockFold(Relation index)
 {
-	Buffer		buffer;
-	uint32		count;
-
-	if (chain->number == 0 || chain->tail == InvalidBlockNumber)
-		return 0;
-	buffer = KyroReadPage(index, chain->tail, KYRO_PAGE_DELTA, chain->number,
-						  BUFFER_LOCK_SHARE);
-	if (!BufferIsValid(buffer))
-		return 0;
-	count = KyroPageGetOpaque(BufferGetPage(buffer))->count;
-	UnlockReleaseBuffer(buffer);
-	return count;
-}
-
-/* Entries of a delta chain: the metapage's count and the tail page's. */
-uint64
-KyroChainEntries(Relation index, const KyroChain *chain)
-{
-	if (chain->number == 0)
-		return 0;
-	return chain->before_tail + KyroTailCount(index, chain);
-}
-
-/* Entries of the delta: the frozen chain's and the active chain's. */
-uint64
-KyroDeltaSize(Relation index, KyroMetaPage meta)
-{
-	return KyroChainEntries(index, &meta->frozen) +
-		KyroChainEntries(index, &meta->active);
-}
-
-/*
- * Check the directory items of meta's view: counts that add up, NULL pages
- * after the pages with keys, first entries in order.  The directory pages
- * passed their tag check, so a failure here is damage.
- */
-static void
-check_directory(Relation index, KyroMetaPage meta, const KyroDirItem *items)
-{
-	uint64		entries = 0;
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-
-	for (uint32 i = 0; i < meta->snap_pages + meta->model_pages; i++)
-		if (items[i].block == KYRO_METAPAGE_BLKNO || items[i].block >= nblocks)
-			KyroCorrupt(index, psprintf("Directory item %u of epoch %u names block %u, past the index's %u blocks.",
-										i, meta->epoch, items[i].block, nblocks));
-	for (uint32 i = meta->snap_pages; i < meta->snap_pages + meta->model_pages; i++)
-		if (items[i].tag != meta->epoch)
-			KyroCorrupt(index, psprintf("Directory item %u of epoch %u names a model page of epoch %u.",
-										i, meta->epoch, items[i].tag));
-
-	for (uint32 p = 0; p < meta->snap_pages; p++)
-	{
-		bool		nulls = (items[p].flags & KYRO_PAGE_NULLS) != 0;
-
-		if (items[p].count == 0 || items[p].count > RMI_PAGE_MAX_ENTRIES ||
-			items[p].tag == 0 || items[p].tag > meta->epoch ||
-			nulls != (p >= meta->key_pages) ||
-			(p > 0 && p < meta->key_pages &&
-			 items[p].first_key < items[p - 1].first_key))
-			KyroCorrupt(index, psprintf("Directory item %u of epoch %u is inconsistent.",
-										p, meta->epoch));
-		entries += items[p].count;
-		if (p + 1 == meta->key_pages && entries != meta->snap_nonnull)
-			KyroCorrupt(index, psprintf("The directory of epoch %u counts " UINT64_FORMAT " keys, the metapage " UINT64_FORMAT ".",
-										meta->epoch, entries, meta->snap_nonnull));
-	}
-	if (entries != meta->snap_entries)
-		KyroCorrupt(index, psprintf("The directory of epoch %u counts " UINT64_FORMAT " entries, the metapage " UINT64_FORMAT ".",
-									meta->epoch, entries, meta->snap_entries));
-}
-
-/*
- * The directory of the view in meta, snapshot pages then model pages, read
- * from its directory pages; NULL if a page was recycled under the caller.
- */
-KyroDirItem *
-KyroReadDirectory(Relation index, KyroMetaPage meta)
-{
-	uint32		total = meta->snap_pages + meta->model_pages;
-	KyroDirItem *items = palloc(sizeof(KyroDirItem) * Max(total, 1));
-	uint32		got = 0;
-
-	for (uint32 d = 0; d < meta->dir_pages; d++)
-	{
-		Buffer		buffer;
-		uint32		count;
-
-		CHECK_FOR_INTERRUPTS();
-		buffer = KyroReadPage(index, meta->dir_blocks[d], KYRO_PAGE_DIRECTORY,
-							  meta->epoch, BUFFER_LOCK_SHARE);
-		if (!BufferIsValid(buffer))
-		{
-			pfree(items);
-			return NULL;
-		}
-		count = KyroPageGetOpaque(BufferGetPage(buffer))->count;
-		if (got + count > total)
-		{
-			UnlockReleaseBuffer(buffer);
-			KyroCorrupt(index, psprintf("Directory page %u of epoch %u holds more items than the metapage counts.",
-										meta->dir_blocks[d], meta->epoch));
-		}
-		memcpy(items + got, KyroDirItems(BufferGetPage(buffer)),
-			   sizeof(KyroDirItem) * count);
-		got += count;
-		UnlockReleaseBuffer(buffer);
-	}
-	if (got != total)
-		KyroCorrupt(index, psprintf("The directory of epoch %u holds %u items, the metapage counts %u.",
-									meta->epoch, got, total));
-	check_directory(index, meta, items);
-	return items;
-}
-
-/*
- * Pin and share-lock model page i of meta's view (items: its directory)
- * into *buffer.  False, with nothing held, if it was recycled under the
- * caller.
- */
-static bool
-lock_model_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
-				uint32 i, Buffer *buffer)
-{
-	*buffer = KyroReadPage(index, items[meta->snap_pages + i].block,
-						   KYRO_PAGE_MODEL, meta->epoch, BUFFER_LOCK_SHARE);
-	return BufferIsValid(*buffer);
-}
-
-/*
- * Read the model pages of meta's view (items: its directory) into one
- * buffer allocated in cxt and validate it.  Returns RMI_OK with *model a
- * view of *buf, or why the model is unusable; sets *recycled if a page was
- * recycled under the caller.
- */
-RmiStatus
-KyroLoadModel(Relation index, KyroMetaPage meta, const KyroDirItem *items,
-			  MemoryContext cxt, RmiModel *model, char **buf, bool *recycled)
-{
-	uint64		off = 0;
-
-	*recycled = false;
-	*buf = MemoryContextAllocHuge(cxt, Max(meta->model_bytes, 1));
-	for (uint32 i = 0; i < meta->model_pages; i++)
-	{
-		Buffer		buffer;
-		Page		page;
-		KyroPageOpaque opaque;
-
-		if (!lock_model_page(index, meta, items, i, &buffer))
-		{
-			*recycled = true;
-			return RMI_ERR_SIZE;
-		}
-		page = BufferGetPage(buffer);
-		opaque = KyroPageGetOpaque(page);
-		if (off + opaque->count > meta->model_bytes)
-		{
-			UnlockReleaseBuffer(buffer);
-			return RMI_ERR_SIZE;
-		}
-		memcpy(*buf + off, PageGetContents(page), opaque->count);
-		off += opaque->count;
-		UnlockReleaseBuffer(buffer);
-	}
-	if (off != meta->model_bytes)
-		return RMI_ERR_SIZE;
-	return rmi_load(*buf, off, model);
-}
-
-/*
- * The checksum that meta's serialised model ends with, read from its last
- * model page (or two): what its model file must end with too.
- */
-RmiStatus
-KyroModelTail(Relation index, KyroMetaPage meta, const KyroDirItem *items,
-			  uint64 *checksum, bool *recycled)
-{
-	char		tail[sizeof(uint64)];
-	int			need = sizeof(uint64);
-
-	*recycled = false;
-	for (int i = (int) meta->model_pages - 1; i >= 0 && need > 0; i--)
-	{
-		Buffer		buffer;
-		Page		page;
-		KyroPageOpaque opaque;
-		int			take;
-
-		if (!lock_model_page(index, meta, items, i, &buffer))
-		{
-			*recycled = true;
-			return RMI_ERR_SIZE;
-		}
-		page = BufferGetPage(buffer);
-		opaque = KyroPageGetOpaque(page);
-		take = Min(need, (int) opaque->count);
-		memcpy(tail + need - take, PageGetContents(page) + opaque->count - take, take);
-		need -= take;
-		UnlockReleaseBuffer(buffer);
-	}
-	if (need > 0)
-		return RMI_ERR_TRUNCATED;
-	memcpy(checksum, tail, sizeof(uint64));
-	return RMI_OK;
-}
-
-/*
- * Snapshot page p of the view of epoch (item: its directory item), locked
- * in mode and checked against the item's count and kind; InvalidBuffer if
- * it was recycled under the caller (see KyroReadPage).  A page of the
- * right epoch that disagrees with its item is damage: pages of an epoch
- * never change but for their dead bits.
- */
-Buffer
-KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
-					 uint32 p, int mode)
-{
-	Buffer		buffer = KyroReadViewPage(index, item->block,
-										  KYRO_PAGE_SNAPSHOT, item->tag, epoch,
-										  mode);
-	Page		page;
-
-	if (!BufferIsValid(buffer))
-		return buffer;
-	page = BufferGetPage(buffer);
-	if (KyroPageGetOpaque(page)->count != item->count ||
-		(KyroPageGetOpaque(page)->flags & KYRO_PAGE_NULLS) !=
-		(item->flags & KYRO_PAGE_NULLS))
-	{
-		UnlockReleaseBuffer(buffer);
-		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u disagrees with its directory item.",
-									p, item->block, epoch));
-	}
-	return buffer;
-}
-
-/*
- * The same for a caller that holds the fold lock and reads the whole page:
- * the view cannot move on, so a page that is not there is damage too, and
- * the page's first entry must be its item's.
- */
-Buffer
-KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
-						   const KyroDirItem *items, uint32 p, int mode)
-{
-	Buffer		buffer = KyroReadSnapshotPage(index, meta->epoch, &items[p], p,
-											  mode);
-	RmiPageEntry first;
-
-	if (!BufferIsValid(buffer))
-		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u is not there.",
-									p, items[p].block, meta->epoch));
-	rmi_page_get(KyroSnapContent(BufferGetPage(buffer)), 0, &first);
-	if (first.key != items[p].first_key || first.block != items[p].first_block ||
-		first.offset != items[p].first_offset)
-	{
-		UnlockReleaseBuffer(buffer);
-		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u does not start with its directory item's entry.",
-									p, items[p].block, meta->epoch));
-	}
-	return buffer;
+	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
 }
 
 /*
@@ -640,9 +295,7 @@ KyroFoldKindName(KyroFoldKind kind)
 static bool
 fold_rewrites_all(KyroMetaPage old, int flags)
 {
-	return (flags & KYRO_FOLD_RETRAIN) != 0 ||
-		(old->snap_dead > 0 &&
-		 old->snap_dead >= KYRO_DEAD_FRACTION * old->snap_entries);
+	return (flags & KYRO_FOLD_RETRAIN) != 0 || KyroDeadPastFraction(old);
 }
 
 /*
@@ -727,9 +380,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot fold index \"%s\" during recovery",
 						RelationGetRelationName(index))));
-	if (flags & KYRO_FOLD_WAIT)
-		LockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
-	else if (!ConditionalLockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock))
+	if (!KyroLockFold(index, (flags & KYRO_FOLD_WAIT) != 0))
 		return false;
 
 	foldcxt = AllocSetContextCreate(CurrentMemoryContext, "kyro_rmi fold",
@@ -854,7 +505,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		freed[nfreed++] = frozen_pages[i];
 	KyroMarkDeleted(index, freed, nfreed);
 
-	UnlockPage(index, KYRO_METAPAGE_BLKNO, ExclusiveLock);
+	KyroUnlockFold(index);
 	if (all)
 		kind = KYRO_FOLD_FULL;
 	else if (first_rewritten < 0 || first_rewritten + 1 >= old->key_pages)
