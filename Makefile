@@ -101,6 +101,11 @@ clean: clean-subdirs
 	rm -rf results regression.diffs regression.out $(EXTRA_CLEAN)
 endif
 
+# test/run asks which tests it passes to pg_regress and the isolation
+# tester: make -s print-REGRESS, make -s print-ISOLATION.
+print-%:
+	@echo '$($*)'
+
 # The unit tests and the fuzzer have Makefiles of their own.
 .PHONY: clean-subdirs
 clean-subdirs:
