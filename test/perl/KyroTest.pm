@@ -1,10 +1,13 @@
 # KyroTest: what the TAP tests in test/t share.  A node with the library
-# preloaded; the planner settings that force each kind of scan; a batch of
-# queries answered in one psql session; index answers compared with a
-# sequential scan's; pgbench scripts and commands; waiting for a condition.
+# preloaded, and a streaming standby of it; the planner settings that force
+# each kind of scan; a batch of queries answered in one psql session; index
+# answers compared with a sequential scan's; a forced plan that scans the
+# index; a standby that replayed every page as the primary wrote it;
+# pgbench scripts and commands; waiting for a condition.  What only some
+# tests share is in the modules under KyroTest/.
 #
-# The tests find this module through prove's -I (the Makefile's PROVE_FLAGS,
-# test/run's PERL5LIB).
+# The tests find these modules through prove's -I (the Makefile's
+# PROVE_FLAGS, test/run's PERL5LIB).
 
 package KyroTest;
 
