@@ -102,7 +102,7 @@ count_regress()
 count_tap_file()
 {
 	local name=$1 file=$2 rc=$3 pass fail rest note=""
-	if ! read -r pass fail rest <"$file" 2>/dev/null ||
+	if ! [ -f "$file" ] || ! read -r pass fail rest <"$file" ||
 		! [[ "$pass" =~ ^[0-9]+$ && "$fail" =~ ^[0-9]+$ ]]; then
 		record "$name" 0 1 "no counts from the TAP harness, exit status $rc"
 		return
