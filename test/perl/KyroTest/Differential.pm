@@ -15,8 +15,9 @@
 # opts, its index's WITH clause; guc, settings its writes run under; and
 # how keys are drawn (KyroTest::Differential::Keys): dense, the start of
 # the dense keys; sparse, a sub drawing a key uniformly over the range;
-# spread, the width of a cluster; extremes, the type's end values, first
-# the lowest and then the highest finite ones; increasing, set for a table
+# spread, the width of a cluster; extremes, keys at the ends of the range,
+# drawn now and then (for the integer types the first two are the range's
+# ends, which cluster centres keep away from); increasing, set for a table
 # of ids, the key the increasing keys start after.
 #
 # The seed is printed; KYRODB_DIFF_SEED=<n> replays a run,
