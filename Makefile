@@ -54,8 +54,9 @@ REGRESS_OPTS = --inputdir=.
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso
 
-# TAP tests live in test/t/; they start their own servers, so they must run
-# as a user the server accepts (test/run runs them as postgres).
+# TAP tests live in test/t/, their shared modules in test/perl/ (the -I
+# below); they start their own servers, so they must run as a user the
+# server accepts (test/run runs them as postgres).
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
@@ -82,6 +83,8 @@ ifneq ($(PGXS),)
 include $(PGXS)
 
 BITCODE_CFLAGS += -ffp-contract=off
+# (after the include: PGXS sets PROVE_FLAGS empty)
+PROVE_FLAGS += -I test/perl
 
 clean: clean-subdirs
 else
@@ -98,6 +101,11 @@ clean: clean-subdirs
 	rm -f $(OBJS) $(OBJS:.o=.bc) $(MODULE_big).so
 	rm -rf results regression.diffs regression.out $(EXTRA_CLEAN)
 endif
+
+# test/run asks which tests it passes to pg_regress and the isolation
+# tester: make -s print-REGRESS, make -s print-ISOLATION.
+print-%:
+	@echo '$($*)'
 
 # The unit tests and the fuzzer have Makefiles of their own.
 .PHONY: clean-subdirs

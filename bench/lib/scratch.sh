@@ -1,13 +1,15 @@
-# bench/lib/scratch.sh: a scratch PostgreSQL server for bench/run and
-# bench/demo, sourced by both; test/run takes as_pg and port_free from it.
+# bench/lib/scratch.sh: a scratch PostgreSQL server for bench/run,
+# bench/demo and test/run, sourced by each.
 #
 # The server runs as the postgres system user (PostgreSQL refuses root) in a
-# fresh directory under /tmp, on a free private port with its socket in that
-# directory and no TCP listener; scratch_stop (also run on exit, failure or
-# interrupt) stops it and removes the directory.  Clients connect as the
-# database user postgres over the socket.
+# fresh directory under /tmp (named after $SCRATCH_NAME), on a free private
+# port with its socket in that directory and no TCP listener; scratch_stop
+# (which the callers also run on exit, failure or interrupt) stops it and
+# removes the directory.  Clients connect as the database user postgres over
+# the socket.
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+SCRATCH_NAME=${SCRATCH_NAME:-kyrodb-bench}
 SCRATCH=""
 PGDATA_DIR=""
 
@@ -37,7 +39,7 @@ scratch_start()
 {
 	local first=$1 p
 	shift
-	SCRATCH=$(mktemp -d /tmp/kyrodb-bench.XXXXXX)
+	SCRATCH=$(mktemp -d "/tmp/$SCRATCH_NAME.XXXXXX")
 	chmod 755 "$SCRATCH"
 	[ "$(id -u)" -eq 0 ] && chown postgres "$SCRATCH"
 	PGDATA_DIR=$SCRATCH/data
@@ -52,8 +54,9 @@ scratch_start()
 		echo "no free port in $first-$((first + 99))" >&2
 		return 1
 	fi
+	# (--no-sync: a scratch cluster need not survive a crash of the machine)
 	as_pg "$PGBIN/initdb" -D "$PGDATA_DIR" -U postgres -A trust -E UTF8 \
-		--no-locale >"$SCRATCH/initdb.log" 2>&1 || {
+		--no-locale --no-sync >"$SCRATCH/initdb.log" 2>&1 || {
 		cat "$SCRATCH/initdb.log" >&2
 		return 1
 	}

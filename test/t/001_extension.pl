@@ -4,9 +4,8 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
-use PostgreSQL::Test::Utils;
 use Test::More;
+use KyroTest;
 
 # Run a query on both servers and check they answer the same.
 sub same_on_both
@@ -18,16 +17,12 @@ sub same_on_both
 	return $on_primary;
 }
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
 # The misspelt setting checks that _PG_init ran in the postmaster: the
 # reserved prefix makes the server drop it with a warning.
-$primary->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'kyrodb'
-kyrodb.no_such_setting = 1
-});
-$primary->start;
+my $primary = kyro_node(
+	'primary',
+	allows_streaming => 1,
+	conf => "kyrodb.no_such_setting = 1\n");
 
 ok( $primary->log_contains(
 		qr/invalid configuration parameter name "kyrodb\.no_such_setting", removing it/
@@ -42,10 +37,7 @@ is( $primary->safe_psql(
 	't',
 	'library version equals the control file version on the primary');
 
-$primary->backup('base');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'base', has_streaming => 1);
-$standby->start;
+my $standby = kyro_standby($primary, 'standby');
 
 # Something to replay after the backup, so the catch-up is not vacuous.
 $primary->safe_psql('postgres',

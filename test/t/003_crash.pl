@@ -14,42 +14,12 @@ use warnings;
 
 use IPC::Run;
 use Time::HiRes qw(usleep);
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use KyroTest;
 
-my $force_index = q{SET enable_seqscan = off; SET enable_bitmapscan = off;};
-my $force_seqscan =
-  q{SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off;};
-
-# Run queries in one psql session after the given settings; returns each
-# query's output, in order.
-sub answers
-{
-	my ($node, $settings, @queries) = @_;
-	my $script = "$settings\n";
-	for my $i (0 .. $#queries)
-	{
-		$script .= "\\echo ==== $i\n$queries[$i];\n";
-	}
-	my $out = $node->safe_psql('postgres', $script);
-	my @parts = split(/^==== \d+\n?/m, "$out\n", -1);
-	shift @parts;
-	chomp(@parts);
-	return @parts;
-}
-
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'kyrodb'
-wal_consistency_checking = 'generic'
-max_connections = 20
-# forced plans cost past jit_above_cost: compiling each costs more than it runs
-jit = off
-});
-$node->start;
+my $node = kyro_node('crash',
+	conf => "wal_consistency_checking = 'generic'\nmax_connections = 20\n");
 
 $node->safe_psql(
 	'postgres', q{
@@ -101,7 +71,6 @@ $$;
 # The load: mostly single-row and small batch inserts of random keys
 # (wide, clustered, duplicated, NULL), some deletes, some explicit folds,
 # and clients that check the index against sequential scans meanwhile.
-my $tmp = PostgreSQL::Test::Utils::tempdir;
 my %scripts = (
 	'insert.sql' => q{
 \set r random(1, 100)
@@ -134,12 +103,7 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT check_keys(:near);
 COMMIT;
 });
-foreach my $name (keys %scripts)
-{
-	open(my $fh, '>', "$tmp/$name") or die "cannot write $tmp/$name: $!";
-	print $fh $scripts{$name};
-	close($fh);
-}
+pgbench_script($node, $_, $scripts{$_}) foreach keys %scripts;
 
 # The loads, by the kind of fold they bring about: scripts and weights.
 my %loads = (
@@ -160,12 +124,9 @@ sub start_load
 {
 	my ($kind) = @_;
 	($load_out, $load_err) = ('', '');
-	my @cmd = (
-		'pgbench', '-n', '-c', '5', '-j', '2', '-T', '30',
-		'-h', $node->host, '-p', $node->port,
-		(map { ('-f', "$tmp/$_") } @{ $loads{$kind} }),
-		'postgres');
-	return IPC::Run::start(\@cmd, '>', \$load_out, '2>', \$load_err);
+	my $cmd = pgbench_command($node, '-c', '5', '-j', '2', '-T', '30',
+		map { ('-f', $node->basedir . "/$_") } @{ $loads{$kind} });
+	return IPC::Run::start($cmd, '>', \$load_out, '2>', \$load_err);
 }
 
 srand(7031);
@@ -204,27 +165,15 @@ sub verify
 		't', "$label: kyrodb.check with heapallindexed");
 
 	my @q = queries();
-	my @by_index = answers($node, $force_index, @q);
-	my @by_seqscan = answers($node, $force_seqscan, @q);
-	my $mismatches = 0;
-	for my $i (0 .. $#q)
-	{
-		next if $by_index[$i] eq $by_seqscan[$i];
-		$mismatches++;
-		diag("$label: $q[$i]\n  index:   "
-			  . join(' ', split(/\n/, $by_index[$i]))
-			  . "\n  seqscan: "
-			  . join(' ', split(/\n/, $by_seqscan[$i])));
-	}
-	is($mismatches, 0,
-		"$label: " . scalar(@q) . ' queries: index answers = seq scan answers');
+	compare_with_seqscan($node, 'postgres',
+		"$label: " . scalar(@q) . ' queries: index answers = seq scan answers', @q);
 
 	# every row, through the index and by a sequential scan
 	my $keyed = 'SELECT k, id FROM t WHERE k IS NOT NULL ORDER BY k, id';
-	my ($index_nulls, $index_keyed, $index_rows) = answers($node, $force_index,
+	my ($index_nulls, $index_keyed, $index_rows) = answers($node, 'postgres', $force_index,
 		'SELECT count(*) FROM t WHERE k IS NULL',
 		'SELECT count(*) FROM t WHERE k IS NOT NULL', $keyed);
-	my ($seq_nulls, $seq_keyed, $seq_rows, $total) = answers($node, $force_seqscan,
+	my ($seq_nulls, $seq_keyed, $seq_rows, $total) = answers($node, 'postgres', $force_seqscan,
 		'SELECT count(*) FROM t WHERE k IS NULL',
 		'SELECT count(*) FROM t WHERE k IS NOT NULL', $keyed,
 		'SELECT count(*) FROM t');

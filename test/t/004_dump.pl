@@ -8,39 +8,16 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use KyroTest;
 
+# timestamptz answers alike whatever the server's time zone
 my $settings = q{SET timezone = 'UTC';};
-my $force_index = qq{$settings SET enable_seqscan = off; SET enable_bitmapscan = off;};
-my $force_seqscan =
-  qq{$settings SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off;};
+my $by_index = "$settings $force_index";
+my $by_seqscan = "$settings $force_seqscan";
 
-# Run queries in one psql session on database db after the given settings;
-# returns each query's output, in order.
-sub answers
-{
-	my ($node, $db, $settings, @queries) = @_;
-	my $script = "$settings\n";
-	for my $i (0 .. $#queries)
-	{
-		$script .= "\\echo ==== $i\n$queries[$i];\n";
-	}
-	my $out = $node->safe_psql($db, $script);
-	my @parts = split(/^==== \d+\n?/m, "$out\n", -1);
-	shift @parts;
-	chomp(@parts);
-	return @parts;
-}
-
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-# Forced plans cost past jit_above_cost: compiling each costs more than it
-# runs.
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'kyrodb'\njit = off\n");
-$node->start;
+my $node = kyro_node('dump');
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');
 $node->safe_psql(
@@ -122,8 +99,8 @@ foreach my $t (qw(ti4 ti8 tts))
 	  "SELECT k, id FROM $t WHERE k IS NOT NULL ORDER BY k, id";
 }
 
-my @original = answers($node, 'src', $force_index, @queries);
-my @original_seq = answers($node, 'src', $force_seqscan, @queries);
+my @original = answers($node, 'src', $by_index, @queries);
+my @original_seq = answers($node, 'src', $by_seqscan, @queries);
 is_deeply(\@original, \@original_seq,
 	'original indexes answer as sequential scans do');
 my $nonempty = grep { $_ ne '' } @original;
@@ -137,7 +114,7 @@ foreach my $t (qw(ti4 ti8 tts))
 	like(
 		$node->safe_psql(
 			'src',
-			"$force_index EXPLAIN (COSTS OFF) SELECT k FROM $t WHERE k IS NOT NULL ORDER BY k DESC LIMIT 3"
+			"$by_index EXPLAIN (COSTS OFF) SELECT k FROM $t WHERE k IS NOT NULL ORDER BY k DESC LIMIT 3"
 		),
 		qr/Index (Only )?Scan Backward using ${t}_k_idx/,
 		"forced plan on $t uses its kyro_rmi index");
@@ -177,23 +154,14 @@ foreach my $db (qw(restored_custom restored_plain))
 			't', "$db: kyrodb.check('$idx', true)");
 	}
 
-	my @by_index = answers($node, $db, $force_index, @queries);
-	my @by_seqscan = answers($node, $db, $force_seqscan, @queries);
-	my $mismatches = 0;
-	for my $i (0 .. $#queries)
-	{
-		next
-		  if $by_index[$i] eq $original[$i]
-		  && $by_seqscan[$i] eq $original[$i];
-		$mismatches++;
-		diag("$db: $queries[$i]\n  original: "
-			  . join(' ', split(/\n/, $original[$i]))
-			  . "\n  restored index: "
-			  . join(' ', split(/\n/, $by_index[$i]))
-			  . "\n  restored seqscan: "
-			  . join(' ', split(/\n/, $by_seqscan[$i])));
-	}
-	is($mismatches, 0,
+	my @restored = answers($node, $db, $by_index, @queries);
+	my @restored_seq = answers($node, $db, $by_seqscan, @queries);
+	is( count_mismatches(
+			$db, \@queries,
+			original => \@original,
+			'restored index' => \@restored,
+			'restored seqscan' => \@restored_seq),
+		0,
 		"$db: " . scalar(@queries)
 		  . ' queries: restored index = original index = restored seq scan');
 
@@ -207,10 +175,10 @@ SELECT kyrodb.snapshot('ti4_k_idx');
 		't', "$db: restored index with options folds on its own and checks");
 	my ($i8, $s8) = (
 		answers(
-			$node, $db, $force_index,
+			$node, $db, $by_index,
 			'SELECT k, id FROM ti8 WHERE k IS NOT NULL ORDER BY k, id'),
 		answers(
-			$node, $db, $force_seqscan,
+			$node, $db, $by_seqscan,
 			'SELECT k, id FROM ti8 WHERE k IS NOT NULL ORDER BY k, id'));
 	is($i8, $s8, "$db: after more inserts, index answers = seq scan answers");
 }

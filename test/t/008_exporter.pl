@@ -24,6 +24,7 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use KyroTest;
 
 # Debian's name for the exporter, then upstream's.
 my ($exporter_bin) =
@@ -45,17 +46,7 @@ unless (-f $queries)
 	exit;
 }
 
-my $force_index = q{SET enable_seqscan = off; SET enable_bitmapscan = off;};
-
-my $node = PostgreSQL::Test::Cluster->new('exporter');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'kyrodb'
-autovacuum = off
-jit = off
-});
-$node->start;
+my $node = kyro_node('exporter', conf => "autovacuum = off\n");
 
 # Two indexes in two schemas, of different sizes, so that a series taking
 # another index's values would show.

@@ -12,21 +12,15 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
-use PostgreSQL::Test::Utils;
 use Test::More;
+use KyroTest;
 
-my $node = PostgreSQL::Test::Cluster->new('write_size');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'kyrodb'
+my $node = kyro_node(
+	'write_size', conf => q{
 kyrodb.worker_naptime = 1
 synchronous_commit = off
 autovacuum = off
-jit = off
 });
-$node->start;
 
 $node->safe_psql(
 	'postgres', q{
@@ -40,7 +34,6 @@ INSERT INTO tr SELECT hashint8(g) >> 8, g FROM generate_series(1, 50000) g;
 CREATE INDEX tr_k ON tr USING kyro_rmi (k) WITH (delta_limit = 1000, delta_scale_factor = 0);
 });
 
-my $tmp = PostgreSQL::Test::Utils::tempdir;
 my %scripts = (
 	ta => q{INSERT INTO ta VALUES (nextval('ta_seq'), 0);},
 	tr => qq{\\set k random(-36028797018963968, 36028797018963967)\nINSERT INTO tr VALUES (:k, 0);});
@@ -50,16 +43,10 @@ my %scripts = (
 sub load_and_measure
 {
 	my ($table, $bound, $what) = @_;
-	my $script = "$tmp/$table.sql";
-	open(my $fh, '>', $script) or die "cannot write $script: $!";
-	print $fh $scripts{$table};
-	close($fh);
+	my $script = pgbench_script($node, "$table.sql", $scripts{$table});
 	my $folds_before = $node->safe_psql('postgres', "SELECT folds FROM kyrodb.stats('${table}_k')");
 	$node->command_ok(
-		[
-			'pgbench', '-n', '-c', '2', '-j', '2', '-T', '8', '-f', $script,
-			'-h', $node->host, '-p', $node->port, 'postgres'
-		],
+		pgbench_command($node, '-c', '2', '-j', '2', '-T', '8', '-f', $script),
 		"$table: 8 s of $what");
 	# let the worker fold what is past the limit
 	$node->poll_query_until('postgres',
@@ -80,12 +67,9 @@ DROP INDEX ${table}_fresh;
 	cmp_ok($ratio, '<=', $bound,
 		"$table: after $what the index is ${ratio}x a fresh build (at most ${bound}x)");
 
-	my $query = "SELECT count(*), sum(k), min(k), max(k) FROM $table WHERE k > -9223372036854775808";
-	is( $node->safe_psql('postgres',
-			"SET enable_seqscan = off; SET enable_bitmapscan = off; $query"),
-		$node->safe_psql('postgres',
-			"SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off; $query"),
-		"$table: the index answers as a sequential scan does");
+	compare_with_seqscan($node, 'postgres',
+		"$table: the index answers as a sequential scan does",
+		"SELECT count(*), sum(k), min(k), max(k) FROM $table WHERE k > -9223372036854775808");
 	is($node->safe_psql('postgres', "SELECT kyrodb.check('${table}_k', true)"),
 		't', "$table: kyrodb.check with heapallindexed");
 }

@@ -1,8 +1,9 @@
 /*
  * unit.c
- *	  The runner of the unit tests of src/rmi: one "ok N - name" or
- *	  "not ok N - name" line per test, numbered across every group, then
- *	  the summary line test/run reads, "unit: N passed, M failed".
+ *	  The runner of the unit tests of src/rmi.  It speaks TAP: one
+ *	  "ok N - name" or "not ok N - name" line per test, numbered across
+ *	  every group, then the plan, "1..N", which test/run's TAP harness
+ *	  counts by, and a summary comment for a reader.
  *
  *	  test_rmi [--quick]
  */
@@ -44,6 +45,7 @@ main(int argc, char **argv)
 	page_tests(big);
 	sort_tests(big);
 
-	printf("unit: %d passed, %d failed\n", tests_run - tests_failed, tests_failed);
+	printf("1..%d\n", tests_run);
+	printf("# unit: %d passed, %d failed\n", tests_run - tests_failed, tests_failed);
 	return tests_failed ? 1 : 0;
 }

@@ -1,8 +1,8 @@
 /*
  * unit.h
  *	  A small test runner: each test is a function that records failed
- *	  checks; the runner (unit.c) prints one TAP-style line per test and a
- *	  summary.
+ *	  checks; the runner (unit.c) prints TAP: one line per test, then the
+ *	  plan.
  */
 #ifndef KYRO_UNIT_H
 #define KYRO_UNIT_H

@@ -1,0 +1,122 @@
+# The background worker keeps a kyro_rmi index folded without anyone
+# asking:
+#  - under a pgbench load of inserts and selects the delta stays under its
+#    ceiling, inserting backends never fold (inline_folds stays 0), and
+#    every answer matches a sequential scan;
+#  - a worker or launcher killed with pg_terminate_backend comes back;
+#  - with kyrodb.warm_on_start, a restarted server has the index in shared
+#    buffers without a query touching it.
+
+use strict;
+use warnings;
+
+use IPC::Run;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use KyroTest;
+use KyroTest::Worker;
+
+my $node = worker_node('worker');
+
+$node->safe_psql(
+	'postgres', q{
+CREATE EXTENSION kyrodb;
+CREATE TABLE t (k int8, v int8);
+INSERT INTO t SELECT (g * 7919) % 200003, g FROM generate_series(1, 100000) g;
+CREATE INDEX t_k ON t USING kyro_rmi (k) WITH (delta_limit = 2000);
+});
+ok(poll_workers($node, 'postgres', 1),
+	'a worker runs for the database with the extension');
+
+# ---- The worker under load ----
+
+my $ceiling = 2000 * 4;    # delta_limit times kyrodb.fold_ceiling
+my $folds_before = stat_of($node, 'postgres', 't_k', 'folds');
+my ($out, $err) = ('', '');
+my $insert = pgbench_script($node, 'insert.sql',
+	"\\set k random(-100000, 400000)\nINSERT INTO t VALUES (:k, 0);\n");
+my $select = pgbench_script($node, 'select.sql',
+	"\\set k random(0, 200003)\nSET enable_seqscan = off;\nSELECT count(*) FROM t WHERE k = :k;\n");
+my $pgbench = IPC::Run::start(
+	pgbench_command(
+		$node, '-c', '2', '-j', '2', '-T', '8',
+		'-f', "$insert\@3", '-f', "$select\@1"),
+	'>', \$out, '2>', \$err);
+my $max_delta = 0;
+while ($pgbench->pumpable)
+{
+	my $delta = stat_of($node, 'postgres', 't_k', 'delta_items');
+	$max_delta = $delta if $delta > $max_delta;
+	$pgbench->pump_nb;
+	select(undef, undef, undef, 0.1);
+}
+ok($pgbench->finish, 'pgbench load ran') or diag("exit: " . $pgbench->result . " $err");
+note("largest delta seen: $max_delta entries; pgbench: $out");
+ok($max_delta < $ceiling,
+	"the delta stayed under its ceiling ($max_delta < $ceiling)");
+ok(stat_of($node, 'postgres', 't_k', 'folds') > $folds_before + 5,
+	'the worker folded many times');
+is(stat_of($node, 'postgres', 't_k', 'inline_folds'),
+	'0', 'no inserting backend folded');
+like(slurp_file($node->logfile),
+	qr/kyrodb: folded \d+ delta entries of index "t_k" into epoch \d+ in [\d.]+ ms/,
+	'each fold is logged with its duration');
+
+compare_with_seqscan($node, 'postgres', 'point lookup after the load',
+	'SELECT k, v FROM t WHERE k = 5 ORDER BY v');
+compare_with_seqscan($node, 'postgres', 'range after the load',
+	'SELECT count(*), sum(k) FROM t WHERE k BETWEEN 1000 AND 150000');
+compare_with_seqscan($node, 'postgres', 'keys below the first snapshot key after the load',
+	'SELECT k FROM t WHERE k < 0 ORDER BY k LIMIT 50');
+compare_with_seqscan($node, 'postgres', 'every entry after the load',
+	'SELECT count(*) FROM (SELECT k FROM t WHERE k >= 0) s');
+is($node->safe_psql('postgres', q{SELECT kyrodb.check('t_k', true)}),
+	't', 'kyrodb.check passes after the load');
+
+# ---- Killed workers come back ----
+
+# Whether a process of the given backend type, terminated, is replaced by
+# another.
+sub comes_back
+{
+	my ($backend_type) = @_;
+	my $pid = $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = '$backend_type'");
+	$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+	return $node->poll_query_until(
+		'postgres', qq{SELECT count(*) = 1 FROM pg_stat_activity
+		   WHERE backend_type = '$backend_type' AND pid <> $pid});
+}
+
+ok(comes_back('kyrodb worker'), 'a terminated worker is started again');
+ok(comes_back('kyrodb launcher'), 'a terminated launcher is started again');
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kyrodb worker'}),
+	'1',
+	'the new launcher does not start a second worker for the database');
+
+# ---- Warm on start ----
+
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_buffercache');
+$node->append_conf('postgresql.conf', 'kyrodb.warm_on_start = on');
+my $log_offset = -s $node->logfile;
+$node->restart;
+ok(poll_workers($node, 'postgres', 1), 'the worker is back after the restart');
+ok( wait_for(
+		sub {
+			slurp_file($node->logfile, $log_offset) =~ /kyrodb: warmed index "t_k"/;
+		}),
+	'the worker warms the index after the restart');
+is( $node->safe_psql(
+		'postgres', q{
+SELECT count(*) >= pg_relation_size('t_k') / current_setting('block_size')::int
+FROM pg_buffercache b JOIN pg_class c ON b.relfilenode = c.relfilenode
+WHERE c.oid = 't_k'::regclass AND b.reldatabase =
+	(SELECT oid FROM pg_database WHERE datname = current_database())}),
+	't',
+	'every block of the index is in shared buffers');
+
+$node->stop;
+
+done_testing();
