@@ -191,8 +191,9 @@ DELETE FROM t WHERE id % 17 = $round;
 }
 
 # Each kind of fold replayed: keys past the last one (an append fold),
-# keys inside one page's range (a partial fold), and a rebuild (a full
-# fold).  The fold says its kind at DEBUG1; the standby answers as the
+# keys inside one page's range (a partial fold), keys over every page
+# folded one page a step (each step a chain of its own for the next), and
+# a rebuild (a full fold).  The fold says its kind at DEBUG1; the standby answers as the
 # primary's sequential scan does, and its check passes.
 $primary->safe_psql(
 	'postgres', q{
@@ -206,15 +207,22 @@ my %fold_sql = (
 	  . q{ SELECT kyrodb.snapshot('ta_k_idx');},
 	partial => 'INSERT INTO ta (k) SELECT 2 * g + 1 FROM generate_series(5000, 5100) g;'
 	  . q{ SELECT kyrodb.snapshot('ta_k_idx');},
+	steps => 'SET kyrodb.fold_step_pages = 1;'
+	  . ' INSERT INTO ta (k) SELECT 7 * g + 1 FROM generate_series(1, 5000) g;'
+	  . q{ SELECT kyrodb.snapshot('ta_k_idx');},
 	full => 'INSERT INTO ta (k) VALUES (-1), (NULL);'
 	  . q{ SELECT epoch FROM kyrodb.rebuild('ta_k_idx');});
-foreach my $kind ('append', 'partial', 'full', 'append')
+my %fold_says = (
+	append => qr/kyrodb: append fold of index "ta_k_idx"/,
+	partial => qr/kyrodb: partial fold of index "ta_k_idx"/,
+	steps => qr/fold of index "ta_k_idx" .* carrying \d+ delta entries to its next step/,
+	full => qr/kyrodb: full fold of index "ta_k_idx"/);
+foreach my $kind ('append', 'partial', 'steps', 'full', 'append')
 {
 	my ($ret, $out, $err) = $primary->psql('postgres',
 		"SET client_min_messages = debug1; $fold_sql{$kind}");
 	is($ret, 0, "$kind fold on the primary");
-	like($err, qr/kyrodb: $kind fold of index "ta_k_idx"/,
-		"the fold names its kind: $kind");
+	like($err, $fold_says{$kind}, "the fold names its kind: $kind");
 	$primary->wait_for_catchup($standby);
 	foreach my $q (
 		'SELECT count(*), sum(k) FROM ta WHERE k > 9000 AND k < 11000',

@@ -1,13 +1,13 @@
 # A kyro_rmi index through crashes: pgbench inserts (and now and then
 # deletes and folds) into a table with a small delta_limit, so folds run
-# all the time; the server is stopped in immediate mode during the load and
-# started again.  Each crash comes during a load of its own: keys past the
-# last one (append folds), random keys (partial folds), and random keys
-# with rebuilds (full folds).  After each crash recovery kyrodb.check passes with
-# heapallindexed, and the index answers every query as a sequential scan
-# does, row counts included.  Crash recovery also compares each replayed
-# generic WAL record with the page image the server wrote
-# (wal_consistency_checking).
+# all the time; the server is stopped in immediate mode during the load
+# and started again.  Each crash comes during a load of its own: keys past
+# the last one (append folds), random keys (partial folds), and random
+# keys with rebuilds (full folds); partial folds take steps of one page.
+# After each crash recovery kyrodb.check passes with heapallindexed, and
+# the index answers every query as a sequential scan does, row counts
+# included.  Crash recovery also compares each replayed generic WAL record
+# with the page image the server wrote (wal_consistency_checking).
 
 use strict;
 use warnings;
@@ -18,8 +18,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use KyroTest;
 
+# one page a step, so that partial folds take steps and crashes fall
+# between them too
 my $node = kyro_node('crash',
-	conf => "wal_consistency_checking = 'generic'\nmax_connections = 20\n");
+	conf => "wal_consistency_checking = 'generic'\nmax_connections = 20\n"
+	  . "kyrodb.fold_step_pages = 1\n");
 
 $node->safe_psql(
 	'postgres', q{
@@ -216,6 +219,14 @@ foreach my $crash (1 .. 3)
 	  PostgreSQL::Test::Utils::slurp_file($node->logfile, $log_offset) =~
 	  /kyrodb: (?:$kind fold of index|folded .* $kind fold,)/g;
 	cmp_ok($folds, '>', 0, "crash $crash: $folds $kind folds during the load");
+	if ($kind eq 'partial')
+	{
+		my $steps = () =
+		  PostgreSQL::Test::Utils::slurp_file($node->logfile, $log_offset) =~
+		  /left for its next step|delta entries to its next step/g;
+		cmp_ok($steps, '>', 0,
+			"crash $crash: $steps fold steps left entries for the next during the load");
+	}
 	$node->stop('immediate');
 	eval { $load->finish; };
 	note "crash $crash: stopped during the load with about $rows rows (from $before)";

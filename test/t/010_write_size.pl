@@ -12,6 +12,7 @@
 use strict;
 use warnings;
 
+use PostgreSQL::Test::Utils;
 use Test::More;
 use KyroTest;
 

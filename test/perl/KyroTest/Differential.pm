@@ -188,8 +188,10 @@ sub setup
 {
 	my ($name, @tables) = @_;
 	# No autovacuum: the test's own VACUUMs decide what is flagged dead, so
-	# a seed replays the same index states.
-	my $node = kyro_node($name, conf => "autovacuum = off\n");
+	# a seed replays the same index states.  Folds take steps of two pages,
+	# so that queries also meet the states between steps.
+	my $node = kyro_node($name,
+		conf => "autovacuum = off\nkyrodb.fold_step_pages = 2\n");
 	$node->safe_psql(
 		'postgres', q{
 CREATE EXTENSION kyrodb;
@@ -272,6 +274,8 @@ sub run_differential
 		my $n = () = $log =~ /kyrodb: $kind fold of index/g;
 		cmp_ok($n, '>', 0, "$n $kind folds during the rounds");
 	}
+	my $steps = () = $log =~ /delta entries to its next step/g;
+	cmp_ok($steps, '>', 0, "$steps folds left entries for their next step");
 
 	my $plan_kinds = $run->{plan_kinds};
 	note "plan nodes in the sampled forced plans: "
