@@ -366,7 +366,6 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	int64		carry_from = -1;	/* first delta entry left for the next step */
 	int64		ncarried = 0;
 	bool		resumed;
-	BlockNumber nblocks;
 	char	   *keep_model = NULL;
 	uint32		new_epoch;
 	uint32		written;
@@ -388,7 +387,6 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	oldcxt = MemoryContextSwitchTo(foldcxt);
 
 	KyroSweepFreePages(index);
-	nblocks = RelationGetNumberOfBlocks(index);
 	old = freeze_delta(index, &resumed);
 	new_epoch = old->next_epoch - 1;
 	all = fold_rewrites_all(old, flags);
@@ -531,7 +529,6 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		result->pages_written = written;
 		result->pages_kept = built->snap_pages - written;
 		result->carried = ncarried;
-		result->grew = RelationGetNumberOfBlocks(index) - nblocks;
 		result->resumed = resumed;
 		result->usecs = GetCurrentTimestamp() - started;
 	}

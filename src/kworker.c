@@ -428,11 +428,10 @@ fold_and_log(Relation index, int flags, const char *why, KyroFoldResult *result)
 /*
  * One index's share of a pass: fold it (one step) if past its limit; on
  * a full pass also judge its model and see to its file; warm it if asked.
- * Returns whether the fold left steps to take, and in *grew whether its
- * step had to extend the index.
+ * Returns whether the fold left steps to take.
  */
 static bool
-work_on_index(IndexFile *file, bool full, bool warm, bool *grew)
+work_on_index(IndexFile *file, bool full, bool warm)
 {
 	bool		steps_left = false;
 	KyroFoldResult r;
@@ -441,8 +440,6 @@ work_on_index(IndexFile *file, bool full, bool warm, bool *grew)
 	KyroMetaPage meta;
 	uint64		delta;
 	KyroStatSlot *slot;
-
-	*grew = false;
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -467,13 +464,14 @@ work_on_index(IndexFile *file, bool full, bool warm, bool *grew)
 
 	meta = KyroReadMeta(index);
 	delta = KyroDeltaSize(index, meta);
-	/* a request only wakes us: the limit decides, read now */
-	if (delta >= KyroDeltaLimit(index, meta->snap_entries) &&
+	/*
+	 * A request only wakes us: the limit decides, read now.  A frozen chain
+	 * is a fold under way (its steps left), whatever the delta's size.
+	 */
+	if ((delta >= KyroDeltaLimit(index, meta->snap_entries) ||
+		 meta->frozen.number != 0) &&
 		fold_and_log(index, 0, "", &r))
-	{
 		steps_left = r.carried > 0;
-		*grew = r.grew > 0;
-	}
 
 	slot = KyroGetStatSlot(file->indexoid, true);
 	if (full && slot != NULL)
@@ -567,21 +565,9 @@ pass(MemoryContext passcxt, bool full, bool warm)
 			 * next can reuse the pages it freed (no MVCC snapshot of ours holds
 			 * them back).
 			 */
-			bool		grew = false;
-
-			if (work_on_index(&files[i], full, warm, &grew))
-				do
-				{
-					/*
-					 * A step that found no freed page it could reuse yet
-					 * gives the transactions that might still read those
-					 * pages time to end, rather than grow the index again.
-					 */
-					if (grew)
-						(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-										 KYRO_STEP_PAUSE_MS, PG_WAIT_EXTENSION);
+			if (work_on_index(&files[i], full, warm))
+				while (work_on_index(&files[i], false, false))
 					CHECK_FOR_INTERRUPTS();
-				} while (work_on_index(&files[i], false, false, &grew));
 		}
 		PG_CATCH();
 		{

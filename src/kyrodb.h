@@ -479,7 +479,6 @@ typedef struct KyroFoldResult
 	uint32		pages_written;	/* snapshot pages written */
 	uint32		pages_kept;		/* snapshot pages kept as they were */
 	int64		carried;		/* delta entries left for the next step */
-	BlockNumber grew;			/* blocks the index grew by */
 	bool		resumed;		/* took up a chain a step had left */
 	int64		usecs;
 } KyroFoldResult;
@@ -510,8 +509,6 @@ extern int	kyro_max_indexes;
  */
 #define KYRO_FOLD_STEP_SHARE		16
 #define KYRO_MIN_FOLD_STEP			16
-#define KYRO_STEP_PAUSE_MS			10	/* the worker's pause after a step
-										 * that grew the index */
 
 /* ---- Shared memory (kshared.c) ---- */
 
