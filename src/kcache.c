@@ -305,32 +305,32 @@ merge_runs(KyroDeltaCache *cache, const KyroDeltaRun *a, const KyroDeltaRun *b)
 	int64		j = 0;
 
 	out.n = a->n + b->n;
-	out.entries = MemoryContextAllocHuge(cache->head.cxt, sizeof(KyroEntry) * out.n);
+	out.items = MemoryContextAllocHuge(cache->head.cxt, sizeof(KyroDeltaItem) * out.n);
 	for (int64 k = 0; k < out.n; k++)
 	{
 		if (j >= b->n ||
-			(i < a->n && KyroEntryCompare(&a->entries[i], &b->entries[j]) <= 0))
-			out.entries[k] = a->entries[i++];
+			(i < a->n &&
+			 KyroEntryCompare(&a->items[i].entry, &b->items[j].entry) <= 0))
+			out.items[k] = a->items[i++];
 		else
-			out.entries[k] = b->entries[j++];
+			out.items[k] = b->items[j++];
 	}
 	return out;
 }
 
 /*
- * Add the sorted entries add[0..n) to cache as a run of their own, then
- * merge the last two runs while the last is at least half the size of the
- * one before it, or while there are too many.
+ * Add the sorted items[0..n), allocated in cache's memory, to cache as a
+ * run of their own, then merge the last two runs while the last is at
+ * least half the size of the one before it, or while there are too many.
  */
 static void
-add_run(KyroDeltaCache *cache, const KyroEntry *add, int64 n)
+add_run(KyroDeltaCache *cache, KyroDeltaItem *items, int64 n)
 {
 	KyroDeltaRun *last;
 
 	last = &cache->runs[cache->nruns++];
 	last->n = n;
-	last->entries = MemoryContextAllocHuge(cache->head.cxt, sizeof(KyroEntry) * n);
-	memcpy(last->entries, add, sizeof(KyroEntry) * n);
+	last->items = items;
 	while (cache->nruns >= 2 &&
 		   (cache->runs[cache->nruns - 2].n <= 2 * cache->runs[cache->nruns - 1].n ||
 			cache->nruns == KYRO_DELTA_MAX_RUNS))
@@ -339,26 +339,39 @@ add_run(KyroDeltaCache *cache, const KyroEntry *add, int64 n)
 		KyroDeltaRun *b = &cache->runs[cache->nruns - 1];
 		KyroDeltaRun merged = merge_runs(cache, a, b);
 
-		pfree(a->entries);
-		pfree(b->entries);
+		pfree(a->items);
+		pfree(b->items);
 		*a = merged;
 		cache->nruns--;
 	}
 }
 
-/* Sort entries, unless they are in order already, and add them as a run. */
+/*
+ * Add the entries read from one chain (active or not), with their places,
+ * to cache as a run, sorted unless they are in order already.
+ */
 static void
-sort_into_run(KyroDeltaCache *cache, KyroEntryArray *add)
+sort_into_run(KyroDeltaCache *cache, KyroEntryArray *add, bool active)
 {
+	KyroDeltaItem *items = MemoryContextAllocHuge(cache->head.cxt,
+												  sizeof(KyroDeltaItem) * add->n);
+
+	for (int64 i = 0; i < add->n; i++)
+	{
+		items[i].entry = add->items[i];
+		items[i].place = add->places[i];
+		items[i].place.active = active;
+	}
 	for (int64 i = 1; i < add->n; i++)
 	{
-		if (KyroEntryCompare(&add->items[i - 1], &add->items[i]) > 0)
+		if (KyroEntryCompare(&items[i - 1].entry, &items[i].entry) > 0)
 		{
-			qsort(add->items, add->n, sizeof(KyroEntry), KyroEntryCmpQsort);
+			/* the entry leads each item, so the entries' comparator serves */
+			qsort(items, add->n, sizeof(KyroDeltaItem), KyroEntryCmpQsort);
 			break;
 		}
 	}
-	add_run(cache, add->items, add->n);
+	add_run(cache, items, add->n);
 }
 
 /*
@@ -369,7 +382,7 @@ static bool
 read_new_entries(Relation index, KyroMetaPage meta, KyroDeltaCache *cache,
 				 bool from_scratch)
 {
-	KyroEntryArray add = {0};
+	KyroEntryArray add = {.want_places = true};
 	BlockNumber last_block;
 	uint32		last_count;
 	bool		ok = true;
@@ -381,7 +394,7 @@ read_new_entries(Relation index, KyroMetaPage meta, KyroDeltaCache *cache,
 						   &add, &last_block, &last_count, NULL, NULL);
 		if (ok && add.n > 0)
 		{
-			sort_into_run(cache, &add);
+			sort_into_run(cache, &add, false);
 			add.n = 0;
 		}
 	}
@@ -399,9 +412,11 @@ read_new_entries(Relation index, KyroMetaPage meta, KyroDeltaCache *cache,
 		}
 	}
 	if (ok && add.n > 0)
-		sort_into_run(cache, &add);
+		sort_into_run(cache, &add, true);
 	if (add.items)
 		pfree(add.items);
+	if (add.places)
+		pfree(add.places);
 	return ok;
 }
 
@@ -435,9 +450,9 @@ copy_delta_cache(KyroDeltaCache *cache, KyroMetaPage meta)
 		KyroDeltaRun *run = &copy->runs[r];
 
 		run->n = cache->runs[r].n;
-		run->entries = MemoryContextAllocHuge(copy->head.cxt,
-											  sizeof(KyroEntry) * run->n);
-		memcpy(run->entries, cache->runs[r].entries, sizeof(KyroEntry) * run->n);
+		run->items = MemoryContextAllocHuge(copy->head.cxt,
+											sizeof(KyroDeltaItem) * run->n);
+		memcpy(run->items, cache->runs[r].items, sizeof(KyroDeltaItem) * run->n);
 	}
 	copy->nruns = cache->nruns;
 	return copy;

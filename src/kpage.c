@@ -85,7 +85,10 @@ page_recyclable(Page page)
 
 /*
  * A buffer for a new page, exclusively locked: a recycled page from the
- * free space map if one is safe to reuse, else a new block.
+ * free space map if one is safe to reuse, else a new block.  A free page
+ * is reused only under a cleanup lock: a scan that keeps a page pinned
+ * for the VACUUM interlock holds entries copied from it, and VACUUM must
+ * still find them there (DESIGN.md, "Scans and VACUUM").
  */
 Buffer
 KyroNewBuffer(Relation index)
@@ -100,7 +103,7 @@ KyroNewBuffer(Relation index)
 		if (blkno == InvalidBlockNumber)
 			break;
 		buffer = ReadBuffer(index, blkno);
-		if (ConditionalLockBuffer(buffer))
+		if (ConditionalLockBufferForCleanup(buffer))
 		{
 			if (page_recyclable(BufferGetPage(buffer)))
 				return buffer;
@@ -189,8 +192,8 @@ kind_name(uint16 kind)
  * page marked deleted still counts: a scan holding an older view may read
  * it until it is recycled, which changes its tag.
  */
-static const char *
-page_problem(Page page, uint16 kind, uint32 tag)
+const char *
+KyroPageProblem(Page page, uint16 kind, uint32 tag)
 {
 	KyroPageOpaque opaque = KyroPageGetOpaque(page);
 	uint32		max_count;
@@ -288,7 +291,7 @@ KyroReadViewPage(Relation index, BlockNumber blkno, uint16 kind, uint32 tag,
 		buffer = ReadBuffer(index, blkno);
 		prefetch_page_ends(BufferGetPage(buffer));
 		LockBuffer(buffer, mode);
-		problem = page_problem(BufferGetPage(buffer), kind, tag);
+		problem = KyroPageProblem(BufferGetPage(buffer), kind, tag);
 		if (problem == NULL)
 			return buffer;
 		UnlockReleaseBuffer(buffer);

@@ -33,6 +33,12 @@ KyroEntryArrayAdd(KyroEntryArray *array, const KyroEntry *entry)
 		else
 			array->items = repalloc_huge(array->items,
 										 sizeof(KyroEntry) * array->cap);
+		if (array->want_places && array->places == NULL)
+			array->places = MemoryContextAllocHuge(CurrentMemoryContext,
+												   sizeof(KyroEntryPlace) * array->cap);
+		else if (array->want_places)
+			array->places = repalloc_huge(array->places,
+										  sizeof(KyroEntryPlace) * array->cap);
 	}
 	array->items[array->n++] = *entry;
 }
@@ -89,6 +95,11 @@ KyroReadChain(Relation index, uint32 number, BlockNumber start, uint32 skip,
 			e.isnull = entries[i].isnull != 0;
 			e.dead = entries[i].dead != 0;
 			KyroEntryArrayAdd(out, &e);
+			if (out->want_places)
+			{
+				out->places[out->n - 1].block = blkno;
+				out->places[out->n - 1].slot = (uint16) i;
+			}
 		}
 		if (pages != NULL)
 		{
@@ -325,6 +336,28 @@ KyroModelTail(Relation index, KyroMetaPage meta, const KyroDirItem *items,
 }
 
 /*
+ * Why a snapshot page disagrees with its directory item, or NULL: its count
+ * and kind, and with first_entry its first entry too.
+ */
+static const char *
+item_problem(Page page, const KyroDirItem *item, bool first_entry)
+{
+	RmiPageEntry first;
+
+	if (KyroPageGetOpaque(page)->count != item->count ||
+		(KyroPageGetOpaque(page)->flags & KYRO_PAGE_NULLS) !=
+		(item->flags & KYRO_PAGE_NULLS))
+		return "disagrees with its directory item";
+	if (!first_entry)
+		return NULL;
+	rmi_page_get(KyroSnapContent(page), 0, &first);
+	if (first.key != item->first_key || first.block != item->first_block ||
+		first.offset != item->first_offset)
+		return "does not start with its directory item's entry";
+	return NULL;
+}
+
+/*
  * Snapshot page p of the view of epoch (item: its directory item), locked
  * in mode and checked against the item's count and kind; InvalidBuffer if
  * it was recycled under the caller (see KyroReadPage).  A page of the
@@ -338,20 +371,46 @@ KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
 	Buffer		buffer = KyroReadViewPage(index, item->block,
 										  KYRO_PAGE_SNAPSHOT, item->tag, epoch,
 										  mode);
-	Page		page;
+	const char *problem;
 
 	if (!BufferIsValid(buffer))
 		return buffer;
-	page = BufferGetPage(buffer);
-	if (KyroPageGetOpaque(page)->count != item->count ||
-		(KyroPageGetOpaque(page)->flags & KYRO_PAGE_NULLS) !=
-		(item->flags & KYRO_PAGE_NULLS))
+	problem = item_problem(BufferGetPage(buffer), item, false);
+	if (problem != NULL)
 	{
 		UnlockReleaseBuffer(buffer);
-		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u disagrees with its directory item.",
-									p, item->block, epoch));
+		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u %s.",
+									p, item->block, epoch, problem));
 	}
 	return buffer;
+}
+
+/*
+ * Check a locked snapshot page of meta's view, read whole by a caller that
+ * holds the fold lock (so the view cannot move on): an intact snapshot page
+ * of its item's tag, count and kind, that starts with its item's entry.
+ * Anything else is damage: the ERROR unlocks and releases the buffer.
+ */
+void
+KyroCheckSnapshotPage(Relation index, KyroMetaPage meta,
+					  const KyroDirItem *items, uint32 p, Buffer buffer)
+{
+	Page		page = BufferGetPage(buffer);
+	const char *problem = KyroPageProblem(page, KYRO_PAGE_SNAPSHOT, items[p].tag);
+
+	if (problem != NULL)
+	{
+		UnlockReleaseBuffer(buffer);
+		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u is not there: %s.",
+									p, items[p].block, meta->epoch, problem));
+	}
+	problem = item_problem(page, &items[p], true);
+	if (problem != NULL)
+	{
+		UnlockReleaseBuffer(buffer);
+		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u %s.",
+									p, items[p].block, meta->epoch, problem));
+	}
 }
 
 /*
@@ -363,20 +422,14 @@ Buffer
 KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
 						   const KyroDirItem *items, uint32 p, int mode)
 {
-	Buffer		buffer = KyroReadSnapshotPage(index, meta->epoch, &items[p], p,
-											  mode);
-	RmiPageEntry first;
+	Buffer		buffer;
 
-	if (!BufferIsValid(buffer))
-		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u is not there.",
-									p, items[p].block, meta->epoch));
-	rmi_page_get(KyroSnapContent(BufferGetPage(buffer)), 0, &first);
-	if (first.key != items[p].first_key || first.block != items[p].first_block ||
-		first.offset != items[p].first_offset)
-	{
-		UnlockReleaseBuffer(buffer);
-		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u does not start with its directory item's entry.",
-									p, items[p].block, meta->epoch));
-	}
+	if (items[p].block == InvalidBlockNumber ||
+		items[p].block == KYRO_METAPAGE_BLKNO)
+		KyroCorrupt(index, psprintf("Snapshot page %u of epoch %u names block %u.",
+									p, meta->epoch, items[p].block));
+	buffer = ReadBuffer(index, items[p].block);
+	LockBuffer(buffer, mode);
+	KyroCheckSnapshotPage(index, meta, items, p, buffer);
 	return buffer;
 }

@@ -39,6 +39,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "kyrodb.h"
 
@@ -281,6 +282,15 @@ page_of(KyroSnapCache *snap, int64 pos, int64 near)
 	return lo;
 }
 
+/* Let go of the pin *buffer holds, if any. */
+static void
+release_pin(Buffer *buffer)
+{
+	if (BufferIsValid(*buffer))
+		ReleaseBuffer(*buffer);
+	*buffer = InvalidBuffer;
+}
+
 /* Forget the cached entries; a recycled page also sets so->recycled. */
 static void
 drop_cache(KyroScanOpaque so, bool recycled)
@@ -288,6 +298,25 @@ drop_cache(KyroScanOpaque so, bool recycled)
 	so->recycled |= recycled;
 	so->page_no = -1;
 	so->cache_n = 0;
+	release_pin(&so->cache_buf);
+}
+
+/*
+ * Done reading a locked snapshot page whose entries are now in the
+ * scan's cache: unlock it, and under the interlock keep it pinned (in
+ * place of the page cached before) for as long as the cache holds them.
+ */
+static void
+done_with_page(KyroScanOpaque so, Buffer buffer)
+{
+	if (!so->interlock)
+	{
+		UnlockReleaseBuffer(buffer);
+		return;
+	}
+	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+	release_pin(&so->cache_buf);
+	so->cache_buf = buffer;
 }
 
 /*
@@ -356,7 +385,7 @@ snap_entry(Relation index, KyroScanOpaque so, int64 pos)
 				   ScanDirectionIsBackward(so->dir) ?
 				   (int) slot - KYRO_SCAN_WALK_CHUNK + 1 : (int) slot,
 				   KYRO_SCAN_WALK_CHUNK);
-		UnlockReleaseBuffer(buffer);
+		done_with_page(so, buffer);
 	}
 	KyroEntryFromPage(&e, &so->cache[slot - so->cache_lo],
 					  pos >= (int64) snap->snap_nonnull);
@@ -453,7 +482,7 @@ search_page(Relation index, KyroScanOpaque so, int64 page_no,
 			   ScanDirectionIsBackward(so->dir) ?
 			   slot - KYRO_SCAN_SEARCH_CHUNK + 2 : slot - 1,
 			   KYRO_SCAN_SEARCH_CHUNK);
-	UnlockReleaseBuffer(buffer);
+	done_with_page(so, buffer);
 	*mispredicted |= missed != 0;
 	return slot;
 }
@@ -523,7 +552,7 @@ delta_search(const KyroDeltaRun *run, const KyroEntry *probe, bool strict)
 	while (lo < hi)
 	{
 		int64		mid = lo + (hi - lo) / 2;
-		int			cmp = KyroEntryCompare(&run->entries[mid], probe);
+		int			cmp = KyroEntryCompare(&run->items[mid].entry, probe);
 
 		if (strict ? cmp <= 0 : cmp < 0)
 			lo = mid + 1;
@@ -531,6 +560,59 @@ delta_search(const KyroDeltaRun *run, const KyroEntry *probe, bool strict)
 			hi = mid;
 	}
 	return lo;
+}
+
+/*
+ * Whether a delta item the scan is about to return is still live on its
+ * delta page, for a scan under the interlock.  The page stays pinned
+ * until the scan returns an entry from another page, so VACUUM, which
+ * flags entries only under a cleanup lock, cannot flag this one before
+ * the executor has looked at the visibility map for it.  An item found
+ * dead is flagged in the cache too.  Sets so->recycled if the page was
+ * recycled since the delta was read (the scan then starts over).
+ */
+static bool
+delta_item_live(Relation index, KyroScanOpaque so, KyroDeltaItem *item)
+{
+	const KyroEntryPlace *place = &item->place;
+	uint32		number = place->active ? so->delta->active.number :
+		so->delta->frozen.number;
+	Buffer		buffer = so->delta_buf;
+	Page		page;
+	KyroDeltaEntry *entry;
+	bool		live;
+
+	/* a pinned page cannot be recycled (KyroNewBuffer), so it is still ours */
+	if (BufferIsValid(buffer) && BufferGetBlockNumber(buffer) == place->block)
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	else
+	{
+		release_pin(&so->delta_buf);
+		buffer = KyroReadPage(index, place->block, KYRO_PAGE_DELTA, number,
+							  BUFFER_LOCK_SHARE);
+		if (!BufferIsValid(buffer))
+		{
+			so->recycled = true;
+			return false;
+		}
+		so->delta_buf = buffer;
+	}
+	page = BufferGetPage(buffer);
+	entry = &KyroDeltaEntries(page)[place->slot];
+	if (place->slot >= KyroPageGetOpaque(page)->count ||
+		!ItemPointerEquals(&entry->tid, &item->entry.tid) ||
+		(entry->isnull != 0) != item->entry.isnull ||
+		(!item->entry.isnull && entry->key != item->entry.key))
+	{
+		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+		KyroCorrupt(index, psprintf("Delta page %u of chain %u no longer holds the entry read at slot %u.",
+									place->block, number, place->slot));
+	}
+	live = !entry->dead;
+	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+	if (!live)
+		item->entry.dead = true;
+	return live;
 }
 
 /* ---- Walking the ranges ---- */
@@ -622,8 +704,10 @@ next_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 		if (so->recycled)
 			return false;
 
+		/* up to a tenth of the snapshot may be dead before a full fold */
 		while (so->snap_pos >= so->snap_begin && so->snap_pos < so->snap_end)
 		{
+			CHECK_FOR_INTERRUPTS();
 			s = snap_entry(index, so, so->snap_pos);
 			if (so->recycled)
 				return false;
@@ -641,15 +725,18 @@ next_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 
 			while (so->delta_pos[r] >= so->delta_begin[r] &&
 				   so->delta_pos[r] < so->delta_end[r] &&
-				   run->entries[so->delta_pos[r]].dead)
+				   run->items[so->delta_pos[r]].entry.dead)
+			{
+				CHECK_FOR_INTERRUPTS();
 				so->delta_pos[r] += step;
+			}
 			if (so->delta_pos[r] < so->delta_begin[r] ||
 				so->delta_pos[r] >= so->delta_end[r])
 				continue;
 			if (d_run < 0 ||
-				(KyroEntryCompare(&run->entries[so->delta_pos[r]], &d) < 0) == forward)
+				(KyroEntryCompare(&run->items[so->delta_pos[r]].entry, &d) < 0) == forward)
 			{
-				d = run->entries[so->delta_pos[r]];
+				d = run->items[so->delta_pos[r]].entry;
 				d_run = r;
 			}
 		}
@@ -666,9 +753,18 @@ next_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 		{
 			*out = s;
 			so->snap_pos += step;
+			release_pin(&so->delta_buf);
 		}
 		else
 		{
+			KyroDeltaItem *item = &so->delta->runs[d_run].items[so->delta_pos[d_run]];
+
+			if (so->interlock && !delta_item_live(index, so, item))
+			{
+				if (so->recycled)
+					return false;
+				continue;		/* VACUUM flagged it since the delta was read */
+			}
 			*out = d;
 			so->delta_pos[d_run] += step;
 		}
@@ -684,11 +780,12 @@ take_caches(IndexScanDesc scan)
 {
 	KyroScanOpaque so = (KyroScanOpaque) scan->opaque;
 
+	drop_cache(so, false);
+	release_pin(&so->delta_buf);
 	KyroReleaseCaches(so->snap, so->delta);
 	so->snap = NULL;
 	so->delta = NULL;
 	KyroGetCaches(scan->indexRelation, &so->snap, &so->delta);
-	so->page_no = -1;
 	so->positioned = false;
 	so->recycled = false;
 }
@@ -712,6 +809,8 @@ scan_next(IndexScanDesc scan, ScanDirection dir, KyroEntry *out)
 		 */
 		pgstat_count_index_scan(scan->indexRelation);
 		so->started = true;
+		so->interlock = scan->xs_want_itup || scan->xs_snapshot == NULL ||
+			!IsMVCCSnapshot(scan->xs_snapshot);
 		so->dir = dir;
 		so->range_no = ScanDirectionIsForward(dir) ? 0 : so->nranges - 1;
 		take_caches(scan);
@@ -760,6 +859,8 @@ kyrobeginscan(Relation r, int nkeys, int norderbys)
 
 	so->keytype = r->rd_opcintype[0];
 	so->page_no = -1;
+	so->cache_buf = InvalidBuffer;
+	so->delta_buf = InvalidBuffer;
 	so->tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "kyro_rmi scan",
 									   ALLOCSET_SMALL_SIZES);
 	scan->opaque = so;
@@ -776,6 +877,8 @@ kyrorescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 
 	if (scankey && scan->numberOfKeys > 0)
 		memmove(scan->keyData, scankey, scan->numberOfKeys * sizeof(ScanKeyData));
+	drop_cache(so, false);
+	release_pin(&so->delta_buf);
 	KyroReleaseCaches(so->snap, so->delta);
 	so->snap = NULL;
 	so->delta = NULL;
@@ -786,7 +889,6 @@ kyrorescan(IndexScanDesc scan, ScanKey scankey, int nscankeys,
 	so->have_last = false;
 	so->at_end = false;
 	so->mark_have_last = false;
-	so->page_no = -1;
 }
 
 /* amgettuple */
@@ -836,6 +938,8 @@ kyroendscan(IndexScanDesc scan)
 	KyroScanOpaque so = (KyroScanOpaque) scan->opaque;
 
 	KyroAddScanCounts(scan->indexRelation, &so->counts);
+	drop_cache(so, false);
+	release_pin(&so->delta_buf);
 	KyroReleaseCaches(so->snap, so->delta);
 	MemoryContextDelete(so->tmpcxt);
 	if (so->ranges)

@@ -308,10 +308,33 @@ typedef struct KyroSnapCache
 	MemoryContextCallback unmap;	/* unmaps it when the cache is freed */
 } KyroSnapCache;
 
+/*
+ * Where a delta entry lies: its delta page and its slot there.  Entries
+ * never move on a delta page, so this names the entry until the page is
+ * recycled (which changes its tag).
+ */
+typedef struct KyroEntryPlace
+{
+	BlockNumber block;
+	uint16		slot;
+	uint16		active;			/* on the active chain, not the frozen */
+} KyroEntryPlace;
+
+/*
+ * A delta entry as a delta cache keeps it: the entry and its place, so
+ * that a scan that needs the VACUUM interlock can look at the entry's
+ * page before it returns the entry (DESIGN.md, "Scans and VACUUM").
+ */
+typedef struct KyroDeltaItem
+{
+	KyroEntry	entry;
+	KyroEntryPlace place;
+} KyroDeltaItem;
+
 /* A sorted run of delta entries, by (isnull, key, tid). */
 typedef struct KyroDeltaRun
 {
-	KyroEntry  *entries;
+	KyroDeltaItem *items;
 	int64		n;
 } KyroDeltaRun;
 
@@ -387,6 +410,18 @@ typedef struct KyroScanOpaqueData
 	/* caches pinned for the scan (from the first tuple on) */
 	KyroSnapCache *snap;
 	KyroDeltaCache *delta;
+
+	/*
+	 * The VACUUM interlock (DESIGN.md, "Scans and VACUUM"), kept by
+	 * index-only scans and scans under non-MVCC snapshots: cache_buf pins
+	 * the snapshot page whose entries are in cache, and delta_buf the
+	 * delta page of the last delta entry returned, so that VACUUM, which
+	 * needs a cleanup lock to flag an entry, cannot flag one that the scan
+	 * holds or has just returned.  InvalidBuffer when not held.
+	 */
+	bool		interlock;
+	Buffer		cache_buf;
+	Buffer		delta_buf;
 
 	/* position: the range in hand and a cursor into each source */
 	bool		started;
@@ -621,6 +656,7 @@ extern KyroMetaPage KyroReadMeta(Relation index);
 extern void KyroReadMetaInto(Relation index, KyroMetaPage copy);
 extern void KyroCheckMeta(Relation index, KyroMetaPage meta);
 extern pg_attribute_noreturn() void KyroCorrupt(Relation index, const char *detail);
+extern const char *KyroPageProblem(Page page, uint16 kind, uint32 tag);
 extern Buffer KyroReadViewPage(Relation index, BlockNumber blkno,
 							   uint16 kind, uint32 tag, uint32 view, int mode);
 extern Buffer KyroReadPage(Relation index, BlockNumber blkno, uint16 kind,
@@ -630,12 +666,17 @@ extern BlockNumber KyroSweepFreePages(Relation index);
 
 /* kread.c: reading a view's chains, directory, model and pages */
 
-/* A growing array of entries. */
+/*
+ * A growing array of entries; with want_places set before the first add,
+ * KyroReadChain also records where each entry lies, in places.
+ */
 typedef struct KyroEntryArray
 {
 	KyroEntry  *items;
 	int64		n;
 	int64		cap;
+	bool		want_places;
+	KyroEntryPlace *places;
 } KyroEntryArray;
 
 extern void KyroEntryArrayAdd(KyroEntryArray *array, const KyroEntry *entry);
@@ -648,6 +689,9 @@ extern uint64 KyroDeltaSize(Relation index, KyroMetaPage meta);
 extern KyroDirItem *KyroReadDirectory(Relation index, KyroMetaPage meta);
 extern Buffer KyroReadSnapshotPage(Relation index, uint32 epoch,
 								   const KyroDirItem *item, uint32 p, int mode);
+extern void KyroCheckSnapshotPage(Relation index, KyroMetaPage meta,
+								  const KyroDirItem *items, uint32 p,
+								  Buffer buffer);
 extern Buffer KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
 										 const KyroDirItem *items, uint32 p,
 										 int mode);
