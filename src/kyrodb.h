@@ -52,7 +52,7 @@
  * Version of the shared library.  It must equal default_version in
  * kyrodb.control; the regression tests compare the two.
  */
-#define KYRODB_VERSION "0.2.0"
+#define KYRODB_VERSION "0.2.1"
 
 /* ---- On-disk format ---- */
 
