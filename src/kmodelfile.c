@@ -69,9 +69,9 @@ database_dir(char *path, Oid dbid)
 	snprintf(path, MAXPGPATH, "%s/%u", KYRO_FILE_DIR, dbid);
 }
 
-/* The name the index's files carry: its tablespace as stored, relfilenode. */
-static KyroModelFileName
-name_of(Relation index, uint32 epoch)
+/* The name index's file of epoch carries: tablespace as stored, relfilenode. */
+KyroModelFileName
+KyroModelFileNameOf(Relation index, uint32 epoch)
 {
 	KyroModelFileName name;
 
@@ -145,7 +145,7 @@ KyroModelFileRemoveOlder(Relation index, uint32 keep)
 	char		path[MAXPGPATH];
 	DIR		   *d;
 	struct dirent *de;
-	KyroModelFileName mine = name_of(index, keep);
+	KyroModelFileName mine = KyroModelFileNameOf(index, keep);
 
 	if (index->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
 		return;
@@ -183,7 +183,7 @@ KyroModelFileWrite(Relation index, uint32 epoch, const char *bytes, uint32 len)
 	char		tmp[MAXPGPATH];
 	int			fd;
 	Oid			dbid = MyDatabaseId;
-	KyroModelFileName name = name_of(index, epoch);
+	KyroModelFileName name = KyroModelFileNameOf(index, epoch);
 
 	if (!KyroModelFileApplies(index) || len == 0)
 		return false;
@@ -294,7 +294,7 @@ KyroModelFileMap(Relation index, uint32 epoch, uint32 len, uint64 checksum,
 				 RmiModel *model, const char **why)
 {
 	char		path[MAXPGPATH];
-	KyroModelFileName name = name_of(index, epoch);
+	KyroModelFileName name = KyroModelFileNameOf(index, epoch);
 	void	   *addr;
 	const char *legacy_why;
 
@@ -319,7 +319,7 @@ KyroModelFileSize(Relation index, uint32 epoch)
 {
 	char		path[MAXPGPATH];
 	struct stat st;
-	KyroModelFileName name = name_of(index, epoch);
+	KyroModelFileName name = KyroModelFileNameOf(index, epoch);
 
 	file_path(path, MyDatabaseId, &name);
 	if (stat(path, &st) != 0)

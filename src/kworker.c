@@ -357,7 +357,8 @@ typedef struct IndexFile
  * extensions may rewrite (Citus hides its shards' relations from queries
  * on pg_class with a planner hook), and whose answer would make the sweep
  * take their files for orphans.  pg_class has no index on relam, so it is
- * a heap scan with keys, as the launcher reads pg_database.
+ * a heap scan with keys, as the launcher reads pg_database.  Not inlined
+ * into pass(), whose PG_TRY would leave its locals open to clobbering.
  */
 static pg_noinline IndexFile *
 list_indexes(int *n)
@@ -548,9 +549,7 @@ work_on_index(IndexFile *file, bool full, bool warm)
 		KyroDeltaCache *dview;
 
 		KyroGetCaches(index, &snap, &dview);
-		file->file.tablespace = index->rd_rel->reltablespace;
-		file->file.relfilenode = KyroRelFileNumber(index);
-		file->file.epoch = snap->epoch;
+		file->file = KyroModelFileNameOf(index, snap->epoch);
 		file->seen = true;
 
 		/*

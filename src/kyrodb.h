@@ -604,6 +604,7 @@ typedef struct KyroModelFileName
 	uint32		epoch;
 } KyroModelFileName;
 
+extern KyroModelFileName KyroModelFileNameOf(Relation index, uint32 epoch);
 extern bool KyroModelFileApplies(Relation index);
 extern bool KyroModelFileWrite(Relation index, uint32 epoch,
 							   const char *bytes, uint32 len);
