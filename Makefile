@@ -110,6 +110,6 @@ print-%:
 # The unit tests and the fuzzer have Makefiles of their own.
 .PHONY: clean-subdirs
 clean-subdirs:
-	-@for d in test/unit test/fuzz; do \
+	-@for d in test/unit test/fuzz test/modules/kyro_hide; do \
 		if [ -f $$d/Makefile ]; then $(MAKE) --no-print-directory -C $$d clean; fi; \
 	done

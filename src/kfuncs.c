@@ -599,7 +599,7 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 		values[STAT_DELTA_HITS] = Int64GetDatum(pg_atomic_read_u64(&slot->delta_hits));
 		values[STAT_INLINE_FOLDS] = Int64GetDatum(pg_atomic_read_u64(&slot->inline_folds));
 		values[STAT_RETRAINS] = Int64GetDatum(pg_atomic_read_u64(&slot->retrains));
-		values[STAT_STATS_RESET] = TimestampTzGetDatum(slot->reset_time);
+		values[STAT_STATS_RESET] = TimestampTzGetDatum(KyroStatResetTime(slot));
 	}
 	else
 		nulls[STAT_LOOKUPS] = nulls[STAT_MEAN_PROBE_LENGTH] =

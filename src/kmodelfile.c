@@ -2,9 +2,20 @@
  *
  * kmodelfile.c
  *	  The model file: each published model, also written beside the index
- *	  as $PGDATA/kyrodb/<database oid>/<relfilenode>.<epoch>.rmi, which
- *	  backends map read-only and so share through the page cache instead of
- *	  each keeping its own copy.
+ *	  as $PGDATA/kyrodb/<database oid>/<tablespace>_<relfilenode>.<epoch>.rmi,
+ *	  which backends map read-only and so share through the page cache
+ *	  instead of each keeping its own copy.
+ *
+ * <tablespace> is the index's pg_class.reltablespace, 0 for the database's
+ * default: a relfilenode is unique only within a tablespace, so two indexes
+ * in two tablespaces may share one.  The stored value rather than the
+ * tablespace the files are in, so that ALTER DATABASE SET TABLESPACE (which
+ * moves the default tablespace's files and keeps their relfilenodes) keeps
+ * every name.  Files of 0.2.0 were named <relfilenode>.<epoch>.rmi; a
+ * backend that finds no file under the new name maps the old one if it
+ * passes the same checks (they tell one index's model from another's) and
+ * writes it under the new name; the worker's sweep removes old names once
+ * they are past the grace period, as files of no known index.
  *
  * The file is derived data; the model pages stay the source of truth.  A
  * backend maps the file of its view's epoch and checks it once: its size
@@ -58,27 +69,56 @@ database_dir(char *path, Oid dbid)
 	snprintf(path, MAXPGPATH, "%s/%u", KYRO_FILE_DIR, dbid);
 }
 
-static void
-file_path(char *path, Oid dbid, Oid relfilenode, uint32 epoch)
+/* The name index's file of epoch carries: tablespace as stored, relfilenode. */
+KyroModelFileName
+KyroModelFileNameOf(Relation index, uint32 epoch)
 {
-	snprintf(path, MAXPGPATH, "%s/%u/%u.%u%s", KYRO_FILE_DIR, dbid,
-			 relfilenode, epoch, KYRO_FILE_SUFFIX);
+	KyroModelFileName name;
+
+	name.tablespace = index->rd_rel->reltablespace;
+	name.relfilenode = KyroRelFileNumber(index);
+	name.epoch = epoch;
+	return name;
 }
 
-/* Parse "<relfilenode>.<epoch>.rmi"; false for any other name. */
-static bool
-parse_name(const char *name, Oid *relfilenode, uint32 *epoch)
+static void
+file_path(char *path, Oid dbid, const KyroModelFileName *name)
 {
+	snprintf(path, MAXPGPATH, "%s/%u/%u_%u.%u%s", KYRO_FILE_DIR, dbid,
+			 name->tablespace, name->relfilenode, name->epoch, KYRO_FILE_SUFFIX);
+}
+
+/* The 0.2.0 name, <relfilenode>.<epoch>.rmi, read only to migrate it. */
+static void
+legacy_file_path(char *path, Oid dbid, const KyroModelFileName *name)
+{
+	snprintf(path, MAXPGPATH, "%s/%u/%u.%u%s", KYRO_FILE_DIR, dbid,
+			 name->relfilenode, name->epoch, KYRO_FILE_SUFFIX);
+}
+
+/* Parse "<tablespace>_<relfilenode>.<epoch>.rmi"; false for any other name. */
+static bool
+parse_name(const char *filename, KyroModelFileName *name)
+{
+	unsigned int t;
 	unsigned int r;
 	unsigned int e;
 	int			len = 0;
 
-	if (sscanf(name, "%u.%u.rmi%n", &r, &e, &len) != 2 ||
-		len != (int) strlen(name))
+	if (sscanf(filename, "%u_%u.%u.rmi%n", &t, &r, &e, &len) != 3 ||
+		len != (int) strlen(filename))
 		return false;
-	*relfilenode = r;
-	*epoch = e;
+	name->tablespace = t;
+	name->relfilenode = r;
+	name->epoch = e;
 	return true;
+}
+
+/* Whether two names are of the same index (any epoch). */
+static bool
+same_index(const KyroModelFileName *a, const KyroModelFileName *b)
+{
+	return a->tablespace == b->tablespace && a->relfilenode == b->relfilenode;
 }
 
 /*
@@ -105,7 +145,7 @@ KyroModelFileRemoveOlder(Relation index, uint32 keep)
 	char		path[MAXPGPATH];
 	DIR		   *d;
 	struct dirent *de;
-	Oid			relfilenode = KyroRelFileNumber(index);
+	KyroModelFileName mine = KyroModelFileNameOf(index, keep);
 
 	if (index->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
 		return;
@@ -115,10 +155,10 @@ KyroModelFileRemoveOlder(Relation index, uint32 keep)
 		return;
 	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
 	{
-		Oid			r;
-		uint32		e;
+		KyroModelFileName name;
 
-		if (parse_name(de->d_name, &r, &e) && r == relfilenode && e < keep)
+		if (parse_name(de->d_name, &name) && same_index(&name, &mine) &&
+			name.epoch < keep)
 		{
 			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 			if (unlink(path) != 0 && errno != ENOENT)
@@ -143,7 +183,7 @@ KyroModelFileWrite(Relation index, uint32 epoch, const char *bytes, uint32 len)
 	char		tmp[MAXPGPATH];
 	int			fd;
 	Oid			dbid = MyDatabaseId;
-	Oid			relfilenode = KyroRelFileNumber(index);
+	KyroModelFileName name = KyroModelFileNameOf(index, epoch);
 
 	if (!KyroModelFileApplies(index) || len == 0)
 		return false;
@@ -156,7 +196,7 @@ KyroModelFileWrite(Relation index, uint32 epoch, const char *bytes, uint32 len)
 				 errmsg("could not create directory \"%s\": %m", dir)));
 		return false;
 	}
-	file_path(path, dbid, relfilenode, epoch);
+	file_path(path, dbid, &name);
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, MyProcPid);
 	/* read-only: nothing rewrites a file in place under a backend's mapping */
 	unlink(tmp);
@@ -196,22 +236,19 @@ KyroModelFileWrite(Relation index, uint32 epoch, const char *bytes, uint32 len)
 }
 
 /*
- * Map the model file of index's epoch, of len bytes ending in checksum, and
- * load *model from it.  Returns the mapping, or NULL with *why saying what
- * was wrong ("missing", "truncated", ...).
+ * Map the file at path, of len bytes ending in checksum, and load *model
+ * from it.  Returns the mapping, or NULL with *why saying what was wrong.
  */
-void *
-KyroModelFileMap(Relation index, uint32 epoch, uint32 len, uint64 checksum,
-				 RmiModel *model, const char **why)
+static void *
+map_checked(const char *path, uint32 len, uint64 checksum, RmiModel *model,
+			const char **why)
 {
-	char		path[MAXPGPATH];
 	int			fd;
 	struct stat st;
 	void	   *addr;
 	uint64		tail;
 
 	*why = NULL;
-	file_path(path, MyDatabaseId, KyroRelFileNumber(index), epoch);
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
 	{
@@ -244,27 +281,60 @@ KyroModelFileMap(Relation index, uint32 epoch, uint32 len, uint64 checksum,
 	return addr;
 }
 
+/*
+ * Map the model file of index's epoch, of len bytes ending in checksum, and
+ * load *model from it.  Returns the mapping, or NULL with *why saying what
+ * was wrong ("missing", "truncated", ...).  A file under the 0.2.0 name is
+ * used, and written under the new one, if it passes the same checks: the
+ * checksum is what tells it from the file of another index that shared the
+ * old name.
+ */
+void *
+KyroModelFileMap(Relation index, uint32 epoch, uint32 len, uint64 checksum,
+				 RmiModel *model, const char **why)
+{
+	char		path[MAXPGPATH];
+	KyroModelFileName name = KyroModelFileNameOf(index, epoch);
+	void	   *addr;
+	const char *legacy_why;
+
+	file_path(path, MyDatabaseId, &name);
+	addr = map_checked(path, len, checksum, model, why);
+	if (addr != NULL || strcmp(*why, "missing") != 0)
+		return addr;
+
+	legacy_file_path(path, MyDatabaseId, &name);
+	addr = map_checked(path, len, checksum, model, &legacy_why);
+	if (addr != NULL)
+	{
+		*why = NULL;
+		(void) KyroModelFileWrite(index, epoch, addr, len);
+	}
+	return addr;
+}
+
 /* Bytes of the model file of index's epoch, -1 if there is none. */
 int64
 KyroModelFileSize(Relation index, uint32 epoch)
 {
 	char		path[MAXPGPATH];
 	struct stat st;
+	KyroModelFileName name = KyroModelFileNameOf(index, epoch);
 
-	file_path(path, MyDatabaseId, KyroRelFileNumber(index), epoch);
+	file_path(path, MyDatabaseId, &name);
 	if (stat(path, &st) != 0)
 		return -1;
 	return (int64) st.st_size;
 }
 
 /*
- * Remove dbid's files that no index needs: the live ones are
- * (relfilenodes[i], epochs[i]).  Files of a live relfilenode and an older
- * epoch go at once; of a newer epoch (a fold writes its file before it
- * switches) or of an unknown relfilenode, once they are old enough.
+ * Remove dbid's files that no index needs: live[0..n) names the file each
+ * index uses now.  Files of a live index and an older epoch go at once; of
+ * a newer epoch (a fold writes its file before it switches), of an unknown
+ * index, or under another name (the 0.2.0 name), once they are old enough.
  */
 void
-KyroModelFileSweep(Oid dbid, const Oid *relfilenodes, const uint32 *epochs, int n)
+KyroModelFileSweep(Oid dbid, const KyroModelFileName *live, int n)
 {
 	char		dir[MAXPGPATH];
 	char		path[MAXPGPATH];
@@ -278,8 +348,7 @@ KyroModelFileSweep(Oid dbid, const Oid *relfilenodes, const uint32 *epochs, int 
 		return;
 	while ((de = ReadDirExtended(d, dir, DEBUG1)) != NULL)
 	{
-		Oid			r;
-		uint32		e;
+		KyroModelFileName name;
 		bool		keep = false;
 		bool		old_epoch = false;
 		struct stat st;
@@ -287,13 +356,13 @@ KyroModelFileSweep(Oid dbid, const Oid *relfilenodes, const uint32 *epochs, int 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (parse_name(de->d_name, &r, &e))
+		if (parse_name(de->d_name, &name))
 		{
 			for (int i = 0; i < n; i++)
-				if (relfilenodes[i] == r)
+				if (same_index(&live[i], &name))
 				{
-					keep = e == epochs[i];
-					old_epoch = e < epochs[i];
+					keep = name.epoch == live[i].epoch;
+					old_epoch = name.epoch < live[i].epoch;
 					break;
 				}
 		}

@@ -11,13 +11,16 @@
  *
  * Counters: one slot per index, found once under the lock and then
  * remembered by each backend, so the lookup path adds to it with atomics
- * and no lock.  A slot records whose it is; a backend that finds the slot
- * given to another index since (the worker frees the slots of dropped
- * indexes) looks again.
+ * and no lock.  A slot records whose it is, in one atomic word; a backend
+ * that finds the slot given to another index since (the worker frees the
+ * slots of dropped indexes) looks again.  What the worker and backends both
+ * write that is not a counter (the reset time, the detector's baseline) is
+ * read and written under the lock only.
  *
  * Registry: one slot per database that has the extension, naming its
- * worker's pid and latch, so that an insert past the delta limit can wake
- * it, and a DROP DATABASE can stop it.
+ * worker's latch, so that an insert past the delta limit can wake it, and
+ * a command that needs the database to itself can ask it to leave.  All of
+ * it under the lock.
  *
  * src/kshared.c
  *
@@ -45,6 +48,13 @@ typedef struct KyroShared
 } KyroShared;
 
 static KyroShared *kyro_shared = NULL;
+
+/* A slot's owner as one word, so that it is read whole without the lock. */
+static inline uint64
+slot_owner(Oid dbid, Oid indexoid)
+{
+	return ((uint64) dbid << 32) | indexoid;
+}
 
 /* This backend's memory of which slot is whose: indexoid -> slot number. */
 typedef struct SlotMemo
@@ -97,6 +107,7 @@ startup_shared(void)
 		{
 			KyroStatSlot *slot = &kyro_shared->slots[i];
 
+			pg_atomic_init_u64(&slot->owner, 0);
 			pg_atomic_init_u32(&slot->fold_requested, 0);
 			pg_atomic_init_u64(&slot->lookups, 0);
 			pg_atomic_init_u64(&slot->probes, 0);
@@ -163,7 +174,7 @@ KyroWakeLauncher(void)
 		SetLatch(latch);
 }
 
-/* Zero a slot's counters (its owner stays). */
+/* Zero a slot's counters (its owner stays); the caller holds the lock. */
 static void
 zero_slot(KyroStatSlot *slot)
 {
@@ -191,6 +202,7 @@ KyroGetStatSlot(Oid indexoid, bool create)
 	bool		found;
 	int			free_slot = -1;
 	KyroStatSlot *result = NULL;
+	uint64		owner = slot_owner(MyDatabaseId, indexoid);
 
 	if (kyro_shared == NULL)
 		return NULL;
@@ -210,7 +222,7 @@ KyroGetStatSlot(Oid indexoid, bool create)
 	{
 		KyroStatSlot *slot = &kyro_shared->slots[memo->slot];
 
-		if (slot->indexoid == indexoid && slot->dbid == MyDatabaseId)
+		if (pg_atomic_read_u64(&slot->owner) == owner)
 			return slot;
 	}
 
@@ -218,21 +230,21 @@ KyroGetStatSlot(Oid indexoid, bool create)
 	for (int i = 0; i < kyro_shared->nslots; i++)
 	{
 		KyroStatSlot *slot = &kyro_shared->slots[i];
+		uint64		slot_is = pg_atomic_read_u64(&slot->owner);
 
-		if (slot->indexoid == indexoid && slot->dbid == MyDatabaseId)
+		if (slot_is == owner)
 		{
 			result = slot;
 			break;
 		}
-		if (free_slot < 0 && slot->indexoid == InvalidOid)
+		if (free_slot < 0 && slot_is == 0)
 			free_slot = i;
 	}
 	if (result == NULL && create && free_slot >= 0)
 	{
 		result = &kyro_shared->slots[free_slot];
 		zero_slot(result);
-		result->dbid = MyDatabaseId;
-		result->indexoid = indexoid;
+		pg_atomic_write_u64(&result->owner, owner);
 	}
 	LWLockRelease(kyro_shared->lock);
 
@@ -288,12 +300,65 @@ KyroResetStats(Oid dbid, Oid indexoid)
 	for (int i = 0; i < kyro_shared->nslots; i++)
 	{
 		KyroStatSlot *slot = &kyro_shared->slots[i];
+		uint64		slot_is = pg_atomic_read_u64(&slot->owner);
 
-		if (slot->dbid == dbid && slot->indexoid != InvalidOid &&
-			(indexoid == InvalidOid || slot->indexoid == indexoid))
+		if (slot_is != 0 && (Oid) (slot_is >> 32) == dbid &&
+			(indexoid == InvalidOid || (Oid) slot_is == indexoid))
 			zero_slot(slot);
 	}
 	LWLockRelease(kyro_shared->lock);
+}
+
+/* When a slot's counters were last zeroed. */
+TimestampTz
+KyroStatResetTime(KyroStatSlot *slot)
+{
+	TimestampTz t;
+
+	LWLockAcquire(kyro_shared->lock, LW_SHARED);
+	t = slot->reset_time;
+	LWLockRelease(kyro_shared->lock);
+	return t;
+}
+
+/*
+ * What the index's lookups did since the worker's last look, if they were
+ * at least min_lookups: then that is returned and becomes the baseline of
+ * the next look; else false, and the baseline stays (the counts add up over
+ * passes).  Under the lock, so that a reset never falls between the reads
+ * and the writes.
+ */
+bool
+KyroLookupsSinceLastLook(KyroStatSlot *slot, uint64 min_lookups,
+						 KyroLookupCounts *since)
+{
+	uint64		l;
+	uint64		p;
+	uint64		m;
+	bool		enough = false;
+
+	LWLockAcquire(kyro_shared->lock, LW_EXCLUSIVE);
+	l = pg_atomic_read_u64(&slot->lookups);
+	p = pg_atomic_read_u64(&slot->probes);
+	m = pg_atomic_read_u64(&slot->mispredicts);
+	if (l < slot->seen_lookups || p < slot->seen_probes ||
+		m < slot->seen_mispredicts)
+	{
+		/* zeroed without its baseline: a guard, resets zero both */
+		slot->seen_lookups = slot->seen_probes = slot->seen_mispredicts = 0;
+	}
+	else if (l - slot->seen_lookups >= min_lookups)
+	{
+		since->lookups = l - slot->seen_lookups;
+		since->probes = p - slot->seen_probes;
+		since->mispredicts = m - slot->seen_mispredicts;
+		slot->seen_lookups = l;
+		slot->seen_probes = p;
+		slot->seen_mispredicts = m;
+		enough = true;
+	}
+	LWLockRelease(kyro_shared->lock);
+	return enough;
 }
 
 /*
@@ -309,17 +374,15 @@ KyroForgetIndexes(Oid dbid, const Oid *keep, int nkeep)
 	for (int i = 0; i < kyro_shared->nslots; i++)
 	{
 		KyroStatSlot *slot = &kyro_shared->slots[i];
+		uint64		slot_is = pg_atomic_read_u64(&slot->owner);
 		bool		kept = false;
 
-		if (slot->dbid != dbid || slot->indexoid == InvalidOid)
+		if (slot_is == 0 || (Oid) (slot_is >> 32) != dbid)
 			continue;
 		for (int k = 0; k < nkeep && !kept; k++)
-			kept = keep[k] == slot->indexoid;
+			kept = keep[k] == (Oid) slot_is;
 		if (!kept)
-		{
-			slot->indexoid = InvalidOid;
-			slot->dbid = InvalidOid;
-		}
+			pg_atomic_write_u64(&slot->owner, 0);
 	}
 	LWLockRelease(kyro_shared->lock);
 }
@@ -392,7 +455,7 @@ KyroRequestFold(Relation index)
 	KyroNoteDatabase();
 	LWLockAcquire(kyro_shared->lock, LW_SHARED);
 	db = find_database(MyDatabaseId);
-	if (db != NULL && db->pid != 0 && !db->dropping)
+	if (db != NULL && db->pid != 0 && !db->paused)
 		latch = db->latch;
 	LWLockRelease(kyro_shared->lock);
 	if (latch == NULL)

@@ -27,8 +27,10 @@
  * free (a fold holds only what an insert holds), so DDL never waits on a
  * worker for long.
  *
- * DROP DATABASE (and CREATE DATABASE from a template) must find no one
- * connected: the utility hook stops the database's worker first.
+ * DROP DATABASE, CREATE DATABASE from a template, ALTER DATABASE RENAME TO
+ * and SET TABLESPACE must find no one else connected: the utility hook asks
+ * the database's worker to leave first, and lets the launcher start it
+ * again after the command.
  *
  * src/kworker.c
  *
@@ -36,10 +38,9 @@
  */
 #include "postgres.h"
 
-#include <signal.h>
-
 #include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -50,7 +51,6 @@
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -59,6 +59,7 @@
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -66,8 +67,13 @@
 
 #include "kyrodb.h"
 
-/* How long DROP DATABASE waits for the database's worker to go. */
+/*
+ * How long a command that needs the database to itself waits for its
+ * worker to go (CountOtherDBBackends then waits as long again), and how
+ * often it looks.
+ */
 #define KYRO_STOP_WAIT_MS	5000
+#define KYRO_STOP_POLL_MS	10
 
 static ProcessUtility_hook_type prev_utility_hook = NULL;
 
@@ -214,21 +220,31 @@ KyroLauncherMain(Datum arg)
 		scan_databases(first);
 		first = false;
 
-		/* which of our workers still run */
+		/*
+		 * Which of our workers still run; stop those not wanted.  Through
+		 * the handle, which names the worker we started and no process that
+		 * may have taken its pid since.
+		 */
 		for (int i = 0; i < KYRO_MAX_DATABASES; i++)
 		{
 			pid_t		pid;
+			Oid			slot_db;
+			bool		stop;
 
 			if (handles[i] == NULL)
 				continue;
+			LWLockAcquire(KyroSharedLock(), LW_SHARED);
+			slot_db = dbs[i].dbid;
+			stop = !dbs[i].wanted || dbs[i].paused;
+			LWLockRelease(KyroSharedLock());
 			if (GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED ||
-				handle_db[i] != dbs[i].dbid)
+				handle_db[i] != slot_db)
 			{
 				pfree(handles[i]);
 				handles[i] = NULL;
 				continue;
 			}
-			if (!kyro_worker_enabled || !dbs[i].wanted || dbs[i].dropping)
+			if (!kyro_worker_enabled || stop)
 				TerminateBackgroundWorker(handles[i]);
 			running++;
 		}
@@ -239,7 +255,7 @@ KyroLauncherMain(Datum arg)
 			Oid			dbid;
 
 			LWLockAcquire(KyroSharedLock(), LW_SHARED);
-			dbid = dbs[i].wanted && !dbs[i].dropping && dbs[i].pid == 0 ?
+			dbid = dbs[i].wanted && !dbs[i].paused && dbs[i].pid == 0 ?
 				dbs[i].dbid : InvalidOid;
 			LWLockRelease(KyroSharedLock());
 			if (!OidIsValid(dbid) || handles[i] != NULL)
@@ -273,14 +289,14 @@ KyroLauncherMain(Datum arg)
 
 static KyroDatabaseSlot *my_slot = NULL;
 
-/* The registry slot of this worker's database (found by the launcher). */
+/* The registry slot of database dbid, or NULL; the caller holds the lock. */
 static KyroDatabaseSlot *
-find_my_slot(void)
+find_slot(Oid dbid)
 {
 	KyroDatabaseSlot *dbs = KyroDatabaseSlots();
 
 	for (int i = 0; i < KYRO_MAX_DATABASES; i++)
-		if (dbs[i].dbid == MyDatabaseId)
+		if (dbs[i].dbid == dbid)
 			return &dbs[i];
 	return NULL;
 }
@@ -311,43 +327,85 @@ leave(bool unwanted)
 	proc_exit(0);
 }
 
+/*
+ * Leave if a command needs the database to itself (pause_database set the
+ * flag and our latch); the launcher starts a worker again after it.
+ */
+static void
+leave_if_paused(void)
+{
+	bool		paused;
+
+	LWLockAcquire(KyroSharedLock(), LW_SHARED);
+	paused = my_slot->paused;
+	LWLockRelease(KyroSharedLock());
+	if (paused)
+		leave(false);
+}
+
 /* What a pass learnt of one index, for the file sweep. */
 typedef struct IndexFile
 {
 	Oid			indexoid;
-	Oid			relfilenode;
-	uint32		epoch;
+	bool		seen;			/* file is the name of its current model */
+	KyroModelFileName file;
 } IndexFile;
 
-/* The kyro_rmi indexes of this database (in the caller's memory context). */
-static IndexFile *
+/*
+ * The kyro_rmi indexes of this database (in the caller's memory context),
+ * read from pg_class with a system-table scan: not with SQL, which other
+ * extensions may rewrite (Citus hides its shards' relations from queries
+ * on pg_class with a planner hook), and whose answer would make the sweep
+ * take their files for orphans.  pg_class has no index on relam, so it is
+ * a heap scan with keys, as the launcher reads pg_database.  Not inlined
+ * into pass(), whose PG_TRY would leave its locals open to clobbering.
+ */
+static pg_noinline IndexFile *
 list_indexes(int *n)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	IndexFile  *files = NULL;
+	int			allocated = 16;
 	bool		have_extension;
+	Oid			amoid = InvalidOid;
 
+	*n = 0;
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	have_extension = OidIsValid(get_extension_oid("kyrodb", true));
 	if (have_extension)
+		amoid = get_index_am_oid("kyro_rmi", true);
+	if (OidIsValid(amoid))
 	{
-		SPI_connect();
-		SPI_execute("SELECT c.oid FROM pg_catalog.pg_class c "
-					"JOIN pg_catalog.pg_am a ON a.oid = c.relam "
-					"WHERE a.amname = 'kyro_rmi' AND c.relkind = 'i' "
-					"AND c.relpersistence <> 't'", true, 0);
-		*n = SPI_processed;
-		files = MemoryContextAllocZero(cxt, sizeof(IndexFile) * Max(*n, 1));
-		for (int i = 0; i < *n; i++)
-		{
-			bool		isnull;
+		Relation	rel;
+		TableScanDesc scan;
+		HeapTuple	tup;
+		ScanKeyData key[2];
 
-			files[i].indexoid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-															   SPI_tuptable->tupdesc,
-															   1, &isnull));
+		files = MemoryContextAllocZero(cxt, sizeof(IndexFile) * allocated);
+		ScanKeyInit(&key[0], Anum_pg_class_relam, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(amoid));
+		ScanKeyInit(&key[1], Anum_pg_class_relkind, BTEqualStrategyNumber,
+					F_CHAREQ, CharGetDatum(RELKIND_INDEX));
+		rel = table_open(RelationRelationId, AccessShareLock);
+		scan = table_beginscan_catalog(rel, 2, key);
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			Form_pg_class form = (Form_pg_class) GETSTRUCT(tup);
+
+			/* other sessions' temporary indexes are not ours to open */
+			if (form->relpersistence == RELPERSISTENCE_TEMP)
+				continue;
+			if (*n == allocated)
+			{
+				allocated *= 2;
+				files = repalloc(files, sizeof(IndexFile) * allocated);
+			}
+			memset(&files[*n], 0, sizeof(IndexFile));
+			files[(*n)++].indexoid = form->oid;
 		}
-		SPI_finish();
+		table_endscan(scan);
+		table_close(rel, AccessShareLock);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -358,6 +416,8 @@ list_indexes(int *n)
 		KyroModelFilesDropDatabase(MyDatabaseId);
 		leave(true);
 	}
+	if (files == NULL)
+		files = MemoryContextAllocZero(cxt, sizeof(IndexFile));
 	return files;
 }
 
@@ -369,23 +429,14 @@ static bool
 needs_retrain(KyroStatSlot *slot, double *rate, double *probe_length,
 			  uint64 *lookups)
 {
-	uint64		l = pg_atomic_read_u64(&slot->lookups);
-	uint64		p = pg_atomic_read_u64(&slot->probes);
-	uint64		m = pg_atomic_read_u64(&slot->mispredicts);
-	uint64		dl = l - slot->seen_lookups;
+	KyroLookupCounts since;
 
-	if (l < slot->seen_lookups || dl < (uint64) kyro_retrain_min_lookups)
-	{
-		if (l < slot->seen_lookups)	/* reset meanwhile */
-			slot->seen_lookups = slot->seen_probes = slot->seen_mispredicts = 0;
+	if (!KyroLookupsSinceLastLook(slot, (uint64) kyro_retrain_min_lookups, &since) ||
+		since.lookups == 0)
 		return false;
-	}
-	*lookups = dl;
-	*rate = (double) (m - slot->seen_mispredicts) / dl;
-	*probe_length = (double) (p - slot->seen_probes) / dl;
-	slot->seen_lookups = l;
-	slot->seen_probes = p;
-	slot->seen_mispredicts = m;
+	*lookups = since.lookups;
+	*rate = (double) since.mispredicts / since.lookups;
+	*probe_length = (double) since.probes / since.lookups;
 	return *rate > kyro_retrain_mispredict_rate ||
 		*probe_length > kyro_retrain_probe_length;
 }
@@ -498,8 +549,8 @@ work_on_index(IndexFile *file, bool full, bool warm)
 		KyroDeltaCache *dview;
 
 		KyroGetCaches(index, &snap, &dview);
-		file->relfilenode = KyroRelFileNumber(index);
-		file->epoch = snap->epoch;
+		file->file = KyroModelFileNameOf(index, snap->epoch);
+		file->seen = true;
 
 		/*
 		 * This process keeps its view (and mapping) for the epoch, so it
@@ -507,12 +558,12 @@ work_on_index(IndexFile *file, bool full, bool warm)
 		 * in hand.
 		 */
 		if (snap->has_model &&
-			KyroModelFileSize(index, file->epoch) != (int64) snap->model_bytes &&
-			KyroModelFileWrite(index, file->epoch, snap->model_buf,
+			KyroModelFileSize(index, file->file.epoch) != (int64) snap->model_bytes &&
+			KyroModelFileWrite(index, file->file.epoch, snap->model_buf,
 							   snap->model_bytes))
 			ereport(LOG,
 					(errmsg("kyrodb: wrote the model file of index \"%s\" (epoch %u) again: it was missing or of the wrong size",
-							RelationGetRelationName(index), file->epoch)));
+							RelationGetRelationName(index), file->file.epoch)));
 		KyroReleaseCaches(snap, dview);
 	}
 	if (warm)
@@ -578,35 +629,32 @@ pass(MemoryContext passcxt, bool full, bool warm)
 			AbortOutOfAnyTransaction();
 			FlushErrorState();
 			RESUME_INTERRUPTS();
-			files[i].relfilenode = InvalidOid;
+			files[i].seen = false;
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(passcxt);
 		CHECK_FOR_INTERRUPTS();
+		leave_if_paused();
 	}
 	if (full)
 	{
 		Oid		   *oids = palloc(sizeof(Oid) * Max(n, 1));
-		Oid		   *relfilenodes = palloc(sizeof(Oid) * Max(n, 1));
-		uint32	   *epochs = palloc(sizeof(uint32) * Max(n, 1));
+		KyroModelFileName *live = palloc(sizeof(KyroModelFileName) * Max(n, 1));
 		int			nfiles = 0;
 		bool		complete = true;
 
 		for (int i = 0; i < n; i++)
 		{
 			oids[i] = files[i].indexoid;
-			if (OidIsValid(files[i].relfilenode))
-			{
-				relfilenodes[nfiles] = files[i].relfilenode;
-				epochs[nfiles++] = files[i].epoch;
-			}
+			if (files[i].seen)
+				live[nfiles++] = files[i].file;
 			else
 				complete = false;
 		}
 		KyroForgetIndexes(MyDatabaseId, oids, n);
 		/* an index skipped (locked, failed) keeps its files until next time */
 		if (complete)
-			KyroModelFileSweep(MyDatabaseId, relfilenodes, epochs, nfiles);
+			KyroModelFileSweep(MyDatabaseId, live, nfiles);
 	}
 
 	/*
@@ -637,8 +685,8 @@ KyroWorkerMain(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 
 	LWLockAcquire(KyroSharedLock(), LW_EXCLUSIVE);
-	my_slot = find_my_slot();
-	if (my_slot != NULL && my_slot->pid == 0 && !my_slot->dropping)
+	my_slot = find_slot(MyDatabaseId);
+	if (my_slot != NULL && my_slot->pid == 0 && !my_slot->paused)
 	{
 		my_slot->pid = MyProcPid;
 		my_slot->latch = MyLatch;
@@ -671,6 +719,7 @@ KyroWorkerMain(Datum arg)
 		}
 		if (!kyro_worker_enabled)
 			leave(false);
+		leave_if_paused();
 
 		now = GetCurrentTimestamp();
 		full = TimestampDifferenceExceeds(last_full, now, kyro_worker_naptime * 1000);
@@ -689,47 +738,62 @@ KyroWorkerMain(Datum arg)
 	}
 }
 
-/* ---- Stopping a database's worker for DROP and CREATE DATABASE ---- */
+/* ---- Stopping a database's worker for commands that need it alone ---- */
+
+/* Whether database dbid's worker is still registered. */
+static bool
+worker_registered(Oid dbid)
+{
+	KyroDatabaseSlot *db;
+	bool		registered;
+
+	LWLockAcquire(KyroSharedLock(), LW_SHARED);
+	db = find_slot(dbid);
+	registered = db != NULL && db->pid != 0;
+	LWLockRelease(KyroSharedLock());
+	return registered;
+}
 
 /*
- * Stop dbname's worker and keep the launcher from starting another until
- * resume_database(); returns the database's oid, or InvalidOid.
+ * Ask dbname's worker to leave, wait (a while) until it has, and keep the
+ * launcher from starting another until resume_database(); returns the
+ * database's oid, or InvalidOid.  No signal by pid: the worker's latch is
+ * set under the lock that the worker clears it under as it exits, so it is
+ * still that worker's; it leaves at its next look at the flag.  The
+ * launcher, woken, also terminates it through its handle, which stops it
+ * in the middle of a long fold.
  */
 static Oid
 pause_database(const char *dbname)
 {
 	Oid			dbid = get_database_oid(dbname, true);
-	KyroDatabaseSlot *dbs;
-	int			pid = 0;
+	KyroDatabaseSlot *db;
+	TimestampTz start;
 
 	if (!OidIsValid(dbid) || !KyroSharedAvailable())
 		return dbid;
-	dbs = KyroDatabaseSlots();
 	LWLockAcquire(KyroSharedLock(), LW_EXCLUSIVE);
-	for (int i = 0; i < KYRO_MAX_DATABASES; i++)
-		if (dbs[i].dbid == dbid)
-		{
-			dbs[i].dropping = true;
-			pid = dbs[i].pid;
-		}
-	LWLockRelease(KyroSharedLock());
-	if (pid != 0)
+	db = find_slot(dbid);
+	if (db != NULL)
 	{
-		kill(pid, SIGTERM);
-		for (int waited = 0; waited < KYRO_STOP_WAIT_MS; waited += 10)
-		{
-			bool		gone = true;
+		db->paused = true;
+		if (db->latch != NULL)
+			SetLatch(db->latch);
+	}
+	LWLockRelease(KyroSharedLock());
+	if (db == NULL)
+		return dbid;
+	KyroWakeLauncher();
 
-			LWLockAcquire(KyroSharedLock(), LW_SHARED);
-			for (int i = 0; i < KYRO_MAX_DATABASES; i++)
-				if (dbs[i].dbid == dbid && dbs[i].pid != 0)
-					gone = false;
-			LWLockRelease(KyroSharedLock());
-			if (gone)
-				break;
-			pg_usleep(10000L);
-			CHECK_FOR_INTERRUPTS();
-		}
+	start = GetCurrentTimestamp();
+	while (worker_registered(dbid) &&
+		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+									   KYRO_STOP_WAIT_MS))
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 KYRO_STOP_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 	}
 	return dbid;
 }
@@ -738,7 +802,7 @@ pause_database(const char *dbname)
 static void
 resume_database(Oid dbid, bool dropped)
 {
-	KyroDatabaseSlot *dbs;
+	KyroDatabaseSlot *db;
 
 	if (!OidIsValid(dbid))
 		return;
@@ -749,16 +813,15 @@ resume_database(Oid dbid, bool dropped)
 	}
 	if (!KyroSharedAvailable())
 		return;
-	dbs = KyroDatabaseSlots();
 	LWLockAcquire(KyroSharedLock(), LW_EXCLUSIVE);
-	for (int i = 0; i < KYRO_MAX_DATABASES; i++)
-		if (dbs[i].dbid == dbid)
-		{
-			if (dropped)
-				memset(&dbs[i], 0, sizeof(KyroDatabaseSlot));
-			else
-				dbs[i].dropping = false;
-		}
+	db = find_slot(dbid);
+	if (db != NULL)
+	{
+		if (dropped)
+			memset(db, 0, sizeof(KyroDatabaseSlot));
+		else
+			db->paused = false;
+	}
 	LWLockRelease(KyroSharedLock());
 	KyroWakeLauncher();
 }
@@ -779,6 +842,37 @@ template_of(CreatedbStmt *stmt)
 	return "template1";
 }
 
+/*
+ * The database that the command must find no one else connected to (the
+ * commands of dbcommands.c that call CountOtherDBBackends: CREATE DATABASE
+ * of its template, DROP DATABASE, ALTER DATABASE RENAME TO and SET
+ * TABLESPACE), or NULL; *dropped says whether the command drops it.
+ */
+static const char *
+database_needed_alone(Node *parsetree, bool *dropped)
+{
+	*dropped = false;
+	if (IsA(parsetree, DropdbStmt))
+	{
+		*dropped = true;
+		return ((DropdbStmt *) parsetree)->dbname;
+	}
+	if (IsA(parsetree, CreatedbStmt))
+		return template_of((CreatedbStmt *) parsetree);
+	if (IsA(parsetree, RenameStmt) &&
+		((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+		return ((RenameStmt *) parsetree)->subname;
+	if (IsA(parsetree, AlterDatabaseStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((AlterDatabaseStmt *) parsetree)->options)
+			if (strcmp(((DefElem *) lfirst(lc))->defname, "tablespace") == 0)
+				return ((AlterDatabaseStmt *) parsetree)->dbname;
+	}
+	return NULL;
+}
+
 static void
 kyro_utility_hook(PlannedStmt *pstmt, const char *queryString,
 				  bool readOnlyTree, ProcessUtilityContext context,
@@ -786,16 +880,13 @@ kyro_utility_hook(PlannedStmt *pstmt, const char *queryString,
 				  DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	bool		drops;
+	const char *alone = database_needed_alone(parsetree, &drops);
+	volatile bool dropped = drops;
 	volatile Oid paused = InvalidOid;
-	volatile bool dropping = false;
 
-	if (IsA(parsetree, DropdbStmt))
-	{
-		paused = pause_database(((DropdbStmt *) parsetree)->dbname);
-		dropping = true;
-	}
-	else if (IsA(parsetree, CreatedbStmt))
-		paused = pause_database(template_of((CreatedbStmt *) parsetree));
+	if (alone != NULL)
+		paused = pause_database(alone);
 
 	PG_TRY();
 	{
@@ -812,7 +903,7 @@ kyro_utility_hook(PlannedStmt *pstmt, const char *queryString,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	resume_database(paused, dropping);
+	resume_database(paused, dropped);
 }
 
 void

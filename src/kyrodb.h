@@ -548,14 +548,19 @@ extern int	kyro_max_indexes;
 /* ---- Shared memory (kshared.c) ---- */
 
 /*
- * Counters of one index, shared by every backend.  The lookup path adds to
- * them with atomics, without a lock; the slot's owner (dbid, indexoid) is
- * set and cleared under KyroShared's lock.
+ * Counters of one index, shared by every backend.  What protects each field
+ * (DESIGN.md, "Shared memory"):
+ *  - owner: set and cleared under KyroShared's lock, read as an atomic (the
+ *    lookup path checks it without the lock, and must see dbid and indexoid
+ *    of one owner, not half of two);
+ *  - fold_requested and the counters: atomics, added to without the lock;
+ *    zeroed by a reset under the lock (an add racing a reset may survive it);
+ *  - reset_time and the seen_* baseline: only under the lock, read and
+ *    written (KyroStatResetTime, KyroLookupsSinceLastLook).
  */
 typedef struct KyroStatSlot
 {
-	Oid			dbid;			/* InvalidOid: free */
-	Oid			indexoid;
+	pg_atomic_uint64 owner;		/* KyroSlotOwner(dbid, indexoid); 0: free */
 	pg_atomic_uint32 fold_requested;	/* an insert passed the delta limit */
 	pg_atomic_uint64 lookups;	/* positionings in the snapshot */
 	pg_atomic_uint64 probes;	/* keys examined by those */
@@ -571,6 +576,13 @@ typedef struct KyroStatSlot
 	uint64		seen_mispredicts;
 } KyroStatSlot;
 
+/* What the lookups of an index did between two looks of the worker. */
+typedef struct KyroLookupCounts
+{
+	uint64		lookups;
+	uint64		probes;
+	uint64		mispredicts;
+} KyroLookupCounts;
 
 extern bool KyroSharedAvailable(void);
 extern void KyroSharedRequest(void);
@@ -578,6 +590,9 @@ extern KyroStatSlot *KyroGetStatSlot(Oid indexoid, bool create);
 extern void KyroAddScanCounts(Relation index, KyroScanCounts *counts);
 extern void KyroCountEvent(Oid indexoid, int event);
 extern void KyroResetStats(Oid dbid, Oid indexoid);
+extern TimestampTz KyroStatResetTime(KyroStatSlot *slot);
+extern bool KyroLookupsSinceLastLook(KyroStatSlot *slot, uint64 min_lookups,
+									 KyroLookupCounts *since);
 extern void KyroForgetIndexes(Oid dbid, const Oid *keep, int nkeep);
 extern bool KyroRequestFold(Relation index);
 extern void KyroNoteDatabase(void);
@@ -592,15 +607,18 @@ extern PGDLLEXPORT void KyroLauncherMain(Datum arg);
 extern PGDLLEXPORT void KyroWorkerMain(Datum arg);
 extern void KyroInstallUtilityHook(void);
 
-/* Shared state of the launcher and its workers (kshared.c owns it). */
+/*
+ * Shared state of the launcher and its workers (kshared.c owns it); every
+ * field is read and written under KyroShared's lock.
+ */
 typedef struct KyroDatabaseSlot
 {
 	Oid			dbid;			/* InvalidOid: free */
 	bool		wanted;			/* has the extension: keep a worker there */
-	bool		dropping;		/* DROP DATABASE under way: no worker */
+	bool		paused;			/* a command needs the database to itself */
 	bool		warmed;			/* warm_on_start done since the server started */
-	int			pid;			/* its worker, 0 if none */
-	Latch	   *latch;			/* its worker's latch */
+	int			pid;			/* its worker, 0 if none (never signalled) */
+	Latch	   *latch;			/* its worker's latch, NULL once it exits */
 } KyroDatabaseSlot;
 
 extern KyroDatabaseSlot *KyroDatabaseSlots(void);
@@ -610,6 +628,18 @@ extern void KyroWakeLauncher(void);
 
 /* ---- The model file (kmodelfile.c) ---- */
 
+/*
+ * What a model file's name says: whose model it is (pg_class.reltablespace,
+ * 0 for the database's default, and the relfilenode) and of which epoch.
+ */
+typedef struct KyroModelFileName
+{
+	Oid			tablespace;
+	Oid			relfilenode;
+	uint32		epoch;
+} KyroModelFileName;
+
+extern KyroModelFileName KyroModelFileNameOf(Relation index, uint32 epoch);
 extern bool KyroModelFileApplies(Relation index);
 extern bool KyroModelFileWrite(Relation index, uint32 epoch,
 							   const char *bytes, uint32 len);
@@ -618,8 +648,8 @@ extern void *KyroModelFileMap(Relation index, uint32 epoch, uint32 len,
 							  const char **why);
 extern void KyroModelFileRemoveOlder(Relation index, uint32 keep);
 extern int64 KyroModelFileSize(Relation index, uint32 epoch);
-extern void KyroModelFileSweep(Oid dbid, const Oid *relfilenodes,
-							   const uint32 *epochs, int n);
+extern void KyroModelFileSweep(Oid dbid, const KyroModelFileName *live,
+							   int n);
 extern void KyroModelFilesDropDatabase(Oid dbid);
 extern void KyroModelFilesSweepDatabases(List *live);
 

@@ -1,4 +1,4 @@
-# The model file ($PGDATA/kyrodb/<database oid>/<relfilenode>.<epoch>.rmi)
+# The model file ($PGDATA/kyrodb/<database oid>/<tablespace>_<relfilenode>.<epoch>.rmi)
 # of a new index, and the file damaged while sessions connect and query:
 #  - a new index has a file of the model's size;
 #  - deleted, replaced by a truncated copy, by same-size garbage, or by a

@@ -1,5 +1,5 @@
 # KyroTest::ModelFile: what the tests of the model file share.  The file
-# ($PGDATA/kyrodb/<database oid>/<relfilenode>.<epoch>.rmi) is derived
+# ($PGDATA/kyrodb/<database oid>/<tablespace>_<relfilenode>.<epoch>.rmi) is derived
 # data that may be lost or damaged without wrong answers; these tests
 # damage it and compare the index's answers with a sequential scan's, in
 # sessions of several kinds.
@@ -23,9 +23,10 @@ our @EXPORT = qw(model_primary model_of model_path read_bytes replace_file
   wait_for_file file_mode round_queries new_session racing_sessions
   compare);
 
-# The oid of the database and the relfilenode of index t_k, which the
-# file's name carries (the same on a standby).
-my ($dboid, $relfilenode);
+# The oid of the database, and the tablespace (0: the database's default)
+# and relfilenode of index t_k, which the file's name carries (the same on
+# a standby).
+my ($dboid, $tablespace, $relfilenode);
 
 # A started primary (made with allows_streaming) whose worker runs but
 # does nothing on its own, with table t and its index t_k: dense keys,
@@ -61,8 +62,9 @@ CREATE TABLE load_stop (stop bool);
 });
 	$dboid = $primary->safe_psql('postgres',
 		q{SELECT oid FROM pg_database WHERE datname = current_database()});
-	$relfilenode = $primary->safe_psql('postgres',
-		q{SELECT relfilenode FROM pg_class WHERE oid = 't_k'::regclass});
+	($tablespace, $relfilenode) = split /\|/,
+	  $primary->safe_psql('postgres',
+		q{SELECT reltablespace, relfilenode FROM pg_class WHERE oid = 't_k'::regclass});
 	return $primary;
 }
 
@@ -81,7 +83,7 @@ sub model_of
 sub model_path
 {
 	my ($node, $epoch) = @_;
-	return $node->data_dir . "/kyrodb/$dboid/$relfilenode.$epoch.rmi";
+	return $node->data_dir . "/kyrodb/$dboid/${tablespace}_$relfilenode.$epoch.rmi";
 }
 
 # A file's bytes.

@@ -43,7 +43,7 @@ sub model_file
 	my ($node, $db, $index) = @_;
 	return $node->safe_psql(
 		$db, qq{
-SELECT format('kyrodb/%s/%s.%s.rmi', d.oid, c.relfilenode, s.epoch)
+SELECT format('kyrodb/%s/%s_%s.%s.rmi', d.oid, c.reltablespace, c.relfilenode, s.epoch)
 FROM pg_database d, pg_class c, kyrodb.stats('$index') s
 WHERE d.datname = current_database() AND c.oid = '$index'::regclass});
 }
