@@ -432,6 +432,12 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		int64		end = delta.n;
 		bool		receives = false;
 
+		/*
+		 * Every page, kept or not; and every delta entry below, since one
+		 * page's share of the delta is bounded by the delta, not a page.
+		 */
+		CHECK_FOR_INTERRUPTS();
+
 		/* the delta entries before the next page's first entry are p's */
 		if (p + 1 < old->snap_pages)
 		{
@@ -439,7 +445,10 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 
 			end = d;
 			while (end < delta.n && KyroEntryCompare(&delta.items[end], &next) < 0)
+			{
 				end++;
+				CHECK_FOR_INTERRUPTS();
+			}
 		}
 		for (int64 i = d; i < end && !receives; i++)
 			receives = !delta.items[i].dead;
@@ -469,19 +478,25 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 				if (!delta.items[d].dead)
 					KyroWriterAdd(writer, &delta.items[d]);
 				d++;
+				CHECK_FOR_INTERRUPTS();
 			}
 			KyroWriterAdd(writer, &page_entries.items[i]);
 		}
 		for (; d < end; d++)
+		{
 			if (!delta.items[d].dead)
 				KyroWriterAdd(writer, &delta.items[d]);
+			CHECK_FOR_INTERRUPTS();
+		}
 		done += old_items[p].count;
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);
-		CHECK_FOR_INTERRUPTS();
 	}
 	for (; d < delta.n; d++)
+	{
 		if (!delta.items[d].dead)
 			KyroWriterAdd(writer, &delta.items[d]);
+		CHECK_FOR_INTERRUPTS();
+	}
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);
 
 	offered = !(flags & KYRO_FOLD_RETRAIN) &&

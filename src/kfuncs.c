@@ -295,6 +295,7 @@ check_model(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 		uint64		lo;
 		uint64		hi;
 
+		CHECK_FOR_INTERRUPTS();
 		if (i > 0 && items[i].first_key == items[i - 1].first_key)
 			continue;
 		rmi_window(&model, meta->key_pages, items[i].first_key, &lo, &hi);
@@ -335,7 +336,10 @@ check_chain(CheckState *cs, const KyroChain *chain, bool exact)
 		KyroCorrupt(cs->index, detail);
 	}
 	for (int64 i = 0; i < entries.n; i++)
+	{
 		remember(cs, &entries.items[i]);
+		CHECK_FOR_INTERRUPTS();
+	}
 	if (entries.items)
 		pfree(entries.items);
 }
@@ -477,7 +481,10 @@ KyroWarmup(Relation index, int64 *blocks, int64 *model_bytes, bool *from_file)
 		(void) madvise(snap->model_buf, snap->model_bytes, MADV_WILLNEED);
 		/* one byte of each memory page faults the mapping in */
 		for (uint32 off = 0; off < snap->model_bytes; off += OS_PAGE_BYTES)
+		{
 			sum += bytes[off];
+			CHECK_FOR_INTERRUPTS();
+		}
 		(void) sum;
 	}
 	KyroReleaseCaches(snap, delta);

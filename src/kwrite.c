@@ -266,6 +266,7 @@ write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
 		item->count = chunk;
 		item->tag = w->epoch;
 		item->block = write_page(w->index, page);
+		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(page);
 	/* before the metapage names this epoch, so readers find the file */
@@ -346,6 +347,7 @@ KyroWriterFinish(KyroWriter *w, KyroMetaPage meta,
 		memcpy(KyroDirItems(page), w->items + first, sizeof(KyroDirItem) * count);
 		KyroPageGetOpaque(page)->count = count;
 		meta->dir_blocks[d] = write_page(w->index, page);
+		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(page);
 
