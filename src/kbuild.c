@@ -294,7 +294,7 @@ kyrobuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done);
 
 	view = palloc0(KYRO_PAGE_CONTENT);
-	KyroWriterFinish(writer, view, NULL, 0);
+	KyroWriterFinish(writer, view, NULL, NULL);
 	KyroSwitchView(index, view, 0);
 	pfree(view);
 	KyroNoteDatabase();			/* so the launcher keeps a worker here */

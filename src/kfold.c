@@ -256,11 +256,12 @@ item_first_entry(KyroMetaPage meta, const KyroDirItem *items, uint32 p)
 }
 
 /*
- * The old view's model bytes, to carry over into the new snapshot, or NULL
- * if they cannot be read.
+ * The old view's model, as the writer may carry it over into the new
+ * snapshot (carry); false if the view has none or it cannot be read.
  */
-static char *
-old_model(Relation index, KyroMetaPage old, const KyroDirItem *old_items)
+static bool
+old_model(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
+		  KyroCarriedModel *carry)
 {
 	RmiModel	model;
 	char	   *buf;
@@ -269,8 +270,12 @@ old_model(Relation index, KyroMetaPage old, const KyroDirItem *old_items)
 	if (old->model_bytes == 0 ||
 		KyroLoadModel(index, old, old_items, CurrentMemoryContext, &model,
 					  &buf, &recycled) != RMI_OK)
-		return NULL;
-	return buf;
+		return false;
+	carry->bytes = buf;
+	carry->nbytes = old->model_bytes;
+	carry->items = old_items;
+	carry->n_keys = model.n_keys;
+	return true;
 }
 
 /* A kind of fold, in words, for log lines. */
@@ -331,12 +336,16 @@ fold_step_pages(KyroMetaPage old)
  * every page that received an entry; readers see the delta's entries in
  * the snapshot or in a chain, always once.
  *
- * The new snapshot gets a new root model, except when the delta only
- * appended keys after the old snapshot's last one and no entry was
- * dropped: then every old page keeps its position and first key, so the
- * old model (with its error bounds) still places every old page, and it
- * is carried over unless KYRO_FOLD_RETRAIN asks otherwise.  New pages it
- * places badly show up as mispredicts, and the worker retrains
+ * The new snapshot gets a new root model, except when every page the old
+ * model was trained on keeps its number and its first key in the new
+ * directory (the writer compares them: keeps_model_places in kwrite.c):
+ * then the old model's windows, and the error bounds measured on them,
+ * are still right, and it is carried over unless KYRO_FOLD_RETRAIN asks
+ * otherwise.  That is the case of keys appended after the snapshot's last
+ * one, which rewrite the last page of keys in place and add pages after
+ * it; a page split anywhere before it moves the pages after it, and the
+ * model is trained again.  The model places the pages added after its own
+ * badly, which shows up as mispredicts, and the worker retrains
  * (kworker.c).
  */
 bool
@@ -357,7 +366,6 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	int64		d = 0;
 	int64		done = 0;
 	int64		dropped = 0;
-	bool		appended_only = true;
 	bool		all;
 	KyroFoldKind kind;
 	int64		first_rewritten = -1;	/* first page with keys rewritten */
@@ -366,7 +374,9 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	int64		carry_from = -1;	/* first delta entry left for the next step */
 	int64		ncarried = 0;
 	bool		resumed;
-	char	   *keep_model = NULL;
+	KyroCarriedModel carry;
+	bool		offered;
+	bool		carried;
 	uint32		new_epoch;
 	uint32		written;
 	BlockNumber *freed;
@@ -422,6 +432,12 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		int64		end = delta.n;
 		bool		receives = false;
 
+		/*
+		 * Every page, kept or not; and every delta entry below, since one
+		 * page's share of the delta is bounded by the delta, not a page.
+		 */
+		CHECK_FOR_INTERRUPTS();
+
 		/* the delta entries before the next page's first entry are p's */
 		if (p + 1 < old->snap_pages)
 		{
@@ -429,7 +445,10 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 
 			end = d;
 			while (end < delta.n && KyroEntryCompare(&delta.items[end], &next) < 0)
+			{
 				end++;
+				CHECK_FOR_INTERRUPTS();
+			}
 		}
 		for (int64 i = d; i < end && !receives; i++)
 			receives = !delta.items[i].dead;
@@ -457,33 +476,34 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 				   KyroEntryCompare(&delta.items[d], &page_entries.items[i]) < 0)
 			{
 				if (!delta.items[d].dead)
-				{
 					KyroWriterAdd(writer, &delta.items[d]);
-					if (!page_entries.items[i].isnull)
-						appended_only = false;
-				}
 				d++;
+				CHECK_FOR_INTERRUPTS();
 			}
 			KyroWriterAdd(writer, &page_entries.items[i]);
 		}
 		for (; d < end; d++)
+		{
 			if (!delta.items[d].dead)
 				KyroWriterAdd(writer, &delta.items[d]);
+			CHECK_FOR_INTERRUPTS();
+		}
 		done += old_items[p].count;
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);
-		CHECK_FOR_INTERRUPTS();
 	}
 	for (; d < delta.n; d++)
+	{
 		if (!delta.items[d].dead)
 			KyroWriterAdd(writer, &delta.items[d]);
+		CHECK_FOR_INTERRUPTS();
+	}
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);
 
-	if (!(flags & KYRO_FOLD_RETRAIN) && appended_only && dropped == 0)
-		keep_model = old_model(index, old, old_items);
-
+	offered = !(flags & KYRO_FOLD_RETRAIN) &&
+		old_model(index, old, old_items, &carry);
 	built = palloc0(KYRO_PAGE_CONTENT);
-	written = KyroWriterFinish(writer, built, keep_model,
-							   keep_model ? old->model_bytes : 0);
+	written = KyroWriterFinish(writer, built, offered ? &carry : NULL,
+							   &carried);
 	built->snap_dead = old->snap_dead - dropped;
 	memset(&built->frozen, 0, sizeof(KyroChain));
 	if (carry_from >= 0)
@@ -525,7 +545,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		result->epoch = new_epoch;
 		result->delta_entries = carry_from >= 0 ? carry_from : delta.n;
 		result->snap_entries = built->snap_entries;
-		result->retrained = keep_model == NULL;
+		result->retrained = !carried;
 		result->pages_written = written;
 		result->pages_kept = built->snap_pages - written;
 		result->carried = ncarried;

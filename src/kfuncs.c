@@ -281,9 +281,12 @@ check_model(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 									rmi_status_message(status)));
 
 	/*
-	 * A fold that only appended keys carries the old model over: it was
-	 * trained on the first keys of the snapshot's first n_keys pages, which
-	 * have not changed, and must still place those.
+	 * The model was trained on the first keys of the snapshot's first
+	 * n_keys pages, at their page numbers, and its bounds cover the first
+	 * page of each distinct key among them exactly (rmi_build), with no
+	 * slack.  A fold carries a model over only while each of those pages
+	 * keeps its number and first key (kwrite.c), so a carried model must
+	 * place them as exactly as a model just trained.
 	 */
 	if (model.n_keys > meta->key_pages)
 		KyroCorrupt(index, "The model was trained on more pages than the snapshot has.");
@@ -292,10 +295,11 @@ check_model(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 		uint64		lo;
 		uint64		hi;
 
+		CHECK_FOR_INTERRUPTS();
 		if (i > 0 && items[i].first_key == items[i - 1].first_key)
 			continue;
 		rmi_window(&model, meta->key_pages, items[i].first_key, &lo, &hi);
-		if (i < lo || i > hi + 1)
+		if (i < lo || i > hi)
 			KyroCorrupt(index, psprintf("The model's error bounds miss page " UINT64_FORMAT " (window " UINT64_FORMAT " to " UINT64_FORMAT ").",
 										i, lo, hi));
 	}
@@ -332,7 +336,10 @@ check_chain(CheckState *cs, const KyroChain *chain, bool exact)
 		KyroCorrupt(cs->index, detail);
 	}
 	for (int64 i = 0; i < entries.n; i++)
+	{
 		remember(cs, &entries.items[i]);
+		CHECK_FOR_INTERRUPTS();
+	}
 	if (entries.items)
 		pfree(entries.items);
 }
@@ -474,7 +481,10 @@ KyroWarmup(Relation index, int64 *blocks, int64 *model_bytes, bool *from_file)
 		(void) madvise(snap->model_buf, snap->model_bytes, MADV_WILLNEED);
 		/* one byte of each memory page faults the mapping in */
 		for (uint32 off = 0; off < snap->model_bytes; off += OS_PAGE_BYTES)
+		{
 			sum += bytes[off];
+			CHECK_FOR_INTERRUPTS();
+		}
 		(void) sum;
 	}
 	KyroReleaseCaches(snap, delta);

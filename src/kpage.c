@@ -98,8 +98,10 @@ KyroNewBuffer(Relation index)
 
 	for (;;)
 	{
-		BlockNumber blkno = GetFreeIndexPage(index);
+		BlockNumber blkno;
 
+		CHECK_FOR_INTERRUPTS();
+		blkno = GetFreeIndexPage(index);
 		if (blkno == InvalidBlockNumber)
 			break;
 		buffer = ReadBuffer(index, blkno);
@@ -360,9 +362,16 @@ KyroMarkDeleted(Relation index, BlockNumber *blocks, int nblocks)
 
 	for (int i = 0; i < nblocks; i += MAX_GENERIC_XLOG_PAGES)
 	{
-		GenericXLogState *state = GenericXLogStart(index);
+		GenericXLogState *state;
 		Buffer		buffers[MAX_GENERIC_XLOG_PAGES];
 		int			n = Min(MAX_GENERIC_XLOG_PAGES, nblocks - i);
+
+		/*
+		 * A cancel here leaves the rest unmarked, as a crash would: the
+		 * next sweep marks every page no view names.
+		 */
+		CHECK_FOR_INTERRUPTS();
+		state = GenericXLogStart(index);
 
 		for (int j = 0; j < n; j++)
 		{

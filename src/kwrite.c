@@ -266,6 +266,7 @@ write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
 		item->count = chunk;
 		item->tag = w->epoch;
 		item->block = write_page(w->index, page);
+		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(page);
 	/* before the metapage names this epoch, so readers find the file */
@@ -276,24 +277,57 @@ write_model(KyroWriter *w, const char *keep_model, uint32 keep_bytes)
 }
 
 /*
+ * Whether the old root model still places every page it was trained on:
+ * each of the first n_keys pages of the new snapshot starts with the key
+ * that the page of the same number started with in the old view.  The
+ * model was trained on exactly those (first key, page number) pairs, and
+ * its error bounds were measured on them, so then every window it names
+ * for them is the one it was measured on: its bounds hold for the new
+ * snapshot as they did for the old, and kyrodb.check verifies them with
+ * no slack.  A page split, merged or repacked before the last of those
+ * pages shifts the numbers of the pages after it (or changes a first
+ * key), and the model must be trained again.  Pages past the first n_keys
+ * are not the model's: rmi_window clamps its predictions to the positions
+ * it was trained on, and the search's gallop finds those pages.
+ */
+static bool
+keeps_model_places(const KyroWriter *w, const KyroCarriedModel *carry)
+{
+	/* a model trained on no page places none */
+	if (carry->n_keys == 0 || carry->n_keys > w->key_pages)
+		return false;
+	for (uint64 p = 0; p < carry->n_keys; p++)
+		if (w->items[p].first_key != carry->items[p].first_key)
+			return false;
+	return true;
+}
+
+/*
  * Finish: the last snapshot pages, the model, the directory; then fill the
  * view's fields of meta (the caller WAL-logs the metapage switch and sets
- * snap_dead, which kept pages may carry).  Returns the snapshot pages
- * written, as opposed to kept.
+ * snap_dead, which kept pages may carry).  carry, if not NULL, is the old
+ * view's model, written instead of a new one if it still places every
+ * page it was trained on (keeps_model_places); *carried, if given, says
+ * whether it was.  Returns the snapshot pages written, as opposed to kept.
  */
 uint32
-KyroWriterFinish(KyroWriter *w, KyroMetaPage meta, const char *keep_model,
-				 uint32 keep_bytes)
+KyroWriterFinish(KyroWriter *w, KyroMetaPage meta,
+				 const KyroCarriedModel *carry, bool *carried)
 {
 	uint32		snap_pages;
 	uint32		dir_pages;
 	uint32		model_bytes;
 	uint32		written;
+	bool		keep;
 	Page		page;
 
 	write_pending(w, false);
 	snap_pages = w->nitems;
-	model_bytes = write_model(w, keep_model, keep_bytes);
+	keep = carry != NULL && keeps_model_places(w, carry);
+	model_bytes = write_model(w, keep ? carry->bytes : NULL,
+							  keep ? carry->nbytes : 0);
+	if (carried != NULL)
+		*carried = keep;
 
 	dir_pages = (w->nitems + KYRO_DIR_PER_PAGE - 1) / KYRO_DIR_PER_PAGE;
 	if (dir_pages > KYRO_MAX_DIR_PAGES)
@@ -313,6 +347,7 @@ KyroWriterFinish(KyroWriter *w, KyroMetaPage meta, const char *keep_model,
 		memcpy(KyroDirItems(page), w->items + first, sizeof(KyroDirItem) * count);
 		KyroPageGetOpaque(page)->count = count;
 		meta->dir_blocks[d] = write_page(w->index, page);
+		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(page);
 

@@ -742,8 +742,24 @@ typedef struct KyroWriter KyroWriter;
 extern KyroWriter *KyroWriterBegin(Relation index, uint32 epoch);
 extern void KyroWriterAdd(KyroWriter *w, const KyroEntry *entry);
 extern void KyroWriterKeep(KyroWriter *w, const KyroDirItem *old);
+
+/*
+ * The old view's root model, offered to a fold's writer to carry over.
+ * bytes and items are the fold's own copies of the old view's model and
+ * directory; the fold lock, held until the switch, keeps any other fold
+ * from replacing that view meanwhile.
+ */
+typedef struct KyroCarriedModel
+{
+	const char *bytes;			/* the serialised model */
+	uint32		nbytes;
+	const KyroDirItem *items;	/* the old view's directory */
+	uint64		n_keys;			/* pages the model was trained on: the
+								 * first n_keys of items */
+} KyroCarriedModel;
+
 extern uint32 KyroWriterFinish(KyroWriter *w, KyroMetaPage meta,
-							   const char *keep_model, uint32 keep_bytes);
+							   const KyroCarriedModel *carry, bool *carried);
 
 /* kfold.c: the fold lock, folds and their steps, the switch */
 extern bool KyroLockFold(Relation index, bool wait);
