@@ -277,6 +277,7 @@ KyroLoadModel(Relation index, KyroMetaPage meta, const KyroDirItem *items,
 		Page		page;
 		KyroPageOpaque opaque;
 
+		CHECK_FOR_INTERRUPTS();
 		if (!lock_model_page(index, meta, items, i, &buffer))
 		{
 			*recycled = true;
