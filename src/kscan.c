@@ -710,7 +710,7 @@ scan_next(IndexScanDesc scan, ScanDirection dir, KyroEntry *out)
 		 * btree counts one per descent (idx_scan in pg_stat_user_indexes);
 		 * the generic index layer counts the tuples returned.
 		 */
-		pgstat_count_index_scan(scan->indexRelation);
+		KyroCountIndexSearch(scan);
 		so->started = true;
 		so->dir = dir;
 		so->range_no = ScanDirectionIsForward(dir) ? 0 : so->nranges - 1;

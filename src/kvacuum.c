@@ -159,7 +159,7 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	{
 		snap_flagged += vacuum_snapshot_page(index, meta, items, p, decoded,
 											 callback, callback_state, stats);
-		vacuum_delay_point();
+		KyroVacuumDelayPoint();
 	}
 	delta_flagged += vacuum_chain(index, &meta->frozen, callback,
 								  callback_state, stats);
