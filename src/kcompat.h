@@ -5,8 +5,10 @@
  *
  * The code is written against the newest server API; this header fills it
  * in for older majors, so that every other file reads the same on each.
- * Only the handler (kyrodb.c) keeps guards of its own, for the fields of
- * IndexAmRoutine that a major adds and the callbacks only 18 calls.
+ * The handler (kyrodb.c) keeps guards of its own, for the fields of
+ * IndexAmRoutine that a major adds and the callbacks only 18 calls;
+ * kshared.c still has guards for majors before 15, dead since this
+ * header refuses them.
  * Each guard names the major that brought the change.  DESIGN.md
  * ("PostgreSQL versions") lists them and says which are tested.
  *
