@@ -5,6 +5,7 @@
 #   make installcheck    pg_regress, isolation and TAP tests against a
 #                        running server (PGHOST, PGPORT, PGUSER)
 #   make test            every suite, on scratch servers: see test/run
+#                        (PG_CONFIG=... to test another PostgreSQL)
 #   make demo            kyro_rmi beside btree on 1M rows: see bench/demo
 
 EXTENSION = kyrodb
@@ -72,9 +73,12 @@ PGXS := $(wildcard $(shell $(PG_CONFIG) --pgxs 2>/dev/null))
 # defined before PGXS's own targets.
 .DEFAULT_GOAL := all
 
+# "make test PG_CONFIG=..." tests that PostgreSQL; without it test/run
+# picks Debian's 15 itself, once it has installed it (the default above is
+# settled before that, on a machine that may not have it yet).
 .PHONY: test demo
 test:
-	bash test/run
+	$(if $(filter command line environment,$(origin PG_CONFIG)),PG_CONFIG='$(PG_CONFIG)') bash test/run
 
 demo:
 	bash bench/demo

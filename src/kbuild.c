@@ -28,7 +28,6 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "utils/tuplesort.h"
 
@@ -78,12 +77,7 @@ begin_tuplesort(KyroBuildState *bs)
 	bs->sort = tuplesort_begin_heap(bs->sortdesc, 2, attnums, sortops,
 									collations, nullsfirst,
 									maintenance_work_mem, NULL,
-#if PG_VERSION_NUM >= 150000
-									TUPLESORT_NONE
-#else
-									false
-#endif
-		);
+									TUPLESORT_NONE);
 }
 
 /* Feed one (key, packed TID) to the tuplesort. */
@@ -309,26 +303,13 @@ kyrobuild(Relation heap, Relation index, IndexInfo *indexInfo)
 void
 kyrobuildempty(Relation index)
 {
-#if PG_VERSION_NUM >= 160000
-	Buffer		buffer = ExtendBufferedRel(BMR_REL(index), INIT_FORKNUM, NULL,
-										   EB_LOCK_FIRST | EB_SKIP_EXTENSION_LOCK);
+	Buffer		buffer = KyroNewLockedBuffer(index, INIT_FORKNUM);
 
+	Assert(BufferGetBlockNumber(buffer) == KYRO_METAPAGE_BLKNO);
 	START_CRIT_SECTION();
 	KyroInitMetapage(BufferGetPage(buffer));
 	MarkBufferDirty(buffer);
 	log_newpage_buffer(buffer, true);
 	END_CRIT_SECTION();
 	UnlockReleaseBuffer(buffer);
-#else
-	Page		metapage = (Page) palloc(BLCKSZ);
-
-	KyroInitMetapage(metapage);
-	PageSetChecksumInplace(metapage, KYRO_METAPAGE_BLKNO);
-	smgrwrite(RelationGetSmgr(index), INIT_FORKNUM, KYRO_METAPAGE_BLKNO,
-			  (char *) metapage, true);
-	log_newpage(&(RelationGetSmgr(index))->smgr_rnode.node, INIT_FORKNUM,
-				KYRO_METAPAGE_BLKNO, metapage, true);
-	smgrimmedsync(RelationGetSmgr(index), INIT_FORKNUM);
-	pfree(metapage);
-#endif
 }

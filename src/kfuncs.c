@@ -77,12 +77,7 @@ open_index_for_function(Oid indexoid, LOCKMODE heaplock, KyroPrivilege need,
 				 errmsg("\"%s\" is not an index", name),
 				 errhint("Pass an index created with USING kyro_rmi.")));
 	if (need_owner &&
-#if PG_VERSION_NUM >= 160000
-		!object_ownercheck(RelationRelationId, indexoid, GetUserId())
-#else
-		!pg_class_ownercheck(indexoid, GetUserId())
-#endif
-		)
+		!object_ownercheck(RelationRelationId, indexoid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, name);
 
 	heapoid = IndexGetRelation(indexoid, false);

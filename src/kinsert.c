@@ -152,9 +152,7 @@ bool
 kyroinsert(Relation index, Datum *values, bool *isnull,
 		   ItemPointer ht_ctid, Relation heapRel,
 		   IndexUniqueCheck checkUnique,
-#if PG_VERSION_NUM >= 140000
 		   bool indexUnchanged,
-#endif
 		   IndexInfo *indexInfo)
 {
 	KyroDeltaEntry entry;

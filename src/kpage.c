@@ -121,12 +121,7 @@ KyroNewBuffer(Relation index)
 	needLock = !RELATION_IS_LOCAL(index);
 	if (needLock)
 		LockRelationForExtension(index, ExclusiveLock);
-#if PG_VERSION_NUM >= 160000
-	buffer = ExtendBufferedRel(BMR_REL(index), MAIN_FORKNUM, NULL, EB_LOCK_FIRST);
-#else
-	buffer = ReadBuffer(index, P_NEW);
-	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-#endif
+	buffer = KyroNewLockedBuffer(index, MAIN_FORKNUM);
 	if (needLock)
 		UnlockRelationForExtension(index, ExclusiveLock);
 	return buffer;

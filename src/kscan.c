@@ -807,7 +807,7 @@ scan_next(IndexScanDesc scan, ScanDirection dir, KyroEntry *out)
 		 * btree counts one per descent (idx_scan in pg_stat_user_indexes);
 		 * the generic index layer counts the tuples returned.
 		 */
-		pgstat_count_index_scan(scan->indexRelation);
+		KyroCountIndexSearch(scan);
 		so->started = true;
 		so->interlock = scan->xs_want_itup || scan->xs_snapshot == NULL ||
 			!IsMVCCSnapshot(scan->xs_snapshot);

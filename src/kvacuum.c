@@ -246,7 +246,7 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	view = view_pages(meta, items, nblocks);
 	for (BlockNumber blkno = KYRO_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
-		vacuum_delay_point();
+		KyroVacuumDelayPoint();
 		vacuum_block(index, &vac, meta, items, view, blkno);
 	}
 	if (vac.view_flagged + vac.delta_flagged > 0)

@@ -25,7 +25,7 @@
 
 #include "kyrodb.h"
 
-PG_MODULE_MAGIC;
+PG_MODULE_MAGIC_EXT(.name = "kyrodb", .version = KYRODB_VERSION);
 
 PG_FUNCTION_INFO_V1(kyrodb_version);
 PG_FUNCTION_INFO_V1(kyrodb_handler);
@@ -177,11 +177,7 @@ _PG_init(void)
 	 * Reserving the prefix rejects misspelt kyrodb.* settings instead of
 	 * keeping them as placeholders; it comes after our own settings.
 	 */
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("kyrodb");
-#else
-	EmitWarningsOnPlaceholders("kyrodb");
-#endif
 }
 
 /* amoptions: parse WITH (...) and check delta_limit's gap. */
@@ -321,7 +317,62 @@ kyrobuildphasename(int64 phasenum)
 	}
 }
 
-/* The access method handler: what kyro_rmi can do, and its callbacks. */
+#if PG_VERSION_NUM >= 180000
+/*
+ * amtranslatestrategy: what a strategy number of our operator families
+ * means.  They number their operators as btree does.
+ */
+static CompareType
+kyrotranslatestrategy(StrategyNumber strategy, Oid opfamily)
+{
+	switch (strategy)
+	{
+		case BTLessStrategyNumber:
+			return COMPARE_LT;
+		case BTLessEqualStrategyNumber:
+			return COMPARE_LE;
+		case BTEqualStrategyNumber:
+			return COMPARE_EQ;
+		case BTGreaterEqualStrategyNumber:
+			return COMPARE_GE;
+		case BTGreaterStrategyNumber:
+			return COMPARE_GT;
+		default:
+			return COMPARE_INVALID;
+	}
+}
+
+/*
+ * amtranslatecmptype: the strategy number of a comparison.  The planner
+ * asks for COMPARE_LT to find the sort order an index returns; without an
+ * answer it takes the index for unordered, and ORDER BY, min(), max() and
+ * merge joins stop using it.
+ */
+static StrategyNumber
+kyrotranslatecmptype(CompareType cmptype, Oid opfamily)
+{
+	switch (cmptype)
+	{
+		case COMPARE_LT:
+			return BTLessStrategyNumber;
+		case COMPARE_LE:
+			return BTLessEqualStrategyNumber;
+		case COMPARE_EQ:
+			return BTEqualStrategyNumber;
+		case COMPARE_GE:
+			return BTGreaterEqualStrategyNumber;
+		case COMPARE_GT:
+			return BTGreaterStrategyNumber;
+		default:
+			return InvalidStrategy;
+	}
+}
+#endif
+
+/*
+ * The access method handler: what kyro_rmi can do, and its callbacks.
+ * Fields a later major added are guarded by the major that added them.
+ */
 Datum
 kyrodb_handler(PG_FUNCTION_ARGS)
 {
@@ -332,6 +383,12 @@ kyrodb_handler(PG_FUNCTION_ARGS)
 	amroutine->amoptsprocnum = 0;
 	amroutine->amcanorder = true;
 	amroutine->amcanorderbyop = false;
+#if PG_VERSION_NUM >= 180000
+	amroutine->amcanhash = false;
+	/* our families hold btree's operators only (kyrovalidate checks) */
+	amroutine->amconsistentequality = true;
+	amroutine->amconsistentordering = true;
+#endif
 	amroutine->amcanbackward = true;
 	amroutine->amcanunique = false;
 	amroutine->amcanmulticol = false;
@@ -363,6 +420,9 @@ kyrodb_handler(PG_FUNCTION_ARGS)
 	amroutine->amvacuumcleanup = kyrovacuumcleanup;
 	amroutine->amcanreturn = kyrocanreturn;
 	amroutine->amcostestimate = kyrocostestimate;
+#if PG_VERSION_NUM >= 180000
+	amroutine->amgettreeheight = NULL;
+#endif
 	amroutine->amoptions = kyrooptions;
 	amroutine->amproperty = NULL;
 	amroutine->ambuildphasename = kyrobuildphasename;
@@ -378,6 +438,10 @@ kyrodb_handler(PG_FUNCTION_ARGS)
 	amroutine->amestimateparallelscan = NULL;
 	amroutine->aminitparallelscan = NULL;
 	amroutine->amparallelrescan = NULL;
+#if PG_VERSION_NUM >= 180000
+	amroutine->amtranslatestrategy = kyrotranslatestrategy;
+	amroutine->amtranslatecmptype = kyrotranslatecmptype;
+#endif
 
 	PG_RETURN_POINTER(amroutine);
 }

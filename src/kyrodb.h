@@ -45,6 +45,7 @@
 #include "utils/timestamp.h"
 #include "utils/relcache.h"
 
+#include "kcompat.h"
 #include "rmi/rmi.h"
 #include "rmi/rmi_page.h"
 
@@ -653,13 +654,6 @@ extern void KyroModelFileSweep(Oid dbid, const KyroModelFileName *live,
 extern void KyroModelFilesDropDatabase(Oid dbid);
 extern void KyroModelFilesSweepDatabases(List *live);
 
-/* The relfilenode the index's storage is in now. */
-#if PG_VERSION_NUM >= 160000
-#define KyroRelFileNumber(rel)	((rel)->rd_locator.relNumber)
-#else
-#define KyroRelFileNumber(rel)	((rel)->rd_node.relNode)
-#endif
-
 /* ---- Functions, by file ---- */
 
 /* kyrodb.c: settings, options, the handler */
@@ -685,7 +679,7 @@ extern Buffer KyroNewBuffer(Relation index);
 extern KyroMetaPage KyroReadMeta(Relation index);
 extern void KyroReadMetaInto(Relation index, KyroMetaPage copy);
 extern void KyroCheckMeta(Relation index, KyroMetaPage meta);
-extern pg_attribute_noreturn() void KyroCorrupt(Relation index, const char *detail);
+pg_noreturn extern void KyroCorrupt(Relation index, const char *detail);
 extern const char *KyroPageProblem(Page page, uint16 kind, uint32 tag);
 extern Buffer KyroReadViewPage(Relation index, BlockNumber blkno,
 							   uint16 kind, uint32 tag, uint32 view, int mode);
@@ -774,9 +768,7 @@ extern void KyroSwitchView(Relation index, KyroMetaPage built,
 extern bool kyroinsert(Relation index, Datum *values, bool *isnull,
 					   ItemPointer ht_ctid, Relation heapRel,
 					   IndexUniqueCheck checkUnique,
-#if PG_VERSION_NUM >= 140000
 					   bool indexUnchanged,
-#endif
 					   IndexInfo *indexInfo);
 
 /* kscan.c: scans */

@@ -115,10 +115,18 @@ count_tap_file()
 }
 
 # Print the table and the final line, "N passed, M failed"; returns 0
-# only when nothing failed.
+# only when nothing failed.  With KYRODB_RESULTS set, also writes the rows
+# to that file, tab-separated: suite, passed, failed, note.
 summary()
 {
 	local i row total_pass=0 total_fail=0
+	if [ -n "${KYRODB_RESULTS:-}" ]; then
+		: >"$KYRODB_RESULTS"
+		for i in "${!NAMES[@]}"; do
+			printf '%s\t%s\t%s\t%s\n' "${NAMES[$i]}" "${PASSES[$i]}" \
+				"${FAILS[$i]}" "${NOTES[$i]}" >>"$KYRODB_RESULTS"
+		done
+	fi
 	printf '\n======== %s ========\n' summary
 	printf '%-12s %8s %8s  %s\n' suite passed failed note
 	for i in "${!NAMES[@]}"; do
