@@ -75,10 +75,18 @@ DROP INDEX ${table}_fresh;
 		't', "$table: kyrodb.check with heapallindexed");
 }
 
-load_and_measure('ta', 1.25, 'increasing-key inserts');
-load_and_measure('ta', 1.25, 'more increasing-key inserts');
-load_and_measure('tr', 1.6, 'random-key inserts');
-load_and_measure('tr', 1.6, 'more random-key inserts');
+# The bounds leave room for the machine: how far the delta runs past its
+# limit before the worker folds, and so how many freed pages are still
+# waiting to be reused when the size is read, depends on how much CPU the
+# worker gets beside the two clients.  With other jobs on the machine,
+# runs measured 1.09-1.26x after appends and 1.19-1.61x after random keys
+# (the bounds were 1.25x and 1.6x, and a loaded run crossed each once).
+# What the bounds catch is pages never being reused, which doubles the
+# index.
+load_and_measure('ta', 1.35, 'increasing-key inserts');
+load_and_measure('ta', 1.35, 'more increasing-key inserts');
+load_and_measure('tr', 1.75, 'random-key inserts');
+load_and_measure('tr', 1.75, 'more random-key inserts');
 
 # the random keys were folded in steps
 my $steps = () = slurp_file($node->logfile) =~
