@@ -17,8 +17,10 @@
  *	model			the serialised root RMI over the pages' first keys, byte
  *					after byte across pages
  *	delta			chains of pages that inserts append to
- * Every page carries a page id, its kind and a tag, and every path reads
- * pages through KyroReadViewPage, which checks them.  DESIGN.md explains
+ * Every page carries a page id, its kind and a tag, and every path that
+ * follows a view reads pages through KyroReadViewPage, which checks them
+ * (VACUUM, which reads every block, checks them with the same
+ * KyroPageProblem).  DESIGN.md explains
  * the format ("Storage"), the words used here ("Words") and the locks
  * ("Locks").
  *
