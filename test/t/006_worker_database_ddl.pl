@@ -6,6 +6,8 @@
 use strict;
 use warnings;
 
+use File::Spec;
+
 use File::Path qw(make_path);
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -32,7 +34,8 @@ is($rc, 0, 'ALTER DATABASE RENAME TO succeeds while the worker runs')
   or diag($err);
 ok(poll_workers($node, 'ddl2', 1), 'the worker is back after the rename');
 
-my $dir = $node->basedir . '/moved';
+# absolute: on 18 the node's base directory may be a relative path
+my $dir = File::Spec->rel2abs($node->basedir . '/moved');
 make_path($dir);
 $node->safe_psql('postgres', "CREATE TABLESPACE moved LOCATION '$dir'");
 ($rc, $out, $err) = $node->psql('postgres', 'ALTER DATABASE ddl2 SET TABLESPACE moved');

@@ -12,6 +12,8 @@
 use strict;
 use warnings;
 
+use File::Spec;
+
 use File::Path qw(make_path);
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -22,7 +24,8 @@ my $node = kyro_node('tablespaces', conf => "kyrodb.worker = off\nautovacuum = o
 my $data = $node->data_dir;
 foreach my $ts (qw(ta tb))
 {
-	my $dir = $node->basedir . "/$ts";
+	# absolute: on 18 the node's base directory may be a relative path
+	my $dir = File::Spec->rel2abs($node->basedir . "/$ts");
 	make_path($dir);
 	$node->safe_psql('postgres', "CREATE TABLESPACE $ts LOCATION '$dir'");
 }
