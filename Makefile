@@ -30,6 +30,7 @@ OBJS = \
 	src/rmi/rmi_build.o \
 	src/rmi/rmi_lookup.o \
 	src/rmi/rmi_page.o \
+	src/rmi/rmi_area.o \
 	src/rmi/rmi_serial.o \
 	src/rmi/rmi_sort.o
 PGFILEDESC = "kyrodb - learned index access method"

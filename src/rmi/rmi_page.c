@@ -763,6 +763,16 @@ rmi_page_count(const void *buf)
 	return count;
 }
 
+/* The bytes the encoding of a checked page takes. */
+size_t
+rmi_page_bytes(const void *buf)
+{
+	RmiPageHeader hdr;
+
+	memcpy(&hdr, buf, sizeof(hdr));
+	return header_page_bytes(&hdr);
+}
+
 /* The key at slot of a checked page. */
 uint64_t
 rmi_page_key(const void *buf, uint32_t slot)

@@ -61,7 +61,8 @@ typedef struct RmiPageHeader
 	uint8_t		pad;
 	uint32_t	err_lo;			/* max (predicted slot - true slot) */
 	uint32_t	err_hi;			/* max (true slot - predicted slot) */
-	uint32_t	pad2;
+	uint32_t	area;			/* entries in the insert area (rmi_area.h);
+								 * 0 when encoded */
 	uint64_t	first_key;
 	uint64_t	key_span;		/* last key - first key */
 	double		slope;			/* slots per key unit */
@@ -117,6 +118,7 @@ extern RmiPageStatus rmi_page_check(const void *buf, size_t cap);
 extern RmiPageStatus rmi_page_verify(const void *buf, size_t cap);
 extern const char *rmi_page_status_message(RmiPageStatus status);
 extern uint32_t rmi_page_count(const void *buf);
+extern size_t rmi_page_bytes(const void *buf);
 extern uint64_t rmi_page_key(const void *buf, uint32_t slot);
 extern void rmi_page_get(const void *buf, uint32_t slot, RmiPageEntry *out);
 extern void rmi_page_decode(const void *buf, uint32_t from, uint32_t n,

@@ -44,6 +44,7 @@ main(int argc, char **argv)
 	search_tests(big);
 	page_tests(big);
 	sort_tests(big);
+	area_tests(big);
 
 	printf("1..%d\n", tests_run);
 	printf("# unit: %d passed, %d failed\n", tests_run - tests_failed, tests_failed);

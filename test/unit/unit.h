@@ -39,5 +39,6 @@ extern void rmi_tests(int big);		/* test_rmi.c: the model */
 extern void search_tests(int big);	/* test_search.c: the checked search */
 extern void page_tests(int big);	/* test_page.c: the page codec */
 extern void sort_tests(int big);	/* test_sort.c: the radix sort */
+extern void area_tests(int big);	/* test_area.c: the insert area */
 
 #endif							/* KYRO_UNIT_H */
