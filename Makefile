@@ -26,6 +26,7 @@ OBJS = \
 	src/kvacuum.o \
 	src/kvalidate.o \
 	src/kworker.o \
+	src/kwal.o \
 	src/kwrite.o \
 	src/rmi/rmi_build.o \
 	src/rmi/rmi_lookup.o \

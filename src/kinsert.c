@@ -7,7 +7,8 @@
  * page of the active chain, and past the delta limit wakes the worker or,
  * without one, takes a step of a fold itself.  The locks, and why an
  * insert holds the metapage's lock in share mode while it appends: see
- * DESIGN.md, "Locks" and "Inserts".
+ * DESIGN.md, "Locks" and "Inserts".  With the library preloaded, the
+ * append is logged by KyroDB's own record (kwal.c), else by generic WAL.
  *
  * src/kinsert.c
  *
@@ -46,24 +47,29 @@ append_to_tail(Relation index, Buffer metabuf, const KyroDeltaEntry *entry,
 {
 	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
 	Buffer		tailbuf;
-	GenericXLogState *state;
-	Page		target;
+	GenericXLogState *state = NULL;
 	uint64		entries = 0;
 
 	if (meta->active.tail == InvalidBlockNumber)
 		return 0;
 	/* its allocation need not happen while others wait for the tail */
-	state = GenericXLogStart(index);
+	if (!KyroOwnWal())
+		state = GenericXLogStart(index);
 	tailbuf = lock_tail(index, meta);
 	if (KyroPageGetOpaque(BufferGetPage(tailbuf))->count < KYRO_DELTA_PER_PAGE)
 	{
-		target = GenericXLogRegisterBuffer(state, tailbuf, 0);
-		KyroDeltaAppend(target, entry);
-		entries = meta->active.before_tail + KyroPageGetOpaque(target)->count;
-		GenericXLogFinish(state);
+		if (state == NULL)
+			KyroWalDeltaAppend(index, tailbuf, entry);
+		else
+		{
+			KyroDeltaAppend(GenericXLogRegisterBuffer(state, tailbuf, 0), entry);
+			GenericXLogFinish(state);
+		}
+		entries = meta->active.before_tail +
+			KyroPageGetOpaque(BufferGetPage(tailbuf))->count;
 		*snap_entries = meta->snap_entries;
 	}
-	else
+	else if (state != NULL)
 		GenericXLogAbort(state);
 	UnlockReleaseBuffer(tailbuf);
 	return entries;

@@ -43,6 +43,7 @@ double		kyro_retrain_probe_length = 48;
 int			kyro_retrain_min_lookups = 1000;
 bool		kyro_model_files = true;
 bool		kyro_warm_on_start = false;
+bool		kyro_wal_records = true;
 int			kyro_max_indexes = 1000;
 
 static relopt_kind kyro_relopt_kind;
@@ -50,7 +51,8 @@ static relopt_parse_elt kyro_relopt_tab[3];
 
 /*
  * Initialise the library when it is loaded: settings, index options, and
- * the reserved kyrodb.* prefix.
+ * the reserved kyrodb.* prefix; while preloading, also shared memory, the
+ * workers and the resource manager of KyroDB's own WAL records.
  */
 void
 _PG_init(void)
@@ -137,7 +139,13 @@ _PG_init(void)
 							 &kyro_warm_on_start,
 							 false,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
-	/* shared memory and the workers come only with preloading */
+	DefineCustomBoolVariable("kyrodb.wal_records",
+							 "Log kyro_rmi changes with KyroDB's own WAL records (needs shared_preload_libraries); off: generic WAL, which a server without the library preloaded can replay.",
+							 NULL,
+							 &kyro_wal_records,
+							 true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	/* shared memory, the workers and our WAL records come only with preloading */
 	if (process_shared_preload_libraries_in_progress)
 	{
 		DefineCustomIntVariable("kyrodb.max_indexes",
@@ -148,6 +156,7 @@ _PG_init(void)
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 		KyroSharedRequest();
 		KyroRegisterLauncher();
+		KyroRegisterRmgr();
 	}
 	KyroInstallUtilityHook();
 

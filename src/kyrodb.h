@@ -206,6 +206,22 @@ typedef KyroMetaPageData *KyroMetaPage;
 #define KYRO_MAX_DIR_PAGES \
 	((KYRO_PAGE_CONTENT - offsetof(KyroMetaPageData, dir_blocks)) / sizeof(BlockNumber))
 
+/* ---- KyroDB's own WAL records (kwal.c) ---- */
+
+/*
+ * The resource manager's id, in the range PostgreSQL keeps for extensions
+ * (128 to 255, see the wiki page "CustomWALResourceManagers"), and its
+ * name, which wal_consistency_checking takes.  Records carry the id, so
+ * it never changes.
+ */
+#define KYRO_RMGR_ID			171
+#define KYRO_RMGR_NAME			"kyrodb"
+
+extern void KyroRegisterRmgr(void);
+extern bool KyroOwnWal(void);
+extern void KyroWalDeltaAppend(Relation index, Buffer buf,
+							   const KyroDeltaEntry *entry);
+
 /* ---- Options ---- */
 
 typedef struct KyroOptions
@@ -533,6 +549,7 @@ extern double kyro_retrain_probe_length;
 extern int	kyro_retrain_min_lookups;
 extern bool kyro_model_files;
 extern bool kyro_warm_on_start;
+extern bool kyro_wal_records;
 extern int	kyro_max_indexes;
 
 #define KYRO_DEFAULT_NAPTIME		10	/* seconds */

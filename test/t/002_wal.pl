@@ -5,10 +5,10 @@
 # fold replays; what a standby cannot do, it refuses.  (Scans on the
 # standby while replay overwrites their pages: 002_wal_paused_scan.pl.)
 #
-# The primary writes every generic WAL record with a full page image for
-# the standby to compare with what its replay produced
-# (wal_consistency_checking), so a record that does not replay to the
-# primary's page stops the standby.
+# The primary writes every generic WAL record and every KyroDB record
+# (kwal.c) with a full page image for the standby to compare with what its
+# replay produced (wal_consistency_checking), so a record that does not
+# replay to the primary's page stops the standby.
 
 use strict;
 use warnings;
@@ -19,7 +19,7 @@ use KyroTest;
 my $primary = kyro_node(
 	'primary',
 	allows_streaming => 1,
-	conf => "wal_consistency_checking = 'generic'\nautovacuum = off\n");
+	conf => "wal_consistency_checking = 'generic,kyrodb'\nautovacuum = off\n");
 
 $primary->safe_psql(
 	'postgres', q{

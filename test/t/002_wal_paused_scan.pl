@@ -19,7 +19,7 @@ use KyroTest;
 my $primary = kyro_node(
 	'primary',
 	allows_streaming => 1,
-	conf => "wal_consistency_checking = 'generic'\nautovacuum = off\n");
+	conf => "wal_consistency_checking = 'generic,kyrodb'\nautovacuum = off\n");
 my $standby = kyro_standby($primary, 'standby');
 
 $primary->safe_psql(

@@ -6,8 +6,9 @@
 # keys with rebuilds (full folds); partial folds take steps of one page.
 # After each crash recovery kyrodb.check passes with heapallindexed, and
 # the index answers every query as a sequential scan does, row counts
-# included.  Crash recovery also compares each replayed generic WAL record
-# with the page image the server wrote (wal_consistency_checking).
+# included.  Crash recovery also compares each replayed generic WAL or
+# KyroDB record with the page image the server wrote
+# (wal_consistency_checking).
 
 use strict;
 use warnings;
@@ -21,7 +22,7 @@ use KyroTest;
 # one page a step, so that partial folds take steps and crashes fall
 # between them too
 my $node = kyro_node('crash',
-	conf => "wal_consistency_checking = 'generic'\nmax_connections = 20\n"
+	conf => "wal_consistency_checking = 'generic,kyrodb'\nmax_connections = 20\n"
 	  . "kyrodb.fold_step_pages = 1\n");
 
 $node->safe_psql(

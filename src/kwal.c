@@ -1,0 +1,186 @@
+/*-------------------------------------------------------------------------
+ *
+ * kwal.c
+ *	  KyroDB's own WAL records, when the library is preloaded: a custom
+ *	  resource manager whose records say what changed (an entry appended
+ *	  to a delta page) instead of generic WAL's copy of the changed bytes.
+ *
+ * Generic WAL compares the whole page outside its hole on every change,
+ * and was the largest single cost of an insert after the index's own
+ * work.  With shared_preload_libraries = 'kyrodb', _PG_init registers the
+ * resource manager below and inserts write its records; without
+ * preloading, every change goes through generic WAL as before (slower,
+ * never wrong), and also with kyrodb.wal_records off, for standbys that
+ * do not preload the library.  Replaying the records needs the library: a server that
+ * recovers this WAL (a standby, a crashed primary, a restored backup)
+ * without preloading it stops with PostgreSQL's "resource manager with ID
+ * 171 not registered" (DESIGN.md, "KyroDB's own WAL records").
+ *
+ * src/kwal.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/bufmask.h"
+#include "access/xlog_internal.h"
+#include "access/xloginsert.h"
+#include "access/xlogutils.h"
+#include "miscadmin.h"
+
+#include "kyrodb.h"
+
+/* Record kinds, in the high bits of xl_info */
+#define XLOG_KYRO_DELTA_APPEND	0x10	/* block 0: a delta page; its data:
+										 * the entry appended */
+
+/* Whether this process registered the resource manager (preloaded). */
+static bool kyro_rmgr_registered = false;
+
+static void kyro_redo(XLogReaderState *record);
+static void kyro_desc(StringInfo buf, XLogReaderState *record);
+static const char *kyro_identify(uint8 info);
+static void kyro_mask(char *pagedata, BlockNumber blkno);
+
+static RmgrData kyro_rmgr = {
+	.rm_name = KYRO_RMGR_NAME,
+	.rm_redo = kyro_redo,
+	.rm_desc = kyro_desc,
+	.rm_identify = kyro_identify,
+	.rm_mask = kyro_mask,
+};
+
+/* Register the resource manager; from _PG_init while preloading. */
+void
+KyroRegisterRmgr(void)
+{
+	RegisterCustomRmgr(KYRO_RMGR_ID, &kyro_rmgr);
+	kyro_rmgr_registered = true;
+}
+
+/*
+ * Whether changes are logged with KyroDB's own records: preloaded, and
+ * kyrodb.wal_records on.  Either kind replays on a server with the
+ * library, so the setting may change at any time.
+ */
+bool
+KyroOwnWal(void)
+{
+	return kyro_rmgr_registered && kyro_wal_records;
+}
+
+/*
+ * Append entry to the delta page in buf (pinned, exclusively locked, with
+ * room), logged with an append record if the index is WAL-logged.
+ */
+void
+KyroWalDeltaAppend(Relation index, Buffer buf, const KyroDeltaEntry *entry)
+{
+	Page		page = BufferGetPage(buf);
+
+	Assert(KyroOwnWal());
+	START_CRIT_SECTION();
+	KyroDeltaAppend(page, entry);
+	MarkBufferDirty(buf);
+	if (RelationNeedsWAL(index))
+	{
+		XLogRecPtr	recptr;
+
+		XLogBeginInsert();
+		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
+		XLogRegisterBufData(0, (char *) entry, sizeof(*entry));
+		recptr = XLogInsert(KYRO_RMGR_ID, XLOG_KYRO_DELTA_APPEND);
+		PageSetLSN(page, recptr);
+	}
+	END_CRIT_SECTION();
+}
+
+/* ---- Replay ---- */
+
+static void
+redo_delta_append(XLogReaderState *record)
+{
+	Buffer		buf;
+
+	if (XLogReadBufferForRedo(record, 0, &buf) == BLK_NEEDS_REDO)
+	{
+		Page		page = BufferGetPage(buf);
+		Size		len;
+		char	   *data = XLogRecGetBlockData(record, 0, &len);
+		KyroDeltaEntry entry;
+
+		if (len != sizeof(entry) || KyroPageKind(page) != KYRO_PAGE_DELTA ||
+			KyroPageGetOpaque(page)->count >= KYRO_DELTA_PER_PAGE)
+			elog(PANIC, "kyrodb: delta append record does not fit its page");
+		memcpy(&entry, data, sizeof(entry));
+		KyroDeltaAppend(page, &entry);
+		PageSetLSN(page, record->EndRecPtr);
+		MarkBufferDirty(buf);
+	}
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+}
+
+static void
+kyro_redo(XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+
+	switch (info)
+	{
+		case XLOG_KYRO_DELTA_APPEND:
+			redo_delta_append(record);
+			break;
+		default:
+			elog(PANIC, "kyrodb: unknown WAL record kind %u", info);
+	}
+}
+
+/* ---- Description (pg_waldump, wal_debug, errors during replay) ---- */
+
+static void
+kyro_desc(StringInfo buf, XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+
+	if (info == XLOG_KYRO_DELTA_APPEND)
+	{
+		Size		len = 0;
+		char	   *data = XLogRecGetBlockData(record, 0, &len);
+		KyroDeltaEntry entry;
+
+		if (data == NULL || len != sizeof(entry))
+			return;
+		memcpy(&entry, data, sizeof(entry));
+		if (entry.isnull)
+			appendStringInfoString(buf, "key NULL");
+		else
+			appendStringInfo(buf, "key " UINT64_FORMAT, entry.key);
+		appendStringInfo(buf, " tid (%u,%u)",
+						 ItemPointerGetBlockNumberNoCheck(&entry.tid),
+						 ItemPointerGetOffsetNumberNoCheck(&entry.tid));
+	}
+}
+
+static const char *
+kyro_identify(uint8 info)
+{
+	switch (info & ~XLR_INFO_MASK)
+	{
+		case XLOG_KYRO_DELTA_APPEND:
+			return "DELTA_APPEND";
+	}
+	return NULL;
+}
+
+/*
+ * What wal_consistency_checking ignores on our pages: the LSN and
+ * checksum, and the hole between pd_lower and pd_upper (free space, which
+ * a full page image does not carry).
+ */
+static void
+kyro_mask(char *pagedata, BlockNumber blkno)
+{
+	mask_page_lsn_and_checksum(pagedata);
+	mask_unused_space(pagedata);
+}

@@ -1,0 +1,165 @@
+# KyroDB's own WAL records (preloaded): inserts are logged as "kyrodb"
+# records, not generic WAL ones; a standby replays them to the primary's
+# pages (wal_consistency_checking = kyrodb on both, so a record that
+# replays to another page stops the standby); pg_waldump lists and
+# describes them; and a server that must replay them without the library
+# stops with PostgreSQL's documented error, then recovers every row once
+# the library is preloaded again.  Without preloading, inserts go on
+# through generic WAL (006_no_preload.pl covers those servers).
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use KyroTest;
+
+my $RMGR_ID = 171;    # KYRO_RMGR_ID in src/kyrodb.h
+my $checks = "wal_consistency_checking = 'generic,kyrodb'\nautovacuum = off\n";
+
+my $primary = kyro_node('primary', allows_streaming => 1, conf => $checks);
+$primary->safe_psql(
+	'postgres', q{
+CREATE EXTENSION kyrodb;
+CREATE TABLE t (id bigserial, k int8);
+INSERT INTO t (k) SELECT (g * 7919) % 5000 FROM generate_series(1, 3000) g;
+CREATE INDEX t_k_idx ON t USING kyro_rmi (k) WITH (delta_limit = 100000);
+});
+my $standby = kyro_standby($primary, 'standby');
+$standby->append_conf('postgresql.conf', $checks);
+$standby->restart;
+
+# The records pg_waldump lists between two LSNs of the primary: KyroDB's
+# and generic WAL's.
+sub records_between
+{
+	my ($from, $to) = @_;
+	my ($out, $err);
+	IPC::Run::run [
+		'pg_waldump', '-p', $primary->data_dir . '/pg_wal', '-s', $from,
+		'-e', $to
+	  ],
+	  '>', \$out, '2>', \$err;
+	my @lines = split /\n/, $out;
+	return (scalar(grep { /rmgr: custom$RMGR_ID\b/ } @lines),
+		scalar(grep { /rmgr: Generic\b/ } @lines));
+}
+
+my @queries = (
+	'SELECT count(*), sum(k) FROM t WHERE k BETWEEN 100 AND 900',
+	'SELECT k FROM t WHERE k > 4990 ORDER BY k',
+	'SELECT k FROM t WHERE k IS NULL OR k < 3 ORDER BY k DESC',
+	'SELECT count(*) FROM t WHERE k = 4321');
+
+# Inserts into the delta: keys inside the snapshot's range, past its end,
+# and NULLs, then a fold and more inserts onto the new view's chain.
+my $lsn_before = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+$primary->safe_psql(
+	'postgres', q{
+INSERT INTO t (k) SELECT (g * 13) % 6000 FROM generate_series(1, 2000) g;
+INSERT INTO t (k) SELECT NULL FROM generate_series(1, 50);
+SELECT kyrodb.snapshot('t_k_idx');
+INSERT INTO t (k) SELECT 10000 + g FROM generate_series(1, 1500) g;
+DELETE FROM t WHERE k % 11 = 0;
+VACUUM t;
+});
+my $lsn_after = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+$primary->wait_for_catchup($standby);
+
+compare_with_seqscan($primary, 'postgres', 'primary after inserts', @queries);
+my @on_primary = answers($primary, 'postgres', $force_index, @queries);
+my @on_standby = answers($standby, 'postgres', $force_index, @queries);
+is( count_mismatches(
+		'standby', \@queries,
+		primary => \@on_primary,
+		standby => \@on_standby),
+	0,
+	'the standby answers as the primary');
+replayed_cleanly($standby);
+
+# pg_waldump: a kyrodb record per insert into the delta (but the few that
+# start a new delta page, which change the metapage too).
+my ($ours, $generic) = records_between($lsn_before, $lsn_after);
+cmp_ok($ours, '>=', 3500,
+	"pg_waldump lists the inserts as records of resource manager $RMGR_ID");
+cmp_ok($generic, '<', $ours / 20,
+	'inserts no longer write generic WAL records (only folds and new pages do)');
+
+# The library's own description of a record, as a backend sees it
+# (pg_walinspect: a contrib module of 15 and later, where it is built).
+SKIP:
+{
+	skip 'pg_walinspect is not installed', 1
+	  unless $primary->safe_psql('postgres',
+		"SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_walinspect'")
+	  eq '1';
+	$primary->safe_psql('postgres', 'CREATE EXTENSION pg_walinspect');
+	like(
+		$primary->safe_psql(
+			'postgres',
+			qq{SELECT string_agg(resource_manager || ' ' || record_type || ' ' || description, E'\\n')
+			   FROM (SELECT * FROM pg_get_wal_records_info('$lsn_before', '$lsn_after')
+			         WHERE resource_manager = 'kyrodb' LIMIT 3) r}),
+		qr/kyrodb DELTA_APPEND key \d+ tid \(\d+,\d+\)/,
+		'a backend describes the records: kind, key and heap tid');
+}
+
+# kyrodb.wal_records = off: generic WAL again, which the standby replays
+# as well.
+$primary->safe_psql('postgres',
+	'ALTER SYSTEM SET kyrodb.wal_records = off; SELECT pg_reload_conf()');
+$primary->poll_query_until('postgres', 'SHOW kyrodb.wal_records', 'off');
+$lsn_before = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+$primary->safe_psql('postgres',
+	'INSERT INTO t (k) SELECT (g * 31) % 7000 FROM generate_series(1, 300) g');
+$lsn_after = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+is((records_between($lsn_before, $lsn_after))[0], 0,
+	'with kyrodb.wal_records off, inserts write no kyrodb records');
+$primary->safe_psql('postgres',
+	'ALTER SYSTEM RESET kyrodb.wal_records; SELECT pg_reload_conf()');
+$primary->poll_query_until('postgres', 'SHOW kyrodb.wal_records', 'on');
+$primary->wait_for_catchup($standby);
+@on_primary = answers($primary, 'postgres', $force_index, @queries);
+@on_standby = answers($standby, 'postgres', $force_index, @queries);
+is( count_mismatches(
+		'standby after generic records', \@queries,
+		primary => \@on_primary,
+		standby => \@on_standby),
+	0,
+	'the standby answers as the primary after generic records');
+
+# A crash with inserts not yet checkpointed, then a start without the
+# library: replay needs the resource manager, so the server stops.
+$primary->safe_psql('postgres', 'CHECKPOINT');
+$primary->safe_psql('postgres',
+	'INSERT INTO t (k) SELECT 20000 + g FROM generate_series(1, 500) g');
+my @before_crash = answers($primary, 'postgres', $force_seqscan, @queries);
+$primary->stop('immediate');
+$primary->append_conf('postgresql.conf',
+	"shared_preload_libraries = ''\nwal_consistency_checking = 'generic'\n");
+my $log_offset = -s $primary->logfile;
+ok(!$primary->start(fail_ok => 1), 'recovery without the library fails');
+ok( $primary->log_contains(
+		"resource manager with ID $RMGR_ID not registered", $log_offset),
+	'with the documented error');
+ok( $primary->log_contains(
+		'Include the extension module that implements this resource manager in "?shared_preload_libraries"?',
+		$log_offset),
+	'and its hint (18 quotes the setting)');
+
+# Preloaded again, recovery replays every record.
+$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'kyrodb'\n$checks");
+$primary->start;
+my @after_crash = answers($primary, 'postgres', $force_index, @queries);
+is( count_mismatches(
+		'after recovery', \@queries,
+		'before the crash' => \@before_crash,
+		'index after recovery' => \@after_crash),
+	0,
+	'after recovery the index answers as the sequential scan did before the crash');
+is($primary->safe_psql('postgres', "SELECT kyrodb.check('t_k_idx', true)"),
+	't', 'kyrodb.check passes after recovery');
+
+$standby->stop;
+$primary->stop;
+done_testing();
