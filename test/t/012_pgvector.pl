@@ -17,9 +17,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use KyroTest;
 
-my $ROWS = 20000;          # rows loaded at the start
+my $ROWS = 10000;          # rows loaded at the start
 my $ROUNDS = 4;            # rounds of writes, each followed by comparisons
-my $ROUND_ROWS = 3000;     # rows each round inserts
+my $ROUND_ROWS = 1500;     # rows each round inserts
 my $DIM = 8;               # dimensions of the embeddings
 my $TENANTS = 40;
 
@@ -148,7 +148,7 @@ DELETE FROM items WHERE id % 11 = $round OR (id > $from AND id % 13 = 0);
 }
 
 # The planner's own choice, HNSW index in place, statistics fresh: a window
-# of 30 minutes of the table's ~30,000 rows goes through kyro_rmi, and the
+# of 30 minutes of the table's ~15,000 rows goes through kyro_rmi, and the
 # newest rows of a tenant too; the unfiltered nearest neighbours through
 # HNSW.
 $node->safe_psql('postgres', 'ANALYZE items');
