@@ -96,20 +96,26 @@ count_regress()
 	record "$name" "$pass" "$fail" "$note"
 }
 
-# Count a run of tap_counts.pl from the line it wrote, "PASSED FAILED":
-# NAME COUNTS_FILE RC.  No such line (the harness itself died) or a failed
-# run with no failure counted counts one failure.
+# Count a run of tap_counts.pl from the line it wrote, "PASSED FAILED
+# SKIPPED": NAME COUNTS_FILE RC.  No such line (the harness itself died) or
+# a failed run with no failure counted counts one failure.  A test file
+# that skipped all its tests (plan skip_all) counts neither way; the note
+# names it.
 count_tap_file()
 {
-	local name=$1 file=$2 rc=$3 pass fail rest note=""
-	if ! [ -f "$file" ] || ! read -r pass fail rest <"$file" ||
+	local name=$1 file=$2 rc=$3 pass fail skipped rest note="" names
+	if ! [ -f "$file" ] || ! read -r pass fail skipped rest <"$file" ||
 		! [[ "$pass" =~ ^[0-9]+$ && "$fail" =~ ^[0-9]+$ ]]; then
 		record "$name" 0 1 "no counts from the TAP harness, exit status $rc"
 		return
 	fi
+	if [[ "${skipped:-0}" =~ ^[1-9][0-9]*$ ]]; then
+		names=$(sed -n 's/^skipped: \([^:]*\):.*/\1/p' "$file" | xargs -r -n 1 basename | paste -sd ' ')
+		note="skipped $skipped: $names"
+	fi
 	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
 		fail=1
-		note="exit status $rc"
+		note="exit status $rc${note:+; $note}"
 	fi
 	record "$name" "$pass" "$fail" "$note"
 }
