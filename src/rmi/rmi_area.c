@@ -296,36 +296,28 @@ rmi_area_read(const void *buf, size_t cap, RmiAreaCursor *cursor,
 	uint32_t	p = cursor->packed < packed_n ? cursor->packed : packed_n;
 	uint32_t	a = cursor->area < area_n ? cursor->area : area_n;
 	uint32_t	got = 0;
+	RmiPageEntry pe;
+	RmiPageEntry ae;
+	int			need_p = 1;		/* pe is to be read (again) */
+	int			need_a = 1;
 
-	/* each step compares the next entry of each side, and takes one */
+	/*
+	 * Each step compares the next entry of each side and takes one; only
+	 * the side taken is read again.
+	 */
 	while (got < max)
 	{
-		int			have_p;
-		int			have_a;
-		RmiPageEntry pe;
-		RmiPageEntry ae;
+		int			have_p = backward ? p > 0 : p < packed_n;
+		int			have_a = backward ? a > 0 : a < area_n;
 		int			take_area;
 
-		if (!backward)
-		{
-			have_p = p < packed_n;
-			have_a = a < area_n;
-			if (have_p)
-				rmi_page_get(buf, p, &pe);
-			if (have_a)
-				rmi_area_get(buf, cap, a, &ae);
-		}
-		else
-		{
-			have_p = p > 0;
-			have_a = a > 0;
-			if (have_p)
-				rmi_page_get(buf, p - 1, &pe);
-			if (have_a)
-				rmi_area_get(buf, cap, a - 1, &ae);
-		}
 		if (!have_p && !have_a)
 			break;
+		if (have_p && need_p)
+			rmi_page_get(buf, backward ? p - 1 : p, &pe);
+		if (have_a && need_a)
+			rmi_area_get(buf, cap, backward ? a - 1 : a, &ae);
+		need_p = need_a = 0;
 		if (have_p && have_a)
 		{
 			int			cmp = rmi_page_compare(&ae, &pe);
@@ -340,9 +332,15 @@ rmi_area_read(const void *buf, size_t cap, RmiAreaCursor *cursor,
 			from_area[got] = (uint8_t) take_area;
 		got++;
 		if (take_area)
+		{
 			a = backward ? a - 1 : a + 1;
+			need_a = 1;
+		}
 		else
+		{
 			p = backward ? p - 1 : p + 1;
+			need_p = 1;
+		}
 	}
 	cursor->packed = p;
 	cursor->area = a;

@@ -22,7 +22,7 @@ use Test::More;
 
 our @EXPORT = qw(
   $force_index $force_bitmap $force_seqscan
-  kyro_node kyro_standby
+  kyro_node kyro_standby extension_available skip_all_unless_extension
   marked_script split_marked answers one_line
   count_mismatches compare_with_seqscan plan_uses_index replayed_cleanly
   pgbench_script pgbench_command
@@ -65,6 +65,25 @@ sub kyro_node
 	$node->append_conf('postgresql.conf', $conf);
 	$node->start;
 	return $node;
+}
+
+# Whether the server of node can CREATE EXTENSION name.
+sub extension_available
+{
+	my ($node, $name) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_available_extensions WHERE name = '$name'")
+	  eq '1';
+}
+
+# Skip the whole test file, stopping node, unless extension name is
+# available; why says what it is and where it comes from.
+sub skip_all_unless_extension
+{
+	my ($node, $name, $why) = @_;
+	return if extension_available($node, $name);
+	$node->stop;
+	plan skip_all => $why;
 }
 
 # A started streaming standby of primary (made with allows_streaming),

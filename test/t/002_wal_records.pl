@@ -90,9 +90,7 @@ cmp_ok($generic, '<', $ours / 20,
 SKIP:
 {
 	skip 'pg_walinspect is not installed', 1
-	  unless $primary->safe_psql('postgres',
-		"SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_walinspect'")
-	  eq '1';
+	  unless extension_available($primary, 'pg_walinspect');
 	$primary->safe_psql('postgres', 'CREATE EXTENSION pg_walinspect');
 	like(
 		$primary->safe_psql(

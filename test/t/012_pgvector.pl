@@ -27,13 +27,9 @@ my $TENANTS = 40;
 # inserting backends make when the delta passes its limit.
 my $node = kyro_node('pgvector', conf => "autovacuum = off\nkyrodb.worker = off\n");
 
-if ($node->safe_psql('postgres',
-		"SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'") ne '1')
-{
-	$node->stop;
-	plan skip_all => 'the vector extension (pgvector) is not available in this server '
-	  . '(test/postgres --extensions builds and installs it)';
-}
+skip_all_unless_extension($node, 'vector',
+	'the vector extension (pgvector) is not available in this server '
+	  . '(test/postgres --extensions builds and installs it)');
 
 # Deterministic data: each row's time follows its id, its tenant and its
 # embedding come from hashes of it.

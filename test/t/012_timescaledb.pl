@@ -25,13 +25,9 @@ my $PER_DAY = 1440;    # a row a minute
 # Started without TimescaleDB first: a server told to preload a library
 # it does not have would not start at all.
 my $node = kyro_node('timescaledb', conf => "autovacuum = off\nkyrodb.worker = off\n");
-if ($node->safe_psql('postgres',
-		"SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'") ne '1')
-{
-	$node->stop;
-	plan skip_all => 'the timescaledb extension is not available in this server '
-	  . '(test/postgres --extensions builds it for PostgreSQL 15 to 17)';
-}
+skip_all_unless_extension($node, 'timescaledb',
+	'the timescaledb extension is not available in this server '
+	  . '(test/postgres --extensions builds it for PostgreSQL 15 to 17)');
 # TimescaleDB must come first among the preloaded libraries.
 $node->append_conf('postgresql.conf',
 	"shared_preload_libraries = 'timescaledb, kyrodb'\ntimescaledb.telemetry_level = off\n");

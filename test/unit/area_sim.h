@@ -229,8 +229,8 @@ sim_repack(Sim *s, uint32_t i)
 			rmi_page_encode(s->scratch + starts[j], to - starts[j],
 							new_pages[j], s->cap) == 0)
 		{
-			while (j + 1 > 0)
-				free(new_pages[j--]);
+			for (uint32_t f = 0; f <= j; f++)
+				free(new_pages[f]);
 			return 0;
 		}
 	}

@@ -65,7 +65,10 @@ draw_entry(InsertShape shape, uint64_t *state, uint64_t *next_id)
 	return e;
 }
 
-/* The reference's entries from position at, count of them, forward. */
+/*
+ * Read READ_RUN entries from probe, forward or backward, across pages as a
+ * scan does, and compare them with the reference's from the same place.
+ */
 static void
 check_read(const Sim *s, const RmiPageEntry *probe, int strict, int backward)
 {
