@@ -21,6 +21,7 @@ OBJS = \
 	src/kmodelfile.o \
 	src/kpage.o \
 	src/kread.o \
+	src/kroute.o \
 	src/kscan.o \
 	src/kshared.o \
 	src/kvacuum.o \

@@ -49,7 +49,8 @@ CREATE INDEX kt_bad ON kt USING kyro_rmi (k) WITH (delta_limit = 'many');
 CREATE INDEX kt_bad ON kt USING kyro_rmi (k) WITH (target_error = 0);
 CREATE INDEX kt_bad ON kt USING kyro_rmi (k) WITH (target_error = 65537);
 CREATE INDEX kt_bad ON kt USING kyro_rmi (k) WITH (no_such_option = 1);
-CREATE INDEX kt_bad ON kt USING kyro_rmi (k) WITH (fillfactor = 50);
+CREATE INDEX kt_bad ON kt USING kyro_rmi (k) WITH (fillfactor = 5);
+CREATE INDEX kt_bad ON kt USING kyro_rmi (k) WITH (fillfactor = 101);
 SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'kt'::regclass;
 
 CREATE INDEX kt_k ON kt USING kyro_rmi (k) WITH (delta_limit = 0);
@@ -103,17 +104,19 @@ SELECT kyrodb.check('kt_k', true);
 ALTER INDEX kt_k SET (delta_limit = 15);
 ALTER INDEX kt_k SET (delta_limit = 1073741825);
 ALTER INDEX kt_k SET (target_error = 0);
+ALTER INDEX kt_k SET (fillfactor = 101);
 ALTER INDEX kt_k SET (no_such_option = 1);
 SELECT reloptions FROM pg_class WHERE relname = 'kt_k';
-ALTER INDEX kt_k SET (delta_limit = 16, target_error = 65536, delta_scale_factor = 0);
+ALTER INDEX kt_k SET (delta_limit = 16, target_error = 65536, delta_scale_factor = 0, fillfactor = 100);
 SELECT reloptions FROM pg_class WHERE relname = 'kt_k';
--- the new limit holds for the next inserts: the index folds by itself
+-- the new limit holds for the next inserts, which fillfactor 100 sends to
+-- the delta: the index folds by itself
 SELECT kyrodb.snapshot('kt_k') AS epoch \gset before_
 INSERT INTO kt SELECT * FROM pg_temp.kt_rows(9001, 9100);
 SELECT kyrodb.snapshot('kt_k') - :before_epoch > 3 AS folded_by_itself;
 SELECT * FROM pg_temp.quals_compare('kt');
 SELECT kyrodb.check('kt_k', true);
-ALTER INDEX kt_k RESET (delta_limit, target_error, delta_scale_factor);
+ALTER INDEX kt_k RESET (delta_limit, target_error, delta_scale_factor, fillfactor);
 SELECT reloptions FROM pg_class WHERE relname = 'kt_k';
 SELECT kyrodb.snapshot('kt_k') AS epoch \gset before_
 INSERT INTO kt SELECT * FROM pg_temp.kt_rows(9101, 9200);

@@ -1,5 +1,6 @@
 --
--- The delta: inserts after CREATE INDEX go to the delta and are found
+-- The delta: inserts after CREATE INDEX go to the delta (fillfactor 100:
+-- pages packed full take no inserts of their own) and are found
 -- before and after kyrodb.snapshot() folds them; deletes, VACUUM and
 -- updates in between; an index with a small delta_limit folds by itself
 -- while rows are inserted.  kyrodb.check(index, true) after every phase.
@@ -31,7 +32,7 @@ $fn$;
 -- Every key twice in the snapshot.
 CREATE TABLE kd (id int, k int8);
 INSERT INTO kd SELECT i, (i * 7919) % 4000 FROM generate_series(1, 8000) i;
-CREATE INDEX kd_k ON kd USING kyro_rmi (k);
+CREATE INDEX kd_k ON kd USING kyro_rmi (k) WITH (fillfactor = 100);
 SELECT kyrodb.check('kd_k', true);
 
 --
@@ -175,7 +176,7 @@ SELECT * FROM pg_temp.kd_compare();
 --
 CREATE TABLE kdl (id int, k int4);
 INSERT INTO kdl SELECT i, i * 3 FROM generate_series(1, 100) i;
-CREATE INDEX kdl_k ON kdl USING kyro_rmi (k) WITH (delta_limit = 16, delta_scale_factor = 0);
+CREATE INDEX kdl_k ON kdl USING kyro_rmi (k) WITH (delta_limit = 16, delta_scale_factor = 0, fillfactor = 100);
 SELECT kyrodb.snapshot('kdl_k') AS epoch \gset kdl_first_
 
 -- Rows inserted one at a time into tbl, each looked up through the index
@@ -318,7 +319,7 @@ SELECT * FROM pg_temp.kd_compare();
 --
 CREATE TABLE kdn (id int, k date);
 INSERT INTO kdn SELECT i, NULL FROM generate_series(1, 300) i;
-CREATE INDEX kdn_k ON kdn USING kyro_rmi (k);
+CREATE INDEX kdn_k ON kdn USING kyro_rmi (k) WITH (fillfactor = 100);
 INSERT INTO kdn SELECT i, NULL FROM generate_series(301, 400) i;
 INSERT INTO kdn SELECT i, date '2024-01-01' + i FROM generate_series(401, 500) i;
 SELECT kyrodb.check('kdn_k', true);

@@ -8,7 +8,7 @@ CREATE EXTENSION IF NOT EXISTS kyrodb;
 
 CREATE TABLE kf (k int8, v int4);
 INSERT INTO kf SELECT g * 10, g FROM generate_series(1, 50000) g;
-CREATE INDEX kf_k ON kf USING kyro_rmi (k) WITH (delta_limit = 1073741824);
+CREATE INDEX kf_k ON kf USING kyro_rmi (k) WITH (delta_limit = 1073741824, fillfactor = 100);
 SELECT snapshot_pages FROM kyrodb.stats('kf_k');
 
 -- append: keys past the last one rewrite the last page and add pages
@@ -96,7 +96,7 @@ DROP TABLE kf;
 -- kyrodb.snapshot takes every step
 CREATE TABLE ks (k int8, v int4);
 INSERT INTO ks SELECT g * 4, g FROM generate_series(1, 100000) g;
-CREATE INDEX ks_k ON ks USING kyro_rmi (k) WITH (delta_limit = 1073741824);
+CREATE INDEX ks_k ON ks USING kyro_rmi (k) WITH (delta_limit = 1073741824, fillfactor = 100);
 SELECT snapshot_pages FROM kyrodb.stats('ks_k');
 INSERT INTO ks SELECT g * 4 + 1, -g FROM generate_series(1, 100000, 997) g;
 SET kyrodb.fold_step_pages = 4;
@@ -136,7 +136,7 @@ DROP TABLE ks;
 -- those pages), and lookups of the moved pages do not mispredict.
 CREATE TABLE kc (k int8, v int4);
 INSERT INTO kc SELECT g * 10, g FROM generate_series(1, 50000) g;
-CREATE INDEX kc_k ON kc USING kyro_rmi (k) WITH (delta_limit = 1073741824);
+CREATE INDEX kc_k ON kc USING kyro_rmi (k) WITH (delta_limit = 1073741824, fillfactor = 100);
 SELECT snapshot_pages, leaves, max_error FROM kyrodb.stats('kc_k');
 INSERT INTO kc SELECT 128381 + g % 9, -g FROM generate_series(1, 3000) g;
 INSERT INTO kc SELECT 256761 + g % 9, -g FROM generate_series(1, 3000) g;

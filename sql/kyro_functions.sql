@@ -11,7 +11,7 @@ SET search_path = kyro_test, public;
 -- the root model needs leaves, more of them the smaller its target error.
 CREATE TABLE fn (k int8, v int4);
 INSERT INTO fn SELECT (g::int8 * g * g) # hashint4(g), g FROM generate_series(1, 60000) g;
-CREATE INDEX fn_k ON fn USING kyro_rmi (k) WITH (target_error = 1);
+CREATE INDEX fn_k ON fn USING kyro_rmi (k) WITH (target_error = 1, fillfactor = 100);
 VACUUM ANALYZE fn;
 SELECT kyrodb.stats_reset('fn_k');
 

@@ -247,20 +247,11 @@ load_snap_cache(Relation index, KyroMetaPage meta)
 	cache->items = KyroReadDirectory(index, meta);
 	if (cache->items != NULL)
 	{
-		int64		pos = 0;
-
 		cache->first_keys = palloc(sizeof(uint64) * Max(cache->key_pages, 1));
 		cache->null_keys = palloc0(sizeof(uint64) *
 								  Max(cache->snap_pages - cache->key_pages, 1));
-		cache->first_pos = palloc(sizeof(int64) * (cache->snap_pages + 1));
-		for (uint32 p = 0; p < cache->snap_pages; p++)
-		{
-			if (p < cache->key_pages)
-				cache->first_keys[p] = cache->items[p].first_key;
-			cache->first_pos[p] = pos;
-			pos += cache->items[p].count;
-		}
-		cache->first_pos[cache->snap_pages] = pos;
+		for (uint32 p = 0; p < cache->key_pages; p++)
+			cache->first_keys[p] = cache->items[p].first_key;
 	}
 	MemoryContextSwitchTo(oldcxt);
 	if (cache->items == NULL || !load_model(index, meta, cache))
@@ -459,8 +450,10 @@ copy_delta_cache(KyroDeltaCache *cache, KyroMetaPage meta)
 }
 
 /*
- * Pin the current caches of index: its snapshot and model, and its delta
- * up to date with the metapage, all as of one reading of the metapage.
+ * Pin the current caches of index: its snapshot and model, and (if delta
+ * is not NULL) its delta up to date with the metapage, all as of one
+ * reading of the metapage.  An insert takes the snapshot alone, to route
+ * its key to a page.
  */
 void
 KyroGetCaches(Relation index, KyroSnapCache **snap, KyroDeltaCache **delta)
@@ -523,6 +516,8 @@ KyroGetCaches(Relation index, KyroSnapCache **snap, KyroDeltaCache **delta)
 			entry->snap = fresh;
 		}
 
+		if (delta == NULL)
+			break;
 		if (cache == NULL || !delta_matches(cache, meta))
 		{
 			retire((KyroCacheHead *) cache);
@@ -552,9 +547,12 @@ KyroGetCaches(Relation index, KyroSnapCache **snap, KyroDeltaCache **delta)
 		break;
 	}
 	entry->snap->head.refcount++;
-	entry->delta->head.refcount++;
 	*snap = entry->snap;
-	*delta = entry->delta;
+	if (delta != NULL)
+	{
+		entry->delta->head.refcount++;
+		*delta = entry->delta;
+	}
 }
 
 /* Unpin caches taken by KyroGetCaches. */

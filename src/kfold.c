@@ -51,8 +51,11 @@ KyroUnlockFold(Relation index)
 
 /*
  * Freeze the active chain, unless a chain is frozen already: one left by
- * a fold's earlier step (*resumed is set then) or by a fold that crashed.
- * Returns a copy of the metapage as it was left.
+ * a fold's earlier step (*resumed is set then) or by a fold that crashed;
+ * and freeze the insert areas, so that no insert adds to a page after the
+ * fold has read it (the switch thaws them).  Inserts hold the metapage's
+ * share lock while they add an entry, so once this has the lock none is
+ * adding one.  Returns a copy of the metapage as it was left.
  */
 static KyroMetaPage
 freeze_delta(Relation index, bool *resumed)
@@ -74,6 +77,8 @@ freeze_delta(Relation index, bool *resumed)
 		memset(&meta->active, 0, sizeof(KyroChain));
 		meta->active.head = meta->active.tail = InvalidBlockNumber;
 	}
+	/* the pages' areas stay as they are until the switch */
+	meta->flags |= KYRO_META_AREAS_FROZEN;
 	/* the new snapshot's number is never reused, even if this fold fails */
 	meta->next_epoch++;
 	memcpy(copy, meta, KYRO_PAGE_CONTENT);
@@ -167,8 +172,10 @@ write_carried_chain(Relation index, const KyroEntryArray *delta, int64 from,
 /*
  * Point the metapage at the view in built (its view fields) in one WAL
  * record; its frozen chain (what a fold's step left for the next step, or
- * none) replaces the one folded.  A fold (started nonzero) also counts
- * itself and its duration.
+ * none) replaces the one folded, and the insert areas thaw.  The view is
+ * of the current format from then on (a format 3 index's old pages have
+ * no room for an area, and take none).  A fold (started nonzero) also
+ * counts itself and its duration.
  */
 void
 KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
@@ -181,6 +188,8 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	state = GenericXLogStart(index);
 	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	meta->version = KYRO_FORMAT_VERSION;
+	meta->flags &= ~KYRO_META_AREAS_FROZEN;
 	meta->epoch = built->epoch;
 	meta->next_epoch = Max(meta->next_epoch, built->epoch + 1);
 	meta->snap_entries = built->snap_entries;
@@ -211,8 +220,9 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 }
 
 /*
- * Copy snapshot page p's live entries to out, in order; returns how many
- * dead entries it left out.
+ * Copy snapshot page p's live entries, packed and in its insert area, to
+ * out, in order; returns how many dead packed entries it left out (the
+ * metapage counts those; dead area entries are counted nowhere).
  */
 static int64
 read_snapshot_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
@@ -220,14 +230,22 @@ read_snapshot_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
 {
 	Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
 													BUFFER_LOCK_SHARE);
-	uint32		count = items[p].count;
+	void	   *content = KyroSnapContent(BufferGetPage(buffer));
 	bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
+	uint32		total;
 	int64		dead = 0;
 
-	rmi_page_decode(KyroSnapContent(BufferGetPage(buffer)), 0, count, decoded);
+	total = rmi_area_decode_all(content, KYRO_PAGE_CONTENT, decoded);
+	for (uint32 i = 0; i < rmi_area_count(content); i++)
+	{
+		RmiPageEntry e;
+
+		rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
+		dead -= e.dead;
+	}
 	UnlockReleaseBuffer(buffer);
 	out->n = 0;
-	for (uint32 i = 0; i < count; i++)
+	for (uint32 i = 0; i < total; i++)
 	{
 		KyroEntry	e;
 
@@ -405,7 +423,8 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	old_items = KyroReadDirectory(index, old);
 	if (old_items == NULL)
 		KyroCorrupt(index, "The directory was recycled while the fold lock was held.");
-	decoded = palloc(sizeof(RmiPageEntry) * RMI_PAGE_MAX_ENTRIES);
+	decoded = palloc(sizeof(RmiPageEntry) *
+					 (RMI_PAGE_MAX_ENTRIES + RMI_AREA_MAX_ENTRIES));
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, KYRO_PHASE_READING_DELTA);
 	if (old->frozen.number != 0 &&
@@ -488,6 +507,14 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 				KyroWriterAdd(writer, &delta.items[d]);
 			CHECK_FOR_INTERRUPTS();
 		}
+		/*
+		 * Split it as a B-tree would, but for the rightmost page, a
+		 * rebuild, and an index whose pages take no inserts (fillfactor
+		 * 100), which packs its pages full as 0.2 did.
+		 */
+		if (!all && p + 1 < old->key_pages &&
+			KyroGetOptions(index)->fillfactor < KYRO_MAX_FILLFACTOR)
+			KyroWriterEndPage(writer);
 		done += old_items[p].count;
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);
 	}

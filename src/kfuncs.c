@@ -202,14 +202,20 @@ check_heap_callback(Relation index, ItemPointer tid, Datum *values,
 
 /*
  * Check the snapshot's pages: each one intact and as its directory item
- * says (KyroReadSnapshotPageLocked), its packing and its own model's
- * bounds (rmi_page_verify), the order across pages and the counts.
+ * says (KyroReadSnapshotPageLocked), its packing, its own model's bounds
+ * and its insert area (rmi_area_verify), the order of all entries across
+ * pages, every entry inside its page's range, and the dead count.  (The
+ * directory's counts are the pages' when the view was written: inserts
+ * that repack a page change its own.)  Equal
+ * entries are in order when one of them is dead: VACUUM may have let the
+ * heap reuse a dead entry's TID for a tuple of the same key.
  */
 static void
 check_snapshot(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 {
 	Relation	index = cs->index;
-	RmiPageEntry *decoded = palloc(sizeof(RmiPageEntry) * RMI_PAGE_MAX_ENTRIES);
+	RmiPageEntry *decoded = palloc(sizeof(RmiPageEntry) *
+								   (RMI_PAGE_MAX_ENTRIES + RMI_AREA_MAX_ENTRIES));
 	KyroEntry	prev;
 	uint64		pos = 0;
 	uint64		dead = 0;
@@ -219,32 +225,82 @@ check_snapshot(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 	{
 		Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
 														BUFFER_LOCK_SHARE);
-		RmiPageStatus status = rmi_page_verify(KyroSnapContent(BufferGetPage(buffer)),
-											   KYRO_PAGE_CONTENT);
+		void	   *content = KyroSnapContent(BufferGetPage(buffer));
+		RmiPageStatus status;
+		RmiAreaStatus area_status = rmi_area_verify(content, KYRO_PAGE_CONTENT,
+													&status);
 		bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
+		uint32		total = 0;
+		uint32		area_dead = 0;
+		uint32		in_area = 0;
 
-		if (status == RMI_PAGE_OK)
-			rmi_page_decode(KyroSnapContent(BufferGetPage(buffer)), 0,
-							items[p].count, decoded);
+		if (area_status == RMI_AREA_OK)
+		{
+			in_area = rmi_area_count(content);
+			total = rmi_area_decode_all(content, KYRO_PAGE_CONTENT, decoded);
+			for (uint32 i = 0; i < rmi_area_count(content); i++)
+			{
+				RmiPageEntry e;
+
+				rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
+				area_dead += e.dead;
+			}
+		}
 		UnlockReleaseBuffer(buffer);
-		if (status != RMI_PAGE_OK)
+		if (area_status == RMI_AREA_PACKED_BAD)
 			KyroCorrupt(index, psprintf("Snapshot page %u (block %u) fails its check: %s.",
 										p, items[p].block,
 										rmi_page_status_message(status)));
-		for (uint32 i = 0; i < items[p].count; i++, pos++)
+		if (area_status != RMI_AREA_OK)
+			KyroCorrupt(index, psprintf("Snapshot page %u (block %u) fails its check: %s.",
+										p, items[p].block,
+										rmi_area_status_message(area_status)));
+		if (isnull && in_area > 0)
+			KyroCorrupt(index, psprintf("NULL page %u (block %u) has an insert area.",
+										p, items[p].block));
+		/* an area entry before the page's first is outside its range */
+		if (p > 0 && total > 0)
 		{
 			KyroEntry	e;
+			KyroEntry	first;
+
+			KyroEntryFromPage(&e, &decoded[0], isnull);
+			first.isnull = isnull;
+			first.key = isnull ? 0 : items[p].first_key;
+			ItemPointerSet(&first.tid, items[p].first_block, items[p].first_offset);
+			if (KyroEntryCompare(&e, &first) < 0)
+				KyroCorrupt(index, psprintf("Snapshot page %u (block %u) holds an entry of the previous page's range.",
+											p, items[p].block));
+		}
+		for (uint32 i = 0; i < total; i++, pos++)
+		{
+			KyroEntry	e;
+			int			cmp;
 
 			KyroEntryFromPage(&e, &decoded[i], isnull);
-			if (pos > 0 && KyroEntryCompare(&prev, &e) >= 0)
-				KyroCorrupt(index, psprintf("Snapshot entries " UINT64_FORMAT " and " UINT64_FORMAT " are out of (key, TID) order.",
+			cmp = pos > 0 ? KyroEntryCompare(&prev, &e) : -1;
+			if (cmp > 0 || (cmp == 0 && !prev.dead && !e.dead))
+				KyroCorrupt(index, psprintf("Entries " UINT64_FORMAT " and " UINT64_FORMAT " of the snapshot's pages are out of (key, TID) order.",
 											pos - 1, pos));
-			dead += e.dead;
 			remember(cs, &e);
 			prev = e;
 		}
-		if (p + 1 == meta->key_pages && pos != meta->snap_nonnull)
-			KyroCorrupt(index, "The snapshot's pages with keys do not hold the metapage's count of keys.");
+		/* and the next page starts after every entry of this one */
+		if (total > 0 && p + 1 < meta->snap_pages)
+		{
+			KyroEntry	next;
+
+			next.isnull = p + 1 >= meta->key_pages;
+			next.key = next.isnull ? 0 : items[p + 1].first_key;
+			ItemPointerSet(&next.tid, items[p + 1].first_block,
+						   items[p + 1].first_offset);
+			if (KyroEntryCompare(&prev, &next) >= 0)
+				KyroCorrupt(index, psprintf("Snapshot page %u (block %u) holds an entry of the next page's range.",
+											p, items[p].block));
+		}
+		for (uint32 i = 0; i < total; i++)
+			dead += decoded[i].dead;
+		dead -= area_dead;
 		CHECK_FOR_INTERRUPTS();
 	}
 	if (dead != meta->snap_dead)
@@ -542,6 +598,7 @@ enum
 	STAT_LAST_FOLD,
 	STAT_LAST_FOLD_MS,
 	STAT_STATS_RESET,
+	STAT_AREA_ITEMS,
 	STAT_COLUMNS
 };
 
@@ -563,16 +620,21 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 	bool		nulls[STAT_COLUMNS];
 	int64		delta_items = KyroDeltaSize(index, meta);
 	int64		file_bytes;
+	int64		packed;
+	int64		area_live;
+	int64		area_all;
 
 	memset(nulls, 0, sizeof(nulls));
 	KyroGetCaches(index, &snap, &delta);
 	values[STAT_EPOCH] = Int64GetDatum(snap->epoch);
-	values[STAT_SNAPSHOT_ITEMS] = Int64GetDatum(snap->snap_entries);
 	values[STAT_SNAPSHOT_PAGES] = Int64GetDatum(snap->snap_pages);
 	values[STAT_DEAD_ITEMS] = Int64GetDatum(meta->snap_dead);
 	values[STAT_DELTA_ITEMS] = Int64GetDatum(delta_items);
-	values[STAT_LIVE_ITEMS] = Int64GetDatum((int64) snap->snap_entries -
-											(int64) meta->snap_dead + delta_items);
+	KyroCountPageEntries(index, snap, &packed, &area_live, &area_all);
+	values[STAT_SNAPSHOT_ITEMS] = Int64GetDatum(packed);
+	values[STAT_AREA_ITEMS] = Int64GetDatum(area_all);
+	values[STAT_LIVE_ITEMS] = Int64GetDatum(packed - (int64) meta->snap_dead +
+											delta_items + area_live);
 	values[STAT_DELTA_LIMIT] = Int64GetDatum(KyroDeltaLimit(index, meta->snap_entries));
 	values[STAT_LEAVES] = Int32GetDatum(snap->has_model ? snap->model.n_leaves : 0);
 	values[STAT_MEAN_ERROR] = Float8GetDatum(snap->has_model ? snap->model.mean_error : 0);

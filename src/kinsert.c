@@ -1,20 +1,30 @@
 /*-------------------------------------------------------------------------
  *
  * kinsert.c
- *	  aminsert for kyro_rmi: append (key, TID) to the active delta chain.
+ *	  aminsert for kyro_rmi: (key, TID) into the insert area of the
+ *	  snapshot page the key belongs to, or else onto the delta.
  *
- * An insert never touches the snapshot: it appends one entry to the tail
- * page of the active chain, and past the delta limit wakes the worker or,
- * without one, takes a step of a fold itself.  The locks, and why an
- * insert holds the metapage's lock in share mode while it appends: see
+ * An insert routes its key as a lookup does (kroute.c) and adds its entry
+ * to that page's insert area under the page's exclusive lock, so inserts
+ * of random keys lock different pages.  It goes to the active delta
+ * chain's tail page instead when the page's area is full, when a fold is
+ * reading the pages (KYRO_META_AREAS_FROZEN), for a NULL key, for an
+ * index with fillfactor 100 (packed full, it keeps 0.2's write path), and
+ * for an index of format 3 (built by 0.2: its pages have no room kept for an
+ * area until a fold rewrites them).  Past the delta limit an insert wakes
+ * the worker or, without one, takes a step of a fold itself.  Either way
+ * it holds the metapage's lock in share mode while it changes a page: see
  * DESIGN.md, "Locks" and "Inserts".  With the library preloaded, the
- * append is logged by KyroDB's own record (kwal.c), else by generic WAL.
+ * change is logged by KyroDB's own record (kwal.c), else by generic WAL.
  *
  * src/kinsert.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include "access/xloginsert.h"
+#include "miscadmin.h"
 
 #include "kyrodb.h"
 
@@ -129,18 +139,170 @@ append_on_new_page(Relation index, Buffer metabuf, const KyroDeltaEntry *entry,
 }
 
 /*
- * Append entry to the active chain; returns the chain's entry count, and
- * the snapshot's in *snap_entries.
+ * Repack the exclusively locked snapshot page in buffer with entry added:
+ * its packed entries (dead ones too: the metapage counts them) and its
+ * area's live entries, encoded afresh, so that the area is empty again.
+ * Only if the page keeps at least reserve bytes free after it; false,
+ * with the page untouched, if not, or if two entries would be equal (a
+ * reused TID beside its dead entry: the packed part is strictly ordered).
+ * The page changes whole, so it is logged as a full page image, which
+ * replays without the library.
+ */
+static bool
+repack_page(Relation index, Buffer buffer, const RmiPageEntry *entry,
+			size_t reserve)
+{
+	Page		page = BufferGetPage(buffer);
+	void	   *content = KyroSnapContent(page);
+	uint32		total = rmi_area_total(content);
+	RmiPageEntry *merged = palloc(sizeof(RmiPageEntry) * (total + 1));
+	uint8	   *from_area = palloc(Max(total, 1));
+	RmiPageEntry *kept = palloc(sizeof(RmiPageEntry) * (total + 1));
+	RmiAreaCursor cursor = {0, 0};
+	uint32		n = 0;
+	bool		placed = false;
+	bool		ok = true;
+	size_t		size;
+	char	   *encoded;
+
+	total = rmi_area_read(content, KYRO_PAGE_CONTENT, &cursor, 0, merged,
+						  from_area, total);
+	for (uint32 i = 0; i <= total; i++)
+	{
+		if (!placed && (i == total || rmi_page_compare(entry, &merged[i]) < 0))
+		{
+			kept[n++] = *entry;
+			placed = true;
+		}
+		if (i < total && !(from_area[i] && merged[i].dead))
+			kept[n++] = merged[i];
+	}
+	for (uint32 i = 1; i < n && ok; i++)
+		ok = rmi_page_compare(&kept[i - 1], &kept[i]) < 0;
+	size = ok ? rmi_page_size(kept, n) : SIZE_MAX;
+	if (size == SIZE_MAX || size + reserve > KYRO_PAGE_CONTENT)
+	{
+		pfree(merged);
+		pfree(from_area);
+		pfree(kept);
+		return false;
+	}
+	encoded = palloc(KYRO_PAGE_CONTENT);
+	if (rmi_page_encode(kept, n, encoded, KYRO_PAGE_CONTENT) == 0)
+		elog(ERROR, "kyro_rmi: a repacked page does not encode in the size measured");
+
+	START_CRIT_SECTION();
+	memcpy(content, encoded, KYRO_PAGE_CONTENT);
+	KyroPageGetOpaque(page)->count = n;
+	KyroSetAreaHole(page);
+	MarkBufferDirty(buffer);
+	if (RelationNeedsWAL(index))
+		log_newpage_buffer(buffer, true);
+	END_CRIT_SECTION();
+
+	pfree(encoded);
+	pfree(merged);
+	pfree(from_area);
+	pfree(kept);
+	return true;
+}
+
+/*
+ * Add entry to the insert area of its snapshot page (snap: the backend's
+ * snapshot cache, routes it), under the metapage's share lock; false if
+ * it must go to the delta: the view is not snap's, its areas are frozen
+ * or it has none (format 3, fillfactor 100), or the page's area is full.
+ */
+static bool
+insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
+				 const KyroDeltaEntry *entry)
+{
+	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
+	KyroEntry	e;
+	RmiPageEntry pe;
+	uint64		compared = 0;
+	uint32		p;
+	Buffer		buffer;
+	Page		page;
+	GenericXLogState *state = NULL;
+	bool		done = false;
+
+	if (meta->version < KYRO_FORMAT_VERSION ||
+		KyroGetOptions(index)->fillfactor >= KYRO_MAX_FILLFACTOR ||
+		(meta->flags & KYRO_META_AREAS_FROZEN) != 0 ||
+		meta->epoch != snap->epoch || snap->key_pages == 0)
+		return false;
+	memset(&e, 0, sizeof(e));
+	e.key = entry->key;
+	e.tid = entry->tid;
+	p = KyroRoutePage(snap, &e, true, &compared, NULL);
+	KyroEntryToPage(&pe, &e);
+
+	/* its allocation need not happen while others wait for the page */
+	if (!KyroOwnWal())
+		state = GenericXLogStart(index);
+	buffer = ReadBuffer(index, snap->items[p].block);
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	/* the metapage names this view, so a page that is not right is damage */
+	KyroCheckSnapshotPage(index, meta, snap->items, p, buffer);
+	page = BufferGetPage(buffer);
+	if (rmi_area_free(KyroSnapContent(page), KYRO_PAGE_CONTENT) >= RMI_AREA_ENTRY_BYTES &&
+		rmi_area_count(KyroSnapContent(page)) < RMI_AREA_MAX_ENTRIES)
+	{
+		if (state == NULL)
+			KyroWalAreaInsert(index, buffer, &pe);
+		else
+		{
+			Page		target = GenericXLogRegisterBuffer(state, buffer, 0);
+
+			rmi_area_insert(KyroSnapContent(target), KYRO_PAGE_CONTENT, &pe);
+			KyroSetAreaHole(target);
+			GenericXLogFinish(state);
+			state = NULL;
+		}
+		done = true;
+	}
+	else
+	{
+		/* a full area: repack in place while the page keeps room for one */
+		done = repack_page(index, buffer, &pe,
+						   KYRO_REPACK_MIN_AREA * RMI_AREA_ENTRY_BYTES);
+	}
+	if (state != NULL)
+		GenericXLogAbort(state);
+	UnlockReleaseBuffer(buffer);
+	return done;
+}
+
+/*
+ * Add entry to the index: to its page's insert area if it can, else to the
+ * active chain.  Returns the chain's entry count after an append (0 after
+ * an insert into an area), and the snapshot's in *snap_entries.
  */
 static uint64
-append_to_delta(Relation index, const KyroDeltaEntry *entry,
-				uint64 *snap_entries)
+insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries)
 {
-	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
+	Buffer		metabuf;
+	KyroSnapCache *snap = NULL;
 	uint64		entries;
 
+	/* the cache reads the metapage itself: before we lock it */
+	if (!entry->isnull)
+		KyroGetCaches(index, &snap, NULL);
+	metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
 	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
 	KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
+	if (snap != NULL)
+	{
+		bool		done = insert_into_area(index, metabuf, snap, entry);
+
+		KyroReleaseCaches(snap, NULL);
+		if (done)
+		{
+			UnlockReleaseBuffer(metabuf);
+			return 0;
+		}
+	}
 	entries = append_to_tail(index, metabuf, entry, snap_entries);
 	if (entries == 0)
 	{
@@ -153,7 +315,7 @@ append_to_delta(Relation index, const KyroDeltaEntry *entry,
 	return entries;
 }
 
-/* aminsert: one heap tuple's entry into the delta. */
+/* aminsert: one heap tuple's entry into an insert area or the delta. */
 bool
 kyroinsert(Relation index, Datum *values, bool *isnull,
 		   ItemPointer ht_ctid, Relation heapRel,
@@ -172,7 +334,9 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 		entry.key = KyroDatumToKey(values[0], index->rd_opcintype[0]);
 	entry.tid = *ht_ctid;
 
-	entries = append_to_delta(index, &entry, &snap_entries);
+	entries = insert_entry(index, &entry, &snap_entries);
+	if (entries == 0)
+		return false;
 	limit = KyroDeltaLimit(index, snap_entries);
 	if (entries >= limit)
 	{

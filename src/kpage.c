@@ -51,6 +51,23 @@ KyroInitPage(Page page, uint16 kind, uint32 tag)
 	opaque->page_id = KYRO_PAGE_ID;
 }
 
+/*
+ * Make a snapshot page's hole its insert area's free space (rmi_area_hole),
+ * so that a full page image leaves it out and generic WAL compares only
+ * the bytes around it.
+ */
+void
+KyroSetAreaHole(Page page)
+{
+	size_t		lower;
+	size_t		upper;
+	size_t		start = (char *) KyroSnapContent(page) - (char *) page;
+
+	rmi_area_hole(KyroSnapContent(page), KYRO_PAGE_CONTENT, &lower, &upper);
+	((PageHeader) page)->pd_lower = (LocationIndex) (start + lower);
+	((PageHeader) page)->pd_upper = (LocationIndex) (start + upper);
+}
+
 /* An empty index's metapage: no snapshot, no delta. */
 void
 KyroInitMetapage(Page page)
@@ -147,12 +164,13 @@ KyroCheckMeta(Relation index, KyroMetaPage meta)
 {
 	if (meta->magic != KYRO_MAGIC)
 		KyroCorrupt(index, "The metapage is not a kyro_rmi metapage.");
-	if (meta->version != KYRO_FORMAT_VERSION)
+	if (meta->version != KYRO_FORMAT_VERSION &&
+		meta->version != KYRO_FORMAT_NO_AREAS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" has format version %u, this library reads version %u",
+				 errmsg("index \"%s\" has format version %u, this library reads versions %u and %u",
 						RelationGetRelationName(index), meta->version,
-						KYRO_FORMAT_VERSION),
+						KYRO_FORMAT_NO_AREAS, KYRO_FORMAT_VERSION),
 				 errdetail("Indexes built before KyroDB 0.2.0 use an older page format."),
 				 errhint(KYRO_DAMAGE_HINT)));
 	if (meta->dir_pages > KYRO_MAX_DIR_PAGES ||
@@ -195,6 +213,7 @@ KyroPageProblem(Page page, uint16 kind, uint32 tag)
 	KyroPageOpaque opaque = KyroPageGetOpaque(page);
 	uint32		max_count;
 	RmiPageStatus status;
+	RmiAreaStatus area_status;
 
 	if (PageIsNew(page))
 		return "it is new";
@@ -205,9 +224,12 @@ KyroPageProblem(Page page, uint16 kind, uint32 tag)
 	switch (kind)
 	{
 		case KYRO_PAGE_SNAPSHOT:
-			status = rmi_page_check(KyroSnapContent(page), KYRO_PAGE_CONTENT);
-			if (status != RMI_PAGE_OK)
+			area_status = rmi_area_check(KyroSnapContent(page),
+										 KYRO_PAGE_CONTENT, &status);
+			if (area_status == RMI_AREA_PACKED_BAD)
 				return rmi_page_status_message(status);
+			if (area_status != RMI_AREA_OK)
+				return rmi_area_status_message(area_status);
 			if (rmi_page_count(KyroSnapContent(page)) != opaque->count)
 				return "its entry counts disagree";
 			return NULL;

@@ -337,33 +337,43 @@ KyroModelTail(Relation index, KyroMetaPage meta, const KyroDirItem *items,
 }
 
 /*
- * Why a snapshot page disagrees with its directory item, or NULL: its count
- * and kind, and with first_entry its first entry too.
+ * Why snapshot page p disagrees with its directory item, or NULL: its kind
+ * (a NULL page or not), and with first_entry its first entry too.  The
+ * item's count is what the page held when the view was written: an
+ * insert that repacks the page in place changes the page's own count and
+ * not the item's.  The first entry of a page after the first stays (a
+ * repack keeps the packed entries, dead ones too, and the page takes only
+ * entries of its range, which starts there); the first page's range
+ * starts at minus infinity, so a repack may give it an earlier one.
  */
 static const char *
-item_problem(Page page, const KyroDirItem *item, bool first_entry)
+item_problem(Page page, const KyroDirItem *item, uint32 p, bool first_entry)
 {
 	RmiPageEntry first;
+	RmiPageEntry want;
+	int			cmp;
 
-	if (KyroPageGetOpaque(page)->count != item->count ||
-		(KyroPageGetOpaque(page)->flags & KYRO_PAGE_NULLS) !=
+	if ((KyroPageGetOpaque(page)->flags & KYRO_PAGE_NULLS) !=
 		(item->flags & KYRO_PAGE_NULLS))
 		return "disagrees with its directory item";
 	if (!first_entry)
 		return NULL;
 	rmi_page_get(KyroSnapContent(page), 0, &first);
-	if (first.key != item->first_key || first.block != item->first_block ||
-		first.offset != item->first_offset)
+	want.key = item->first_key;
+	want.block = item->first_block;
+	want.offset = item->first_offset;
+	cmp = rmi_page_compare(&first, &want);
+	if (cmp > 0 || (cmp < 0 && p > 0))
 		return "does not start with its directory item's entry";
 	return NULL;
 }
 
 /*
  * Snapshot page p of the view of epoch (item: its directory item), locked
- * in mode and checked against the item's count and kind; InvalidBuffer if
- * it was recycled under the caller (see KyroReadPage).  A page of the
- * right epoch that disagrees with its item is damage: pages of an epoch
- * never change but for their dead bits.
+ * in mode and checked against the item's kind; InvalidBuffer if it was
+ * recycled under the caller (see KyroReadPage).  A page of the right tag
+ * that disagrees with its item is damage: a page keeps its tag until it is
+ * freed.
  */
 Buffer
 KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
@@ -376,7 +386,7 @@ KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
 
 	if (!BufferIsValid(buffer))
 		return buffer;
-	problem = item_problem(BufferGetPage(buffer), item, false);
+	problem = item_problem(BufferGetPage(buffer), item, p, false);
 	if (problem != NULL)
 	{
 		UnlockReleaseBuffer(buffer);
@@ -388,8 +398,9 @@ KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
 
 /*
  * Check a locked snapshot page of meta's view, read whole by a caller that
- * holds the fold lock (so the view cannot move on): an intact snapshot page
- * of its item's tag, count and kind, that starts with its item's entry.
+ * holds the fold lock or the metapage's lock (so the view cannot move on):
+ * an intact snapshot page of its item's tag and kind, that starts with its
+ * item's entry (item_problem).
  * Anything else is damage: the ERROR unlocks and releases the buffer.
  */
 void
@@ -405,7 +416,7 @@ KyroCheckSnapshotPage(Relation index, KyroMetaPage meta,
 		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u is not there: %s.",
 									p, items[p].block, meta->epoch, problem));
 	}
-	problem = item_problem(page, &items[p], true);
+	problem = item_problem(page, &items[p], p, true);
 	if (problem != NULL)
 	{
 		UnlockReleaseBuffer(buffer);
@@ -433,4 +444,41 @@ KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
 	LockBuffer(buffer, mode);
 	KyroCheckSnapshotPage(index, meta, items, p, buffer);
 	return buffer;
+}
+
+/*
+ * The entries on snap's pages: packed, and in the insert areas (all, and
+ * the live ones), read page by page under share locks (a snapshot of
+ * moving counts, as pgstattuple's).  A page recycled meanwhile (a fold
+ * switched the view) ends the count there.
+ */
+void
+KyroCountPageEntries(Relation index, const KyroSnapCache *snap, int64 *packed,
+					 int64 *area_live, int64 *area_all)
+{
+	*packed = *area_live = *area_all = 0;
+	for (uint32 p = 0; p < snap->snap_pages; p++)
+	{
+		Buffer		buffer;
+		void	   *content;
+		uint32		n;
+
+		CHECK_FOR_INTERRUPTS();
+		buffer = KyroReadSnapshotPage(index, snap->epoch, &snap->items[p], p,
+									  BUFFER_LOCK_SHARE);
+		if (!BufferIsValid(buffer))
+			return;
+		content = KyroSnapContent(BufferGetPage(buffer));
+		*packed += rmi_page_count(content);
+		n = rmi_area_count(content);
+		*area_all += n;
+		for (uint32 i = 0; i < n; i++)
+		{
+			RmiPageEntry e;
+
+			rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
+			*area_live += !e.dead;
+		}
+		UnlockReleaseBuffer(buffer);
+	}
 }

@@ -255,33 +255,6 @@ prepare_ranges(IndexScanDesc scan)
 
 /* ---- Reading the snapshot ---- */
 
-/*
- * The snapshot page holding position pos; near is where the scan was, so
- * a walk moves to a neighbour without a search.
- */
-static int64
-page_of(KyroSnapCache *snap, int64 pos, int64 near)
-{
-	const int64 *first = snap->first_pos;
-	int64		lo = 0;
-	int64		hi = snap->snap_pages;
-
-	for (int64 p = Max(near - 1, 0); near >= 0 && p <= near + 1 && p < hi; p++)
-		if (pos >= first[p] && pos < first[p + 1])
-			return p;
-	/* the last page whose first position is <= pos */
-	while (hi - lo > 1)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (first[mid] <= pos)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* Let go of the pin *buffer holds, if any. */
 static void
 release_pin(Buffer *buffer)
@@ -298,6 +271,8 @@ drop_cache(KyroScanOpaque so, bool recycled)
 	so->recycled |= recycled;
 	so->page_no = -1;
 	so->cache_n = 0;
+	so->cache_i = 0;
+	so->cache_more = false;
 	release_pin(&so->cache_buf);
 }
 
@@ -319,227 +294,195 @@ done_with_page(KyroScanOpaque so, Buffer buffer)
 	so->cache_buf = buffer;
 }
 
-/*
- * Pin and lock snapshot page page_no of the scan's view; InvalidBuffer
- * (and so->recycled) if a fold recycled it since the scan took the view.
- * Counts the page read unless it is the one the scan has in hand.
- */
-static Buffer
-lock_snapshot_page(Relation index, KyroScanOpaque so, int64 page_no)
-{
-	Buffer		buffer = KyroReadSnapshotPage(index, so->snap->epoch,
-											  &so->snap->items[page_no],
-											  (uint32) page_no, BUFFER_LOCK_SHARE);
-
-	if (!BufferIsValid(buffer))
-		drop_cache(so, true);
-	else if (page_no != so->page_no)
-		so->counts.pages++;		/* a walk that reads on counts a page once */
-	return buffer;
-}
-
-/*
- * Decode n entries of a locked snapshot page from slot lo on (clipped to
- * the page) into the scan's cache, so no lock is held between calls.
- */
-static void
-fill_cache(KyroScanOpaque so, Buffer buffer, int64 page_no, int lo, int n)
-{
-	int			count = so->snap->items[page_no].count;
-
-	lo = Max(0, Min(lo, count - 1));
-	n = Min(n, count - lo);
-	rmi_page_decode(KyroSnapContent(BufferGetPage(buffer)), lo, n, so->cache);
-	so->page_no = page_no;
-	so->page_count = count;
-	so->cache_lo = lo;
-	so->cache_n = n;
-}
-
-/*
- * The snapshot entry at pos.  On a recycled page, sets so->recycled and
- * returns a NULL entry; callers check so->recycled.
- */
+/* The first entry of snapshot page p, as its directory item says. */
 static KyroEntry
-snap_entry(Relation index, KyroScanOpaque so, int64 pos)
+page_first_entry(const KyroSnapCache *snap, int64 p)
 {
-	KyroSnapCache *snap = so->snap;
 	KyroEntry	e;
-	int64		slot;
 
 	memset(&e, 0, sizeof(e));
-	e.isnull = true;
-	if (so->recycled)
-		return e;
-	slot = so->page_no >= 0 ? pos - snap->first_pos[so->page_no] : -1;
-	if (so->page_no < 0 || slot < so->cache_lo || slot >= so->cache_lo + so->cache_n)
-	{
-		/* a run in the scan's direction, so a walk decodes each entry once */
-		int64		page_no = page_of(snap, pos, so->page_no);
-		Buffer		buffer = lock_snapshot_page(index, so, page_no);
-
-		if (!BufferIsValid(buffer))
-			return e;
-		slot = pos - snap->first_pos[page_no];
-		fill_cache(so, buffer, page_no,
-				   ScanDirectionIsBackward(so->dir) ?
-				   (int) slot - KYRO_SCAN_WALK_CHUNK + 1 : (int) slot,
-				   KYRO_SCAN_WALK_CHUNK);
-		done_with_page(so, buffer);
-	}
-	KyroEntryFromPage(&e, &so->cache[slot - so->cache_lo],
-					  pos >= (int64) snap->snap_nonnull);
+	e.isnull = p >= snap->key_pages;
+	e.key = e.isnull ? 0 : snap->items[p].first_key;
+	ItemPointerSet(&e.tid, snap->items[p].first_block, snap->items[p].first_offset);
 	return e;
 }
 
-/* What a search compares with: the probe as the page codec sees it. */
-typedef struct KyroSearch
-{
-	const uint64 *first_keys;	/* of the pages searched, from the first */
-	const KyroDirItem *items;
-	const RmiPageEntry *probe;
-	bool		strict;
-	uint64		compared;		/* directory entries compared */
-} KyroSearch;
-
-/* Whether entry sorts before the search's probe (or equals it, if strict). */
-static inline bool
-before_probe(const KyroSearch *search, const RmiPageEntry *entry)
-{
-	int			cmp = rmi_page_compare(entry, search->probe);
-
-	return search->strict ? cmp <= 0 : cmp < 0;
-}
-
 /*
- * The root's callback: whether page pos starts before the probe.  The
- * dense array of first keys decides unless the key equals the probe's.
+ * Decode up to max entries of snapshot page page_no, packed and in its
+ * insert area merged, into the scan's cache, in the scan's direction:
+ * from the page's edge if from is NULL, else from the first entry after
+ * from (strict) or at it.  One share lock; nothing is held between calls
+ * but, under the interlock, the pin.  False (and so->recycled) if a fold
+ * recycled the page since the scan took its view.  Sets *mispredicted,
+ * if given, when the page's own model missed.
  */
-static int
-page_starts_before(const void *arg, uint64 pos)
+static bool
+read_page(Relation index, KyroScanOpaque so, int64 page_no,
+		  const KyroEntry *from, bool strict, uint32 max, bool *mispredicted)
 {
-	KyroSearch *search = (KyroSearch *) arg;
-	const KyroDirItem *item;
-	RmiPageEntry first;
-
-	search->compared++;
-	if (search->first_keys[pos] != search->probe->key)
-		return search->first_keys[pos] < search->probe->key;
-	item = &search->items[pos];
-	first.key = item->first_key;
-	first.block = item->first_block;
-	first.offset = item->first_offset;
-	return before_probe(search, &first);
-}
-
-/*
- * The answer of a search in page page_no from the cached entries alone:
- * the first slot not before the probe, if the cache brackets it; else -1.
- */
-static int
-search_cache(KyroScanOpaque so, int64 page_no, const KyroSearch *search)
-{
-	int			lo = 0;
-	int			hi = so->cache_n;
-
-	if (so->page_no != page_no || so->cache_n == 0)
-		return -1;
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (before_probe(search, &so->cache[mid]))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* decided only if the answer has a cached neighbour or a page edge */
-	if (lo == 0 && so->cache_lo > 0)
-		return -1;
-	if (lo == so->cache_n && so->cache_lo + so->cache_n < so->page_count)
-		return -1;
-	return so->cache_lo + lo;
-}
-
-/*
- * First slot of snapshot page page_no not before the probe, found by the
- * page's own model under one share lock, with the entries around it
- * cached; -1 if the page was recycled.
- */
-static int
-search_page(Relation index, KyroScanOpaque so, int64 page_no,
-			const KyroSearch *search, bool *mispredicted)
-{
-	Buffer		buffer = lock_snapshot_page(index, so, page_no);
+	bool		backward = ScanDirectionIsBackward(so->dir);
+	Buffer		buffer;
+	void	   *content;
+	RmiAreaCursor cursor;
 	int			missed = 0;
-	int			slot;
 
+	buffer = KyroReadSnapshotPage(index, so->snap->epoch,
+								  &so->snap->items[page_no], (uint32) page_no,
+								  BUFFER_LOCK_SHARE);
 	if (!BufferIsValid(buffer))
-		return -1;
-	slot = rmi_page_search(KyroSnapContent(BufferGetPage(buffer)),
-						   search->probe, search->strict, &missed);
-	fill_cache(so, buffer, page_no,
-			   ScanDirectionIsBackward(so->dir) ?
-			   slot - KYRO_SCAN_SEARCH_CHUNK + 2 : slot - 1,
-			   KYRO_SCAN_SEARCH_CHUNK);
+	{
+		drop_cache(so, true);
+		return false;
+	}
+	if (page_no != so->page_no)
+		so->counts.pages++;		/* a walk that reads on counts a page once */
+	content = KyroSnapContent(BufferGetPage(buffer));
+	if (from != NULL)
+	{
+		RmiPageEntry probe;
+
+		KyroEntryToPage(&probe, from);
+		/* backward, the cursor goes after the entries to return */
+		rmi_area_seek(content, KYRO_PAGE_CONTENT, &probe,
+					  backward ? !strict : strict, &cursor, &missed);
+	}
+	else if (backward)
+	{
+		cursor.packed = rmi_page_count(content);
+		cursor.area = rmi_area_count(content);
+	}
+	else
+		cursor.packed = cursor.area = 0;
+	so->cache_n = (int) rmi_area_read(content, KYRO_PAGE_CONTENT, &cursor,
+									  backward, so->cache, NULL, max);
+	so->cache_i = 0;
+	so->cache_more = backward ? (cursor.packed > 0 || cursor.area > 0) :
+		(cursor.packed < rmi_page_count(content) ||
+		 cursor.area < rmi_area_count(content));
+	so->page_no = page_no;
+	so->page_nulls = (so->snap->items[page_no].flags & KYRO_PAGE_NULLS) != 0;
 	done_with_page(so, buffer);
-	*mispredicted |= missed != 0;
-	return slot;
+	if (mispredicted)
+		*mispredicted |= missed != 0;
+	return true;
 }
 
 /*
- * First snapshot position whose entry is >= probe (> probe if strict).
- * The root model picks the page among the directory's first entries, the
- * page's model the slot; both searches are the model library's, checked
- * and galloping when a model was wrong (then *mispredicted is set, if
- * given).  One page is read, none if the cached entries already decide.
+ * The next live snapshot entry of the range in the scan's direction,
+ * without taking it (take_snap_entry does); false when the range has
+ * none left, or with so->recycled set.  Pages are read in runs of entries
+ * as a walk needs them; a page the range does not reach (its directory
+ * item says where it starts) is not read.
  */
-static int64
-snap_search(Relation index, KyroScanOpaque so, const KyroEntry *probe,
-			bool strict, bool *mispredicted)
+static bool
+peek_snap_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
+{
+	bool		forward = ScanDirectionIsForward(so->dir);
+	KyroSnapCache *snap = so->snap;
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (so->snap_done)
+			return false;
+		if (so->cache_i < so->cache_n)
+		{
+			KyroEntryFromPage(out, &so->cache[so->cache_i], so->page_nulls);
+			if (forward ? KyroEntryCompare(out, &so->range_last) > 0 :
+				KyroEntryCompare(out, &so->range_first) < 0)
+			{
+				so->snap_done = true;
+				return false;
+			}
+			if (!out->dead)
+				return true;
+			so->cache_i++;		/* up to a tenth of the snapshot may be dead */
+			continue;
+		}
+		if (so->cache_more)
+		{
+			/* more of this page: after the last entry decoded */
+			KyroEntry	from;
+
+			KyroEntryFromPage(&from, &so->cache[so->cache_n - 1], so->page_nulls);
+			if (!read_page(index, so, so->page_no, &from, true,
+						   KYRO_SCAN_WALK_CHUNK, NULL))
+				return false;
+			continue;
+		}
+		/* the next page, if the range reaches it */
+		if (forward)
+		{
+			KyroEntry	next_first;
+
+			if (so->page_no + 1 >= snap->snap_pages)
+			{
+				so->snap_done = true;
+				return false;
+			}
+			next_first = page_first_entry(snap, so->page_no + 1);
+			if (KyroEntryCompare(&next_first, &so->range_last) > 0)
+			{
+				so->snap_done = true;
+				return false;
+			}
+		}
+		else
+		{
+			KyroEntry	first;
+
+			/* the pages before hold only entries before this one's first */
+			first = page_first_entry(snap, so->page_no);
+			if (so->page_no == 0 ||
+				KyroEntryCompare(&so->range_first, &first) >= 0)
+			{
+				so->snap_done = true;
+				return false;
+			}
+		}
+		if (!read_page(index, so, so->page_no + (forward ? 1 : -1), NULL, false,
+					   KYRO_SCAN_WALK_CHUNK, NULL))
+			return false;
+	}
+}
+
+/* Take the entry peek_snap_entry returned. */
+static void
+take_snap_entry(KyroScanOpaque so)
+{
+	so->cache_i++;
+}
+
+/*
+ * Start the snapshot's cursor at the first entry of the range (forward)
+ * or its last (backward) not before, or strictly after, from: route from
+ * to its page (the root model over the directory) and search that page
+ * (its own model, and its insert area), decoding a few entries there.
+ * Sets *mispredicted when either model missed.
+ */
+static void
+snap_position(Relation index, KyroScanOpaque so, const KyroEntry *from,
+			  bool strict, bool *mispredicted)
 {
 	KyroSnapCache *snap = so->snap;
-	uint32		first_page = probe->isnull ? snap->key_pages : 0;
-	uint32		npages = probe->isnull ? snap->snap_pages - snap->key_pages :
+	bool		backward = ScanDirectionIsBackward(so->dir);
+	uint32		npages = from->isnull ? snap->snap_pages - snap->key_pages :
 		snap->key_pages;
-	RmiPageEntry key;
-	KyroSearch	search;
-	int			missed = 0;
-	bool		page_missed = false;
-	uint64		starts;
-	int64		page_no;
-	int			slot;
+	uint32		page_no;
 
-	KyroEntryToPage(&key, probe);
-	search.first_keys = probe->isnull ? snap->null_keys : snap->first_keys;
-	search.items = &snap->items[first_page];
-	search.probe = &key;
-	search.strict = strict;
-	search.compared = 0;
+	drop_cache(so, false);
+	so->snap_done = npages == 0;
+	if (so->snap_done)
+		return;
 
-	/* the first page that starts at or after the probe */
-	if (!probe->isnull && snap->has_model)
-		starts = rmi_search(&snap->model, npages, key.key, page_starts_before,
-							&search, &missed);
-	else
-		starts = rmi_search_window(npages, 0, npages > 0 ? npages - 1 : 0,
-								   page_starts_before, &search, NULL);
-	so->counts.probes += search.compared;
-	if (mispredicted)
-		*mispredicted = missed != 0;
-	if (starts == 0)
-		return snap->first_pos[first_page];
-
-	/* so the answer is in the page before it, or just after its end */
-	page_no = first_page + starts - 1;
-	slot = search_cache(so, page_no, &search);
-	if (slot < 0)
-		slot = search_page(index, so, page_no, &search, &page_missed);
-	if (mispredicted)
-		*mispredicted |= page_missed;
-	if (slot < 0)
-		return 0;				/* recycled: the caller starts over */
-	return snap->first_pos[page_no] + slot;
+	/*
+	 * The page whose range holds from: the last page starting at or before
+	 * it; backward and strict, the last starting before it.
+	 */
+	page_no = KyroRoutePage(snap, from, !(backward && strict),
+							&so->counts.probes, mispredicted);
+	read_page(index, so, page_no, from, strict, KYRO_SCAN_SEARCH_CHUNK,
+			  mispredicted);
 }
 
 /* First position in a delta run whose entry is >= probe (> probe if strict). */
@@ -646,10 +589,22 @@ position_range(Relation index, KyroScanOpaque so)
 		return false;
 	range_bounds(&so->ranges[so->range_no], &first, &last);
 
-	so->snap_begin = snap_search(index, so, &first, false, &mispredicted);
+	so->range_first = first;
+	so->range_last = last;
+	mispredicted = false;
+	if (!so->have_last)
+		snap_position(index, so, ScanDirectionIsForward(so->dir) ? &first : &last,
+					  false, &mispredicted);
+	else if (ScanDirectionIsForward(so->dir))
+		snap_position(index, so, KyroEntryCompare(&so->last, &first) >= 0 ?
+					  &so->last : &first,
+					  KyroEntryCompare(&so->last, &first) >= 0, &mispredicted);
+	else
+		snap_position(index, so, KyroEntryCompare(&so->last, &last) <= 0 ?
+					  &so->last : &last,
+					  KyroEntryCompare(&so->last, &last) <= 0, &mispredicted);
 	so->counts.lookups++;
 	so->counts.mispredicts += mispredicted;
-	so->snap_end = snap_search(index, so, &last, true, NULL);
 	for (int r = 0; r < so->delta->nruns; r++)
 	{
 		const KyroDeltaRun *run = &so->delta->runs[r];
@@ -669,14 +624,6 @@ position_range(Relation index, KyroScanOpaque so)
 	so->counts.delta_hits += delta_hit;
 	if (so->counts.lookups >= KYRO_COUNTS_FLUSH)
 		KyroAddScanCounts(index, &so->counts);
-	if (so->have_last)
-	{
-		if (ScanDirectionIsForward(so->dir))
-			so->snap_begin = Max(so->snap_begin, snap_search(index, so, &so->last, true, NULL));
-		else
-			so->snap_end = Min(so->snap_end, snap_search(index, so, &so->last, false, NULL));
-	}
-	so->snap_pos = ScanDirectionIsForward(so->dir) ? so->snap_begin : so->snap_end - 1;
 	so->positioned = true;
 	return true;
 }
@@ -695,7 +642,7 @@ next_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 	{
 		KyroEntry	s;
 		KyroEntry	d;
-		bool		have_s = false;
+		bool		have_s;
 		bool		have_d;
 		int			d_run = -1;
 
@@ -704,20 +651,9 @@ next_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 		if (so->recycled)
 			return false;
 
-		/* up to a tenth of the snapshot may be dead before a full fold */
-		while (so->snap_pos >= so->snap_begin && so->snap_pos < so->snap_end)
-		{
-			CHECK_FOR_INTERRUPTS();
-			s = snap_entry(index, so, so->snap_pos);
-			if (so->recycled)
-				return false;
-			if (!s.dead)
-			{
-				have_s = true;
-				break;
-			}
-			so->snap_pos += step;
-		}
+		have_s = peek_snap_entry(index, so, &s);
+		if (so->recycled)
+			return false;
 		/* the delta run whose next live entry comes first in so->dir */
 		for (int r = 0; r < so->delta->nruns; r++)
 		{
@@ -752,7 +688,7 @@ next_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 					   (KyroEntryCompare(&s, &d) < 0) == forward))
 		{
 			*out = s;
-			so->snap_pos += step;
+			take_snap_entry(so);
 			release_pin(&so->delta_buf);
 		}
 		else

@@ -34,22 +34,106 @@ typedef struct KyroVacuum
 	IndexBulkDeleteCallback callback;
 	void	   *callback_state;
 	IndexBulkDeleteResult *stats;
-	RmiPageEntry *decoded;		/* a snapshot page's entries */
-	uint16	   *slots;			/* the slots to flag on the page in hand */
-	int64		view_flagged;	/* on the view's snapshot pages */
+	RmiPageEntry *decoded;		/* a snapshot page's packed entries */
+	int64		view_flagged;	/* packed, on the view's snapshot pages */
 	int64		delta_flagged;	/* on the view's delta chains */
+	int64		area_flagged;	/* in the view's insert areas */
 	int64		other_flagged;	/* on pages no longer in the view */
 } KyroVacuum;
 
+/* Whether VACUUM removes the tuple an entry points to. */
+static bool
+removed(KyroVacuum *vac, uint32 block, uint16 offset)
+{
+	ItemPointerData tid;
+
+	ItemPointerSet(&tid, block, offset);
+	return vac->callback(&tid, vac->callback_state);
+}
+
 /*
- * Flag slots[0..n) of a page we hold pinned and no longer locked, under a
- * cleanup lock: once we have it, no scan holds a copy of the page's
- * entries (scans that keep copies keep the page pinned).  The page cannot
- * change meanwhile but for appends: no fold runs while we hold the fold
- * lock, only VACUUM sets dead bits, and a pinned page is never recycled.
+ * One pass over the live entries of a page of entries (snapshot or delta):
+ * count those whose tuples VACUUM removes (*packed: a snapshot page's
+ * packed part, or a delta page; *area: a snapshot page's insert area), and
+ * with flag set, flag them dead.  With counted, the others are counted in
+ * the index's tuples.
  */
 static void
-flag_slots(Relation index, Buffer buffer, const uint16 *slots, int n)
+entries_pass(KyroVacuum *vac, Page page, bool flag, bool counted,
+			 int64 *packed, int64 *area)
+{
+	*packed = *area = 0;
+	if (KyroPageKind(page) == KYRO_PAGE_SNAPSHOT)
+	{
+		void	   *content = KyroSnapContent(page);
+		uint32		count = rmi_page_count(content);
+		uint32		in_area = rmi_area_count(content);
+
+		rmi_page_decode(content, 0, count, vac->decoded);
+		for (uint32 i = 0; i < count; i++)
+		{
+			if (vac->decoded[i].dead)
+				continue;
+			if (removed(vac, vac->decoded[i].block, vac->decoded[i].offset))
+			{
+				(*packed)++;
+				if (flag)
+					rmi_page_set_dead(content, i);
+			}
+			else if (counted)
+				vac->stats->num_index_tuples += 1;
+		}
+		for (uint32 i = 0; i < in_area; i++)
+		{
+			RmiPageEntry e;
+
+			rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
+			if (e.dead)
+				continue;
+			if (removed(vac, e.block, e.offset))
+			{
+				(*area)++;
+				if (flag)
+					rmi_area_set_dead(content, KYRO_PAGE_CONTENT, i);
+			}
+			else if (counted)
+				vac->stats->num_index_tuples += 1;
+		}
+	}
+	else
+	{
+		KyroDeltaEntry *entries = KyroDeltaEntries(page);
+		uint32		count = KyroPageGetOpaque(page)->count;
+
+		for (uint32 i = 0; i < count; i++)
+		{
+			if (entries[i].dead)
+				continue;
+			if (vac->callback(&entries[i].tid, vac->callback_state))
+			{
+				(*packed)++;
+				if (flag)
+					entries[i].dead = 1;
+			}
+			else if (counted)
+				vac->stats->num_index_tuples += 1;
+		}
+	}
+}
+
+/*
+ * Flag the entries VACUUM removes on a page we hold pinned and no longer
+ * locked, under a cleanup lock: once we have it, no scan holds a copy of
+ * the page's entries (scans that keep copies keep the page pinned).  The
+ * page may have changed since VACUUM read it under its share lock: an
+ * insert may have added to its area, or repacked it (which moves every
+ * slot), and delta pages take appends.  So the entries are looked at again
+ * here, not flagged by the slots seen then.  No fold runs while we hold
+ * the fold lock, and a pinned page is never recycled.
+ */
+static void
+flag_entries(Relation index, KyroVacuum *vac, Buffer buffer, int64 *packed,
+			 int64 *area)
 {
 	GenericXLogState *state;
 	Page		page;
@@ -57,64 +141,12 @@ flag_slots(Relation index, Buffer buffer, const uint16 *slots, int n)
 	LockBufferForCleanup(buffer);
 	state = GenericXLogStart(index);
 	page = GenericXLogRegisterBuffer(state, buffer, 0);
-	if (KyroPageKind(page) == KYRO_PAGE_SNAPSHOT)
-	{
-		for (int i = 0; i < n; i++)
-			rmi_page_set_dead(KyroSnapContent(page), slots[i]);
-	}
+	entries_pass(vac, page, true, false, packed, area);
+	if (*packed + *area > 0)
+		GenericXLogFinish(state);
 	else
-	{
-		for (int i = 0; i < n; i++)
-			KyroDeltaEntries(page)[slots[i]].dead = 1;
-	}
-	GenericXLogFinish(state);
+		GenericXLogAbort(state);
 	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
-}
-
-/*
- * The slots of a share-locked snapshot page whose TIDs VACUUM removes;
- * counts the others in the view's entries if counted.
- */
-static int
-dead_snapshot_slots(KyroVacuum *vac, Page page, bool counted)
-{
-	uint32		count = KyroPageGetOpaque(page)->count;
-	int			n = 0;
-
-	rmi_page_decode(KyroSnapContent(page), 0, count, vac->decoded);
-	for (uint32 i = 0; i < count; i++)
-	{
-		ItemPointerData tid;
-
-		if (vac->decoded[i].dead)
-			continue;
-		ItemPointerSet(&tid, vac->decoded[i].block, vac->decoded[i].offset);
-		if (vac->callback(&tid, vac->callback_state))
-			vac->slots[n++] = (uint16) i;
-		else if (counted)
-			vac->stats->num_index_tuples += 1;
-	}
-	return n;
-}
-
-/* The same for a delta page. */
-static int
-dead_delta_slots(KyroVacuum *vac, Page page, bool counted)
-{
-	KyroDeltaEntry *entries = KyroDeltaEntries(page);
-	uint32		count = KyroPageGetOpaque(page)->count;
-	int			n = 0;
-
-	for (uint32 i = 0; i < count; i++)
-	{
-		if (entries[i].dead)
-			continue;
-		if (vac->callback(&entries[i].tid, vac->callback_state))
-			vac->slots[n++] = (uint16) i;
-		else if (counted)
-			vac->stats->num_index_tuples += 1;
-	}
-	return n;
 }
 
 /*
@@ -157,14 +189,15 @@ vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 	Buffer		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno,
 											RBM_NORMAL, vac->info->strategy);
 	Page		page = BufferGetPage(buffer);
-	int			n = 0;
+	int64		packed = 0;
+	int64		area = 0;
 	int64	   *flagged = &vac->other_flagged;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	if (view[blkno] != 0)
 	{
 		KyroCheckSnapshotPage(index, meta, items, view[blkno] - 1, buffer);
-		n = dead_snapshot_slots(vac, page, true);
+		entries_pass(vac, page, false, true, &packed, &area);
 		flagged = &vac->view_flagged;
 	}
 	else if (!PageIsNew(page) && KyroPageGetOpaque(page)->page_id == KYRO_PAGE_ID)
@@ -173,22 +206,24 @@ vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 
 		if (KyroPageKind(page) == KYRO_PAGE_SNAPSHOT &&
 			KyroPageProblem(page, KYRO_PAGE_SNAPSHOT, tag) == NULL)
-			n = dead_snapshot_slots(vac, page, false);
+			entries_pass(vac, page, false, false, &packed, &area);
 		else if (KyroPageKind(page) == KYRO_PAGE_DELTA &&
 				 KyroPageProblem(page, KYRO_PAGE_DELTA, tag) == NULL)
 		{
 			bool		in_view = delta_in_view(page, meta);
 
-			n = dead_delta_slots(vac, page, in_view);
+			entries_pass(vac, page, false, in_view, &packed, &area);
 			if (in_view)
 				flagged = &vac->delta_flagged;
 		}
 	}
 	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
-	if (n > 0)
+	if (packed + area > 0)
 	{
-		flag_slots(index, buffer, vac->slots, n);
-		*flagged += n;
+		flag_entries(index, vac, buffer, &packed, &area);
+		*flagged += packed;
+		if (flagged == &vac->view_flagged)
+			vac->area_flagged += area;
 	}
 	ReleaseBuffer(buffer);
 }
@@ -230,7 +265,7 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vac.callback_state = callback_state;
 	vac.stats = stats;
 	vac.decoded = palloc(sizeof(RmiPageEntry) * RMI_PAGE_MAX_ENTRIES);
-	vac.slots = palloc(sizeof(uint16) * Max(RMI_PAGE_MAX_ENTRIES, KYRO_DELTA_PER_PAGE));
+
 
 	KyroLockFold(index, true);
 	meta = KyroReadMeta(index);
@@ -249,16 +284,17 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		KyroVacuumDelayPoint();
 		vacuum_block(index, &vac, meta, items, view, blkno);
 	}
-	if (vac.view_flagged + vac.delta_flagged > 0)
+	if (vac.view_flagged + vac.delta_flagged + vac.area_flagged > 0)
 		bump_vacuum_generation(index, vac.view_flagged);
 	KyroUnlockFold(index);
 
-	stats->tuples_removed += vac.view_flagged + vac.delta_flagged;
+	stats->tuples_removed += vac.view_flagged + vac.delta_flagged +
+		vac.area_flagged;
 	stats->num_pages = RelationGetNumberOfBlocks(index);
 	pfree(view);
 	pfree(items);
 	pfree(vac.decoded);
-	pfree(vac.slots);
+
 	pfree(meta);
 	return stats;
 }

@@ -3,7 +3,8 @@
  * kwal.c
  *	  KyroDB's own WAL records, when the library is preloaded: a custom
  *	  resource manager whose records say what changed (an entry appended
- *	  to a delta page) instead of generic WAL's copy of the changed bytes.
+ *	  to a delta page, or added to a snapshot page's insert area) instead
+ *	  of generic WAL's copy of the changed bytes.
  *
  * Generic WAL compares the whole page outside its hole on every change,
  * and was the largest single cost of an insert after the index's own
@@ -33,6 +34,8 @@
 /* Record kinds, in the high bits of xl_info */
 #define XLOG_KYRO_DELTA_APPEND	0x10	/* block 0: a delta page; its data:
 										 * the entry appended */
+#define XLOG_KYRO_AREA_INSERT	0x20	/* block 0: a snapshot page; its data:
+										 * the entry added to its area */
 
 /* Whether this process registered the resource manager (preloaded). */
 static bool kyro_rmgr_registered = false;
@@ -95,6 +98,36 @@ KyroWalDeltaAppend(Relation index, Buffer buf, const KyroDeltaEntry *entry)
 	END_CRIT_SECTION();
 }
 
+/*
+ * Add entry to the insert area of the snapshot page in buf (pinned,
+ * exclusively locked, with room), logged with an area insert record if
+ * the index is WAL-logged.
+ */
+void
+KyroWalAreaInsert(Relation index, Buffer buf, const RmiPageEntry *entry)
+{
+	Page		page = BufferGetPage(buf);
+
+	Assert(KyroOwnWal());
+	START_CRIT_SECTION();
+	if (rmi_area_insert(KyroSnapContent(page), KYRO_PAGE_CONTENT, entry) < 0)
+		elog(PANIC, "kyrodb: insert area of block %u has no room",
+			 BufferGetBlockNumber(buf));
+	KyroSetAreaHole(page);
+	MarkBufferDirty(buf);
+	if (RelationNeedsWAL(index))
+	{
+		XLogRecPtr	recptr;
+
+		XLogBeginInsert();
+		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
+		XLogRegisterBufData(0, (char *) entry, sizeof(*entry));
+		recptr = XLogInsert(KYRO_RMGR_ID, XLOG_KYRO_AREA_INSERT);
+		PageSetLSN(page, recptr);
+	}
+	END_CRIT_SECTION();
+}
+
 /* ---- Replay ---- */
 
 static void
@@ -122,6 +155,32 @@ redo_delta_append(XLogReaderState *record)
 }
 
 static void
+redo_area_insert(XLogReaderState *record)
+{
+	Buffer		buf;
+
+	if (XLogReadBufferForRedo(record, 0, &buf) == BLK_NEEDS_REDO)
+	{
+		Page		page = BufferGetPage(buf);
+		Size		len;
+		char	   *data = XLogRecGetBlockData(record, 0, &len);
+		RmiPageEntry entry;
+
+		if (len != sizeof(entry) || KyroPageKind(page) != KYRO_PAGE_SNAPSHOT ||
+			rmi_area_check(KyroSnapContent(page), KYRO_PAGE_CONTENT, NULL) != RMI_AREA_OK)
+			elog(PANIC, "kyrodb: area insert record does not fit its page");
+		memcpy(&entry, data, sizeof(entry));
+		if (rmi_area_insert(KyroSnapContent(page), KYRO_PAGE_CONTENT, &entry) < 0)
+			elog(PANIC, "kyrodb: area insert record finds its page full");
+		KyroSetAreaHole(page);
+		PageSetLSN(page, record->EndRecPtr);
+		MarkBufferDirty(buf);
+	}
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+}
+
+static void
 kyro_redo(XLogReaderState *record)
 {
 	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
@@ -130,6 +189,9 @@ kyro_redo(XLogReaderState *record)
 	{
 		case XLOG_KYRO_DELTA_APPEND:
 			redo_delta_append(record);
+			break;
+		case XLOG_KYRO_AREA_INSERT:
+			redo_area_insert(record);
 			break;
 		default:
 			elog(PANIC, "kyrodb: unknown WAL record kind %u", info);
@@ -160,6 +222,18 @@ kyro_desc(StringInfo buf, XLogReaderState *record)
 						 ItemPointerGetBlockNumberNoCheck(&entry.tid),
 						 ItemPointerGetOffsetNumberNoCheck(&entry.tid));
 	}
+	else if (info == XLOG_KYRO_AREA_INSERT)
+	{
+		Size		len = 0;
+		char	   *data = XLogRecGetBlockData(record, 0, &len);
+		RmiPageEntry entry;
+
+		if (data == NULL || len != sizeof(entry))
+			return;
+		memcpy(&entry, data, sizeof(entry));
+		appendStringInfo(buf, "key " UINT64_FORMAT " tid (%u,%u)",
+						 entry.key, entry.block, entry.offset);
+	}
 }
 
 static const char *
@@ -169,6 +243,8 @@ kyro_identify(uint8 info)
 	{
 		case XLOG_KYRO_DELTA_APPEND:
 			return "DELTA_APPEND";
+		case XLOG_KYRO_AREA_INSERT:
+			return "AREA_INSERT";
 	}
 	return NULL;
 }

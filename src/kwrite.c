@@ -46,6 +46,7 @@ struct KyroWriter
 	uint32		items_cap;
 	uint32		key_pages;
 	uint32		pages_written;	/* snapshot pages written, not kept */
+	size_t		fill_bytes;		/* what a page of keys is packed to */
 	Page		page;			/* scratch for building a page */
 };
 
@@ -61,6 +62,7 @@ KyroWriterBegin(Relation index, uint32 epoch)
 	w->page = palloc(BLCKSZ);
 	w->items_cap = 64;
 	w->items = palloc(sizeof(KyroDirItem) * w->items_cap);
+	w->fill_bytes = (size_t) KYRO_PAGE_CONTENT * KyroGetOptions(index)->fillfactor / 100;
 	return w;
 }
 
@@ -97,7 +99,9 @@ new_item(KyroWriter *w)
 }
 
 /*
- * Write as many pending entries as fit as one snapshot page.  At the end
+ * Write as many pending entries as fit as one snapshot page: a page of
+ * keys packed to the index's fillfactor, the rest of it left to its insert
+ * area (NULL pages take no inserts and are packed full).  At the end
  * of a run of entries that a kept page follows (balance), when what would
  * be left for a next page is less than half a page, the two pages share
  * the rest evenly instead, as a B-tree splits a page: a fold that adds a
@@ -111,15 +115,18 @@ write_one_page(KyroWriter *w, bool balance)
 {
 	RmiPageEntry *first = &w->pending[w->head];
 	uint32		n = Min(w->npending - w->head, RMI_PAGE_MAX_ENTRIES);
-	uint32		fit = rmi_page_fit(first, n, KYRO_PAGE_CONTENT, w->last_count);
+	size_t		cap = w->pending_nulls ? KYRO_PAGE_CONTENT : w->fill_bytes;
+	uint32		fit = rmi_page_fit(first, n, cap, w->last_count);
 	uint16		flags = w->pending_nulls ? KYRO_PAGE_NULLS : 0;
 	KyroDirItem *item;
 
+	/* an entry too wide for the fill still goes on a page of its own */
+	if (fit == 0)
+		fit = rmi_page_fit(first, n, KYRO_PAGE_CONTENT, 1);
 	if (balance && fit > 0 && fit < n &&
 		(int64) n == w->npending - w->head && n - fit < fit / 2)
 	{
-		uint32		half = rmi_page_fit(first, (n + 1) / 2, KYRO_PAGE_CONTENT,
-										(n + 1) / 2);
+		uint32		half = rmi_page_fit(first, (n + 1) / 2, cap, (n + 1) / 2);
 
 		if (half > 0)
 			fit = half;
@@ -130,6 +137,7 @@ write_one_page(KyroWriter *w, bool balance)
 		rmi_page_encode(first, fit, KyroSnapContent(w->page), KYRO_PAGE_CONTENT) == 0)
 		elog(ERROR, "kyro_rmi: an entry does not fit on a snapshot page");
 	KyroPageGetOpaque(w->page)->count = fit;
+	KyroSetAreaHole(w->page);
 
 	item = new_item(w);
 	item->first_key = first->key;
@@ -181,6 +189,21 @@ KyroWriterAdd(KyroWriter *w, const KyroEntry *entry)
 		w->nnonnull++;
 	if (w->npending - w->head >= RMI_PAGE_MAX_ENTRIES)
 		write_one_page(w, false);
+}
+
+/*
+ * End the entries of one old page that a fold rewrote: they go to pages
+ * of their own, the last two sharing evenly when the last would be less
+ * than half full (write_one_page), as a B-tree splits a full page in two.
+ * A page reaches a fold with entries of its own when it was full, so
+ * packing its entries together with the next page's would leave pages as
+ * full as before, and the next inserts would overflow them again.
+ */
+void
+KyroWriterEndPage(KyroWriter *w)
+{
+	Assert(!w->pending_nulls);
+	write_pending(w, true);
 }
 
 /*

@@ -47,7 +47,7 @@ bool		kyro_wal_records = true;
 int			kyro_max_indexes = 1000;
 
 static relopt_kind kyro_relopt_kind;
-static relopt_parse_elt kyro_relopt_tab[3];
+static relopt_parse_elt kyro_relopt_tab[4];
 
 /*
  * Initialise the library when it is loaded: settings, index options, and
@@ -181,6 +181,13 @@ _PG_init(void)
 	kyro_relopt_tab[2].optname = "delta_scale_factor";
 	kyro_relopt_tab[2].opttype = RELOPT_TYPE_REAL;
 	kyro_relopt_tab[2].offset = offsetof(KyroOptions, delta_scale_factor);
+	add_int_reloption(kyro_relopt_kind, "fillfactor",
+					  "Percent of each snapshot page packed by a build or fold; the rest takes inserts",
+					  KYRO_DEFAULT_FILLFACTOR, KYRO_MIN_FILLFACTOR,
+					  KYRO_MAX_FILLFACTOR, ShareUpdateExclusiveLock);
+	kyro_relopt_tab[3].optname = "fillfactor";
+	kyro_relopt_tab[3].opttype = RELOPT_TYPE_INT;
+	kyro_relopt_tab[3].offset = offsetof(KyroOptions, fillfactor);
 
 	/*
 	 * Reserving the prefix rejects misspelt kyrodb.* settings instead of
@@ -214,7 +221,8 @@ kyrooptions(Datum reloptions, bool validate)
 KyroOptions *
 KyroGetOptions(Relation index)
 {
-	static KyroOptions defaults = {0, 0, KYRO_DEFAULT_TARGET_ERROR, -1};
+	static KyroOptions defaults = {0, 0, KYRO_DEFAULT_TARGET_ERROR, -1,
+	KYRO_DEFAULT_FILLFACTOR};
 
 	if (index->rd_options != NULL)
 		return (KyroOptions *) index->rd_options;

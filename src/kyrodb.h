@@ -50,18 +50,21 @@
 #include "kcompat.h"
 #include "rmi/rmi.h"
 #include "rmi/rmi_page.h"
+#include "rmi/rmi_area.h"
 
 /*
  * Version of the shared library.  It must equal default_version in
  * kyrodb.control; the regression tests compare the two.
  */
-#define KYRODB_VERSION "0.2.1"
+#define KYRODB_VERSION "0.3.0"
 
 /* ---- On-disk format ---- */
 
 #define KYRO_MAGIC				0x4B59524FU	/* "KYRO" */
-#define KYRO_FORMAT_VERSION		3	/* 1: 0.1.0, fixed-width entries; 2: one
-										 * epoch for every snapshot page */
+#define KYRO_FORMAT_VERSION		4	/* 1: 0.1.0, fixed-width entries; 2: one
+										 * epoch for every snapshot page; 3:
+										 * 0.2, no insert areas */
+#define KYRO_FORMAT_NO_AREAS	3	/* still read and written, without areas */
 #define KYRO_METAPAGE_BLKNO		0
 #define KYRO_PAGE_ID			0xFF87	/* tells pg_filedump our pages apart */
 
@@ -98,10 +101,15 @@ typedef KyroPageOpaqueData *KyroPageOpaque;
 /*
  * A snapshot page: its entries encoded by the page codec (rmi/rmi_page.h),
  * which packs them at widths chosen for this page alone and keeps a model
- * of the page's own keys.  The snapshot's NULL entries come last, on pages
- * of their own flagged KYRO_PAGE_NULLS (their keys encode as 0).
+ * of the page's own keys, then (format 4) its insert area (rmi/rmi_area.h)
+ * in the bytes the packing leaves free: the page's hole, between pd_lower
+ * and pd_upper, is the area's free space.  The snapshot's NULL entries
+ * come last, on pages of their own flagged KYRO_PAGE_NULLS (their keys
+ * encode as 0), which take no inserts.
  */
 #define KyroSnapContent(page)	((void *) PageGetContents(page))
+
+extern void KyroSetAreaHole(Page page);
 
 /*
  * A directory item: where one snapshot page is and what it starts with, so
@@ -122,7 +130,8 @@ typedef struct KyroDirItem
 	BlockNumber first_block;	/* TID of the page's first entry */
 	uint16		first_offset;
 	uint16		flags;			/* the page's KYRO_PAGE_NULLS */
-	uint32		count;			/* entries on the page (model: bytes) */
+	uint32		count;			/* entries packed on the page when the view
+								 * was written (model: bytes) */
 	uint32		pad;
 } KyroDirItem;
 
@@ -190,7 +199,7 @@ typedef struct KyroMetaPageData
 	uint32		model_bytes;
 	uint32		dir_pages;
 	uint32		key_pages;		/* snapshot pages with keys; NULL pages follow */
-	uint32		pad;
+	uint32		flags;			/* KYRO_META_AREAS_FROZEN */
 	KyroChain	active;			/* inserts append here */
 	KyroChain	frozen;			/* being folded: while a fold runs, and
 								 * between the steps of one */
@@ -201,6 +210,12 @@ typedef struct KyroMetaPageData
 } KyroMetaPageData;
 
 typedef KyroMetaPageData *KyroMetaPage;
+
+/*
+ * A fold is reading the view's pages: inserts go to the delta, not to the
+ * insert areas, until its switch clears the flag (DESIGN.md, "Inserts").
+ */
+#define KYRO_META_AREAS_FROZEN	0x0001
 
 #define KyroPageGetMeta(page)	((KyroMetaPage) PageGetContents(page))
 #define KYRO_MAX_DIR_PAGES \
@@ -221,6 +236,8 @@ extern void KyroRegisterRmgr(void);
 extern bool KyroOwnWal(void);
 extern void KyroWalDeltaAppend(Relation index, Buffer buf,
 							   const KyroDeltaEntry *entry);
+extern void KyroWalAreaInsert(Relation index, Buffer buf,
+							  const RmiPageEntry *entry);
 
 /* ---- Options ---- */
 
@@ -230,6 +247,7 @@ typedef struct KyroOptions
 	int			delta_limit;	/* the delta limit's floor; 0: the setting */
 	int			target_error;	/* model's wanted mean error, positions */
 	double		delta_scale_factor; /* share of the snapshot; -1: the setting */
+	int			fillfactor;		/* percent of a snapshot page packed */
 } KyroOptions;
 
 /*
@@ -247,6 +265,24 @@ typedef struct KyroOptions
 #define KYRO_DEFAULT_TARGET_ERROR	RMI_DEFAULT_TARGET_ERROR
 #define KYRO_MIN_TARGET_ERROR		1
 #define KYRO_MAX_TARGET_ERROR		65536
+
+/*
+ * A build or fold packs snapshot pages to fillfactor percent of their
+ * content and leaves the rest to the insert area, as btree leaves its
+ * leaves 10% free (its BTREE_DEFAULT_FILLFACTOR).
+ */
+#define KYRO_DEFAULT_FILLFACTOR		90
+
+/*
+ * An insert that finds its page's area full repacks the page in place
+ * while the page then keeps room for an area of this many entries; past
+ * that the page is full, and its inserts go to the delta until a fold
+ * splits it.  Each repack re-encodes the page, so a smaller area would
+ * make the last repacks of a filling page cost more per insert.
+ */
+#define KYRO_REPACK_MIN_AREA		16
+#define KYRO_MIN_FILLFACTOR			10
+#define KYRO_MAX_FILLFACTOR			100
 
 extern int	kyro_delta_limit_guc;
 extern double kyro_delta_scale_factor_guc;
@@ -317,8 +353,6 @@ typedef struct KyroSnapCache
 	KyroDirItem *items;			/* the directory: snapshot pages, then model */
 	uint64	   *first_keys;		/* of pages [0, key_pages), for the root */
 	uint64	   *null_keys;		/* of the NULL pages: zeroes */
-	int64	   *first_pos;		/* snapshot position of each page's first
-								 * entry; [snap_pages] = snap_entries */
 	bool		has_model;		/* false: model missing or rejected */
 	RmiModel	model;			/* the root: key -> page */
 	void	   *model_buf;		/* the model's bytes: a copy, or the mapping */
@@ -448,25 +482,29 @@ typedef struct KyroScanOpaqueData
 	bool		recycled;		/* met a page of another view: restart */
 	ScanDirection dir;
 	int			range_no;
-	int64		snap_pos;		/* next snapshot position to look at */
-	int64		snap_begin;		/* the range's positions: [begin, end) */
-	int64		snap_end;
-	int64		delta_pos[KYRO_DELTA_MAX_RUNS];	/* the same in each delta run */
-	int64		delta_begin[KYRO_DELTA_MAX_RUNS];
+	KyroEntry	range_first;	/* the range's bounds, as entries */
+	KyroEntry	range_last;
+	bool		snap_done;		/* the snapshot has no more of the range */
+	int64		delta_pos[KYRO_DELTA_MAX_RUNS];	/* next position in each delta run */
+	int64		delta_begin[KYRO_DELTA_MAX_RUNS];	/* the range there: [begin, end) */
 	int64		delta_end[KYRO_DELTA_MAX_RUNS];
 	bool		at_end;			/* the last call ran off an end */
 	bool		have_last;		/* the last entry returned */
 	KyroEntry	last;
 
 	/*
-	 * Entries [cache_lo, cache_lo + cache_n) of snapshot page page_no,
-	 * decoded so that no lock is held between calls: a few around a
-	 * search's answer, a longer run for a walk.
+	 * Entries of snapshot page page_no, packed and from its insert area
+	 * merged, decoded in the scan's direction so that no lock is held
+	 * between calls: a few around a search's answer, a longer run for a
+	 * walk.  cache[cache_i..cache_n) are still to return; cache_more says
+	 * the page has entries past them, read by searching again after the
+	 * last one decoded (inserts may have added some meanwhile).
 	 */
 	int64		page_no;		/* -1: none */
-	int			page_count;		/* entries on that page */
-	int			cache_lo;
+	bool		page_nulls;		/* it is a page of NULL entries */
+	int			cache_i;
 	int			cache_n;
+	bool		cache_more;
 	RmiPageEntry cache[KYRO_SCAN_WALK_CHUNK];
 
 	/* mark and restore */
@@ -741,9 +779,16 @@ extern Buffer KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
 extern RmiStatus KyroLoadModel(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, MemoryContext cxt,
 							   RmiModel *model, char **buf, bool *recycled);
+extern void KyroCountPageEntries(Relation index, const KyroSnapCache *snap,
+								 int64 *packed, int64 *area_live,
+								 int64 *area_all);
 extern RmiStatus KyroModelTail(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, uint64 *checksum,
 							   bool *recycled);
+
+/* kroute.c: an entry to its snapshot page */
+extern uint32 KyroRoutePage(const KyroSnapCache *snap, const KyroEntry *probe,
+							bool strict, uint64 *compared, bool *mispredicted);
 
 /* kbuild.c: CREATE INDEX */
 extern IndexBuildResult *kyrobuild(Relation heap, Relation index,
@@ -755,6 +800,7 @@ typedef struct KyroWriter KyroWriter;
 extern KyroWriter *KyroWriterBegin(Relation index, uint32 epoch);
 extern void KyroWriterAdd(KyroWriter *w, const KyroEntry *entry);
 extern void KyroWriterKeep(KyroWriter *w, const KyroDirItem *old);
+extern void KyroWriterEndPage(KyroWriter *w);
 
 /*
  * The old view's root model, offered to a fold's writer to carry over.

@@ -124,7 +124,10 @@ rmi_area_verify(const void *buf, size_t cap, RmiPageStatus *packed_status)
 			return RMI_AREA_ORDER_BAD;
 		seen[r] = 1;
 		read_record(buf, cap, r, &cur);
-		if (i > 0 && rmi_page_compare(&prev, &cur) >= 0)
+		/* equal entries are allowed while one is dead (a reused TID) */
+		if (i > 0 && (rmi_page_compare(&prev, &cur) > 0 ||
+					  (rmi_page_compare(&prev, &cur) == 0 &&
+					   !prev.dead && !cur.dead)))
 			return RMI_AREA_ORDER_BAD;
 		slot = rmi_page_search(buf, &cur, 0, NULL);
 		if (slot < rmi_page_count(buf))
@@ -132,7 +135,8 @@ rmi_area_verify(const void *buf, size_t cap, RmiPageStatus *packed_status)
 			RmiPageEntry packed_entry;
 
 			rmi_page_get(buf, slot, &packed_entry);
-			if (rmi_page_compare(&packed_entry, &cur) == 0)
+			if (rmi_page_compare(&packed_entry, &cur) == 0 &&
+				!packed_entry.dead && !cur.dead)
 				return RMI_AREA_DUPLICATE;
 		}
 		prev = cur;

@@ -68,8 +68,10 @@ typedef struct RmiAreaCursor
  * rmi_area_check: the packed part passes rmi_page_check (its status in
  * *packed_status if given) and the area fits in the rest of cap, in O(1).
  * rmi_area_verify: also rmi_page_verify, and an order that is a
- * permutation of the records in strictly ascending entry order, with no
- * entry also in the packed part, in O(count + n).
+ * permutation of the records in ascending entry order, with no entry
+ * also in the packed part, in O(count + n).  Two equal entries (in the
+ * area, or one packed) are allowed when one of them is dead: a heap TID
+ * VACUUM freed may come back with the same key.
  */
 extern RmiAreaStatus rmi_area_check(const void *buf, size_t cap,
 									RmiPageStatus *packed_status);

@@ -1,0 +1,175 @@
+--
+-- Insert areas: a build packs snapshot pages to the index's fillfactor, and
+-- inserts go into the area of the page their key belongs to; once a page's
+-- area is full, to the delta.  Scans merge both parts of every page with
+-- the delta, in both directions; VACUUM flags area entries; a fold keeps
+-- the areas of pages it leaves alone and empties those it rewrites.
+-- kyrodb.check(index, true) after every phase.
+--
+
+CREATE EXTENSION IF NOT EXISTS kyrodb;
+
+CREATE TABLE ka (k int8, v int) WITH (autovacuum_enabled = off);
+-- random multiples of 10, and 1000 to 1100: inserts land between them
+SELECT setseed(0.25);
+INSERT INTO ka SELECT (random() * 1e9)::int8 * 10, i FROM generate_series(1, 20000) i;
+INSERT INTO ka SELECT i, 0 FROM generate_series(1000, 1100, 10) i;
+CREATE INDEX ka_k ON ka USING kyro_rmi (k) WITH (delta_limit = 1073741824);
+SELECT reloptions FROM pg_class WHERE relname = 'ka_k';
+SELECT area_items, delta_items, snapshot_items FROM kyrodb.stats('ka_k');
+
+-- the quals every phase compares with a sequential scan
+CREATE FUNCTION pg_temp.ka_compare()
+RETURNS TABLE (n int, scan text, nrows bigint, missing bigint, extra bigint)
+LANGUAGE sql AS $$
+	SELECT 1, c.* FROM kyro_test.compare('SELECT k, v FROM ka WHERE k = 1010') c
+	UNION ALL
+	SELECT 2, c.* FROM kyro_test.compare('SELECT k, v FROM ka WHERE k BETWEEN 5000000000 AND 5020000000') c
+	UNION ALL
+	SELECT 3, c.* FROM kyro_test.compare('SELECT k FROM ka WHERE k IN (3, 1000, 1005, 1100, 7777777770)') c
+	UNION ALL
+	SELECT 4, c.* FROM kyro_test.compare('SELECT k FROM ka WHERE k < 20000000') c
+	UNION ALL
+	SELECT 5, c.* FROM kyro_test.compare('SELECT k FROM ka WHERE k >= 9980000000') c
+	UNION ALL
+	SELECT 6, c.* FROM kyro_test.compare('SELECT k FROM ka ORDER BY k DESC LIMIT 300', '{index}') c
+	UNION ALL
+	SELECT 7, c.* FROM kyro_test.compare('SELECT k FROM ka WHERE k > 3000000000 ORDER BY k LIMIT 300', '{index}') c
+	UNION ALL
+	SELECT 8, c.* FROM kyro_test.compare('SELECT k FROM ka WHERE k IS NULL') c
+	ORDER BY 1, 2
+$$;
+
+-- Whether an index scan returns the same rows in the same order as a
+-- sequential scan and a sort, forward and backward.
+CREATE FUNCTION pg_temp.ka_ordered(lo int8, hi int8)
+RETURNS TABLE (direction text, same_order bool)
+LANGUAGE plpgsql AS $$
+DECLARE
+	want int8[];
+	got int8[];
+BEGIN
+	SET LOCAL enable_seqscan = on;
+	SET LOCAL enable_indexscan = off;
+	SET LOCAL enable_indexonlyscan = off;
+	SET LOCAL enable_bitmapscan = off;
+	SELECT array_agg(k ORDER BY k, v) INTO want FROM ka WHERE k BETWEEN lo AND hi;
+	SET LOCAL enable_seqscan = off;
+	SET LOCAL enable_indexscan = on;
+	SET LOCAL enable_indexonlyscan = on;
+	SET LOCAL enable_sort = off;
+	SELECT array_agg(k) INTO got FROM (SELECT k FROM ka WHERE k BETWEEN lo AND hi ORDER BY k) s;
+	direction := 'forward';
+	same_order := got IS NOT DISTINCT FROM want;
+	RETURN NEXT;
+	SELECT array_agg(k) INTO got FROM (SELECT k FROM ka WHERE k BETWEEN lo AND hi ORDER BY k DESC) s;
+	SELECT array_agg(x ORDER BY o DESC) INTO want FROM unnest(want) WITH ORDINALITY u(x, o);
+	direction := 'backward';
+	same_order := got IS NOT DISTINCT FROM want;
+	RETURN NEXT;
+END
+$$;
+
+-- Phase 1: a few inserts between the keys of every page go to the pages'
+-- areas.
+INSERT INTO ka SELECT (random() * 1e9)::int8 * 10 + 5, -i FROM generate_series(1, 50) i;
+INSERT INTO ka VALUES (1005, 1), (1005, 2), (1095, 1);
+SELECT area_items, delta_items, live_items FROM kyrodb.stats('ka_k');
+SELECT * FROM pg_temp.ka_compare();
+SELECT * FROM pg_temp.ka_ordered(0, 1e10::int8);
+SELECT kyrodb.check('ka_k', true);
+
+-- Phase 2: more than the areas hold: pages repack in place (their packed
+-- entries grow), and once full the rest goes to the delta; scans merge
+-- packed, area and delta entries.
+INSERT INTO ka SELECT (random() * 1e9)::int8 * 10 + 3, i FROM generate_series(1, 3000) i;
+SELECT snapshot_items > 20011 AS repacked, area_items > 0 AS in_areas,
+	   delta_items > 0 AS overflowed,
+	   live_items = (SELECT count(*) FROM ka) AS counted
+FROM kyrodb.stats('ka_k');
+SELECT * FROM pg_temp.ka_compare();
+SELECT * FROM pg_temp.ka_ordered(0, 1e10::int8);
+SELECT * FROM pg_temp.ka_ordered(1000, 1100);
+SELECT kyrodb.check('ka_k', true);
+
+-- NULL keys go to the delta: NULL pages take no inserts
+INSERT INTO ka SELECT NULL, i FROM generate_series(1, 40) i;
+SELECT * FROM pg_temp.ka_compare() WHERE n = 8;
+
+-- Phase 3: VACUUM flags dead area entries (and packed and delta ones).
+DELETE FROM ka WHERE v % 3 = 0;
+VACUUM ka;
+SELECT live_items = (SELECT count(*) FROM ka) AS counted FROM kyrodb.stats('ka_k');
+SELECT * FROM pg_temp.ka_compare();
+SELECT * FROM pg_temp.ka_ordered(0, 1e10::int8);
+SELECT kyrodb.check('ka_k', true);
+
+-- Phase 4: a fold rewrites every page that has entries in the delta (a
+-- full one, splitting it), with its area.
+SELECT kyrodb.snapshot('ka_k') > 1 AS folded;
+SELECT delta_items, live_items = (SELECT count(*) FROM ka) AS counted
+FROM kyrodb.stats('ka_k');
+SELECT * FROM pg_temp.ka_compare();
+SELECT kyrodb.check('ka_k', true);
+-- the split pages have room: inserts go to their areas again
+INSERT INTO ka SELECT (random() * 1e9)::int8 * 10 + 7, i FROM generate_series(1, 500) i;
+SELECT delta_items, area_items > 0 AS in_areas FROM kyrodb.stats('ka_k');
+SELECT * FROM pg_temp.ka_compare();
+SELECT * FROM pg_temp.ka_ordered(0, 1e10::int8);
+
+-- Phase 5: kyrodb.rebuild rewrites every page: no area keeps an entry.
+SELECT epoch > 0 AS rebuilt FROM kyrodb.rebuild('ka_k');
+SELECT area_items, delta_items, live_items = (SELECT count(*) FROM ka) AS counted
+FROM kyrodb.stats('ka_k');
+SELECT * FROM pg_temp.ka_compare();
+SELECT kyrodb.check('ka_k', true);
+
+-- Phase 6: a fold keeps the pages the delta has nothing for, areas and
+-- all.  A few inserts go to areas; keys past the last one fill the last
+-- page and go to the delta, so the fold rewrites the last page alone.
+INSERT INTO ka SELECT (random() * 1e9)::int8 * 10 + 1, i FROM generate_series(1, 10) i;
+INSERT INTO ka SELECT 1e10::int8 + i, i FROM generate_series(1, 3000) i;
+SELECT area_items AS areas_before, snapshot_pages AS pages_before
+FROM kyrodb.stats('ka_k') \gset
+SELECT kyrodb.snapshot('ka_k') > 1 AS folded;
+SELECT delta_items, area_items BETWEEN 10 AND :areas_before - 1 AS areas_kept,
+	   snapshot_pages > :pages_before AS appended,
+	   live_items = (SELECT count(*) FROM ka) AS counted
+FROM kyrodb.stats('ka_k');
+SELECT * FROM pg_temp.ka_compare();
+SELECT * FROM pg_temp.ka_ordered(0, 1e11::int8);
+SELECT kyrodb.check('ka_k', true);
+
+-- A scrollable cursor walks back and forth over a page while its area
+-- takes inserts: each FETCH sees the rows as of the cursor's snapshot.
+INSERT INTO ka SELECT i, 1 FROM generate_series(1000, 1100, 10) i;
+BEGIN;
+DECLARE c SCROLL CURSOR FOR SELECT k FROM ka WHERE k BETWEEN 1000 AND 1100 ORDER BY k;
+FETCH 3 FROM c;
+INSERT INTO ka VALUES (1001, 0), (1002, 0), (1099, 0);
+FETCH 3 FROM c;
+FETCH BACKWARD 4 FROM c;
+FETCH LAST FROM c;
+FETCH BACKWARD 2 FROM c;
+COMMIT;
+SELECT * FROM pg_temp.ka_ordered(1000, 1100);
+
+-- fillfactor 100: pages packed full, inserts go to the delta as in 0.2
+CREATE TABLE kf100 (k int8);
+INSERT INTO kf100 SELECT i * 2 FROM generate_series(1, 20000) i;
+CREATE INDEX kf100_k ON kf100 USING kyro_rmi (k) WITH (fillfactor = 100);
+INSERT INTO kf100 SELECT i * 2 + 1 FROM generate_series(1, 500) i;
+SELECT area_items, delta_items FROM kyrodb.stats('kf100_k');
+-- and a smaller fillfactor leaves more room: more pages, more inserts taken
+CREATE INDEX kf50_k ON kf100 USING kyro_rmi (k) WITH (fillfactor = 50);
+SELECT s50.snapshot_pages > s100.snapshot_pages AS more_pages
+FROM kyrodb.stats('kf50_k') s50, kyrodb.stats('kf100_k') s100;
+INSERT INTO kf100 SELECT i * 2 + 1 FROM generate_series(501, 1500) i;
+SELECT indexrelname, area_items, delta_items FROM kyrodb.stat_indexes
+WHERE relname = 'kf100' ORDER BY 1;
+SELECT kyrodb.check('kf50_k', true);
+DROP TABLE kf100;
+
+DROP TABLE ka;
+-- the suites after this one install the extension themselves
+DROP EXTENSION kyrodb;
