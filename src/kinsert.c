@@ -262,12 +262,20 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 		}
 		done = true;
 	}
-	else
+	else if (p + 1 < snap->key_pages ||
+			 !rmi_area_appends_only(KyroSnapContent(page), KYRO_PAGE_CONTENT))
 	{
 		/* a full area: repack in place while the page keeps room for one */
 		done = repack_page(index, buffer, &pe,
 						   KYRO_REPACK_MIN_AREA * RMI_AREA_ENTRY_BYTES);
 	}
+
+	/*
+	 * Appends (keys past the last page's entries: ids, timestamps) go to
+	 * the delta once the last page's area is full: repacking the last page
+	 * for each areaful of them would re-encode it over and over, where an
+	 * append fold writes only the new entries' pages.
+	 */
 	if (state != NULL)
 		GenericXLogAbort(state);
 	UnlockReleaseBuffer(buffer);

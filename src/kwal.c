@@ -212,7 +212,10 @@ kyro_desc(StringInfo buf, XLogReaderState *record)
 		KyroDeltaEntry entry;
 
 		if (data == NULL || len != sizeof(entry))
+		{
+			appendStringInfoString(buf, "entry in the page image");
 			return;
+		}
 		memcpy(&entry, data, sizeof(entry));
 		if (entry.isnull)
 			appendStringInfoString(buf, "key NULL");
@@ -228,8 +231,12 @@ kyro_desc(StringInfo buf, XLogReaderState *record)
 		char	   *data = XLogRecGetBlockData(record, 0, &len);
 		RmiPageEntry entry;
 
+		/* with a full page image, the record carries the page, not the entry */
 		if (data == NULL || len != sizeof(entry))
+		{
+			appendStringInfoString(buf, "entry in the page image");
 			return;
+		}
 		memcpy(&entry, data, sizeof(entry));
 		appendStringInfo(buf, "key " UINT64_FORMAT " tid (%u,%u)",
 						 entry.key, entry.block, entry.offset);

@@ -1,5 +1,6 @@
 # KyroDB's own WAL records (preloaded): inserts are logged as "kyrodb"
-# records, not generic WAL ones; a standby replays them to the primary's
+# records (into a page's insert area, or onto the delta), not generic WAL
+# ones, and repacks as full page images; a standby replays them to the primary's
 # pages (wal_consistency_checking = kyrodb on both, so a record that
 # replays to another page stops the standby); pg_waldump lists and
 # describes them; and a server that must replay them without the library
@@ -41,8 +42,10 @@ sub records_between
 	  ],
 	  '>', \$out, '2>', \$err;
 	my @lines = split /\n/, $out;
-	return (scalar(grep { /rmgr: custom$RMGR_ID\b/ } @lines),
-		scalar(grep { /rmgr: Generic\b/ } @lines));
+	return (
+		scalar(grep { /rmgr: custom$RMGR_ID\b/ } @lines),
+		scalar(grep { /rmgr: Generic\b/ } @lines),
+		scalar(grep { /rmgr: XLOG\b.*\bFPI\b/ } @lines));
 }
 
 my @queries = (
@@ -51,8 +54,9 @@ my @queries = (
 	'SELECT k FROM t WHERE k IS NULL OR k < 3 ORDER BY k DESC',
 	'SELECT count(*) FROM t WHERE k = 4321');
 
-# Inserts into the delta: keys inside the snapshot's range, past its end,
-# and NULLs, then a fold and more inserts onto the new view's chain.
+# Inserts into the pages' areas and the delta: keys inside the snapshot's
+# range (areas, then the delta once pages are full), past its end, and
+# NULLs (the delta), then a fold and more inserts into the new view.
 my $lsn_before = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 $primary->safe_psql(
 	'postgres', q{
@@ -77,8 +81,9 @@ is( count_mismatches(
 	'the standby answers as the primary');
 replayed_cleanly($standby);
 
-# pg_waldump: a kyrodb record per insert into the delta (but the few that
-# start a new delta page, which change the metapage too).
+# pg_waldump: a kyrodb record per insert into an area or the delta (but
+# the few that start a new delta page, which change the metapage too, and
+# those that repack their page).
 my ($ours, $generic) = records_between($lsn_before, $lsn_after);
 cmp_ok($ours, '>=', 3500,
 	"pg_waldump lists the inserts as records of resource manager $RMGR_ID");
@@ -89,18 +94,65 @@ cmp_ok($generic, '<', $ours / 20,
 # (pg_walinspect: a contrib module of 15 and later, where it is built).
 SKIP:
 {
-	skip 'pg_walinspect is not installed', 1
+	skip 'pg_walinspect is not installed', 2
 	  unless extension_available($primary, 'pg_walinspect');
 	$primary->safe_psql('postgres', 'CREATE EXTENSION pg_walinspect');
+	my $described = $primary->safe_psql(
+		'postgres',
+		qq{SELECT string_agg(d, E'\\n') FROM (
+			SELECT DISTINCT ON (record_type)
+				resource_manager || ' ' || record_type || ' ' || description AS d
+			FROM pg_get_wal_records_info('$lsn_before', '$lsn_after')
+			WHERE resource_manager = 'kyrodb' AND description LIKE 'key %'
+			ORDER BY record_type, start_lsn) r});
 	like(
-		$primary->safe_psql(
-			'postgres',
-			qq{SELECT string_agg(resource_manager || ' ' || record_type || ' ' || description, E'\\n')
-			   FROM (SELECT * FROM pg_get_wal_records_info('$lsn_before', '$lsn_after')
-			         WHERE resource_manager = 'kyrodb' LIMIT 3) r}),
+		$described,
+		qr/kyrodb AREA_INSERT key \d+ tid \(\d+,\d+\)/,
+		"a backend describes the records: an insert into a page's area");
+	like(
+		$described,
 		qr/kyrodb DELTA_APPEND key \d+ tid \(\d+,\d+\)/,
-		'a backend describes the records: kind, key and heap tid');
+		'and an append to the delta (NULL keys, full pages)');
 }
+
+# Repacks: random keys fill the pages' areas, and inserts repack the
+# pages in place, each logged as a full page image (a core record, which
+# the standby replays and checks like any other).
+$primary->safe_psql(
+	'postgres', q{
+CREATE TABLE r (k int8);
+SELECT setseed(0.5);
+INSERT INTO r SELECT (random() * 1e12)::int8 FROM generate_series(1, 20000);
+CREATE INDEX r_k_idx ON r USING kyro_rmi (k) WITH (delta_limit = 100000);
+});
+$lsn_before = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+$primary->safe_psql('postgres',
+	'INSERT INTO r SELECT (random() * 1e12)::int8 FROM generate_series(1, 3000)');
+$lsn_after = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+my @repack_queries = (
+	'SELECT count(*), sum(k) FROM r WHERE k BETWEEN 1e11 AND 4e11',
+	'SELECT k FROM r WHERE k > 999000000000 ORDER BY k DESC');
+compare_with_seqscan($primary, 'postgres', 'primary after repacks',
+	@repack_queries);
+my (undef, undef, $images) = records_between($lsn_before, $lsn_after);
+cmp_ok($images, '>', 0, 'pages repacked in place are logged as full page images');
+cmp_ok(
+	$primary->safe_psql('postgres',
+		"SELECT snapshot_items FROM kyrodb.stats('r_k_idx')"),
+	'>', 20000,
+	'the repacked pages hold more packed entries than the build wrote');
+$primary->wait_for_catchup($standby);
+@on_primary = answers($primary, 'postgres', $force_index, @repack_queries);
+@on_standby = answers($standby, 'postgres', $force_index, @repack_queries);
+is( count_mismatches(
+		'standby after repacks', \@repack_queries,
+		primary => \@on_primary,
+		standby => \@on_standby),
+	0,
+	'the standby answers as the primary after repacks');
+replayed_cleanly($standby);
+is($standby->safe_psql('postgres', "SELECT kyrodb.check('r_k_idx')"),
+	't', 'kyrodb.check passes on the standby');
 
 # kyrodb.wal_records = off: generic WAL again, which the standby replays
 # as well.

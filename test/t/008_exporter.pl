@@ -154,7 +154,7 @@ sub scrape
 sub stats_of
 {
 	my ($index) = @_;
-	my @cols = qw(epoch live_items dead_items snapshot_items delta_items
+	my @cols = qw(epoch live_items dead_items snapshot_items delta_items area_items
 	  delta_limit leaves max_error index_bytes model_bytes file_bytes lookups
 	  mispredicts delta_hits folds inline_folds retrains);
 	my @vals = split /\|/,
@@ -172,7 +172,7 @@ my @indexes = (
 	{ index => 'u_k', relname => 'u', schemaname => 'other' });
 # kyrodb.stats() of each, by the index's name (stats_of qualifies it)
 my @counters = qw(lookups mispredicts delta_hits folds inline_folds retrains);
-my @exact_gauges = qw(epoch live_items dead_items snapshot_items delta_items
+my @exact_gauges = qw(epoch live_items dead_items snapshot_items delta_items area_items
   delta_limit leaves max_error index_bytes model_bytes file_bytes);
 my @float_gauges = qw(mean_error last_fold_timestamp_seconds last_fold_ms);
 
