@@ -7,7 +7,8 @@
 -- option fillfactor.  Indexes of format 3 (0.2) are still read and
 -- written; their first fold, kyrodb.rebuild or REINDEX makes them format 4.
 -- kyrodb.stats() gains area_items (the entries in the pages' insert
--- areas), so it and the view over it are made again.
+-- areas) and repacks (pages repacked in place by inserts, a counter of
+-- shared memory), so it and the view over it are made again.
 
 DROP VIEW kyrodb.stat_indexes;
 DROP FUNCTION kyrodb.stats(regclass);
@@ -24,7 +25,7 @@ CREATE FUNCTION kyrodb.stats(index regclass,
 	OUT folds bigint, OUT inline_folds bigint, OUT retrains bigint,
 	OUT last_fold timestamp with time zone, OUT last_fold_ms double precision,
 	OUT stats_reset timestamp with time zone,
-	OUT area_items bigint)
+	OUT area_items bigint, OUT repacks bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'kyrodb_stats'
 LANGUAGE C STRICT VOLATILE;

@@ -599,6 +599,7 @@ enum
 	STAT_LAST_FOLD_MS,
 	STAT_STATS_RESET,
 	STAT_AREA_ITEMS,
+	STAT_REPACKS,
 	STAT_COLUMNS
 };
 
@@ -666,12 +667,14 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 		values[STAT_DELTA_HITS] = Int64GetDatum(pg_atomic_read_u64(&slot->delta_hits));
 		values[STAT_INLINE_FOLDS] = Int64GetDatum(pg_atomic_read_u64(&slot->inline_folds));
 		values[STAT_RETRAINS] = Int64GetDatum(pg_atomic_read_u64(&slot->retrains));
+		values[STAT_REPACKS] = Int64GetDatum(pg_atomic_read_u64(&slot->repacks));
 		values[STAT_STATS_RESET] = TimestampTzGetDatum(KyroStatResetTime(slot));
 	}
 	else
 		nulls[STAT_LOOKUPS] = nulls[STAT_MEAN_PROBE_LENGTH] =
 			nulls[STAT_MEAN_PAGES_READ] = nulls[STAT_MISPREDICTS] =
 			nulls[STAT_DELTA_HITS] = nulls[STAT_INLINE_FOLDS] = nulls[STAT_RETRAINS] =
+			nulls[STAT_REPACKS] =
 			nulls[STAT_STATS_RESET] = true;
 
 	pfree(meta);

@@ -215,7 +215,7 @@ repack_page(Relation index, Buffer buffer, const RmiPageEntry *entry,
  */
 static bool
 insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
-				 const KyroDeltaEntry *entry)
+				 const KyroDeltaEntry *entry, bool *repacked)
 {
 	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
 	KyroEntry	e;
@@ -262,12 +262,16 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 		}
 		done = true;
 	}
-	else if (p + 1 < snap->key_pages ||
-			 !rmi_area_appends_only(KyroSnapContent(page), KYRO_PAGE_CONTENT))
+	else if ((snap->full_pages[p / 8] & (1 << (p % 8))) == 0 &&
+			 (p + 1 < snap->key_pages ||
+			  !rmi_area_appends_only(KyroSnapContent(page), KYRO_PAGE_CONTENT)))
 	{
 		/* a full area: repack in place while the page keeps room for one */
-		done = repack_page(index, buffer, &pe,
-						   KYRO_REPACK_MIN_AREA * RMI_AREA_ENTRY_BYTES);
+		done = *repacked = repack_page(index, buffer, &pe,
+									   KYRO_REPACK_MIN_AREA * RMI_AREA_ENTRY_BYTES);
+		/* decoding the page again for each insert would find it full again */
+		if (!done)
+			snap->full_pages[p / 8] |= 1 << (p % 8);
 	}
 
 	/*
@@ -302,12 +306,16 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries)
 	KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
 	if (snap != NULL)
 	{
-		bool		done = insert_into_area(index, metabuf, snap, entry);
+		bool		repacked = false;
+		bool		done = insert_into_area(index, metabuf, snap, entry, &repacked);
 
 		KyroReleaseCaches(snap, NULL);
 		if (done)
 		{
 			UnlockReleaseBuffer(metabuf);
+			/* the counters' lock is never taken under a buffer lock */
+			if (repacked)
+				KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_REPACK);
 			return 0;
 		}
 	}

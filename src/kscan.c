@@ -6,16 +6,19 @@
  *
  * The quals become a list of key ranges (one per = ANY element), NULLs as
  * a range of their own after every key.  For each range a cursor walks
- * the snapshot and another the backend's sorted copy of the delta; the
- * scan returns whichever entry comes first in (key, TID) order, skipping
- * entries flagged dead.
+ * the snapshot's pages (each page's packed entries and insert area merged)
+ * and another the backend's sorted copy of the delta; the scan returns
+ * whichever entry comes first in (key, TID) order, skipping entries
+ * flagged dead.
  *
  * A range starts where the models say, checked against the entries: the
- * root model picks the snapshot page from the directory in memory, the
- * page's own model the slot; each window's answer is checked against its
- * neighbours, and if the check fails the search gallops outward from the
- * window (rmi_search_window, the model library's one search).  A wrong
- * model costs reads, never a wrong position.
+ * root model picks the snapshot page from the directory in memory
+ * (kroute.c), the page's own model the slot; each window's answer is
+ * checked against its neighbours, and if the check fails the search
+ * gallops outward from the window (rmi_search_window, the model library's
+ * one search).  A wrong model costs reads, never a wrong position.  The
+ * snapshot's cursor is a value (the last entry decoded), not a slot:
+ * pages take inserts and repacks between the scan's calls.
  *
  * A scan remembers the last entry it returned.  If it reads a page that
  * was recycled after a fold, it takes a fresh view and resumes strictly

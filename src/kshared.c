@@ -116,6 +116,7 @@ startup_shared(void)
 			pg_atomic_init_u64(&slot->pages, 0);
 			pg_atomic_init_u64(&slot->inline_folds, 0);
 			pg_atomic_init_u64(&slot->retrains, 0);
+			pg_atomic_init_u64(&slot->repacks, 0);
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -186,6 +187,7 @@ zero_slot(KyroStatSlot *slot)
 	pg_atomic_write_u64(&slot->pages, 0);
 	pg_atomic_write_u64(&slot->inline_folds, 0);
 	pg_atomic_write_u64(&slot->retrains, 0);
+	pg_atomic_write_u64(&slot->repacks, 0);
 	slot->seen_lookups = slot->seen_probes = slot->seen_mispredicts = 0;
 	slot->reset_time = GetCurrentTimestamp();
 }
@@ -288,6 +290,8 @@ KyroCountEvent(Oid indexoid, int event)
 		pg_atomic_fetch_add_u64(&slot->inline_folds, 1);
 	else if (event == KYRO_EVENT_RETRAIN)
 		pg_atomic_fetch_add_u64(&slot->retrains, 1);
+	else if (event == KYRO_EVENT_REPACK)
+		pg_atomic_fetch_add_u64(&slot->repacks, 1);
 }
 
 /* Zero the counters of one index of dbid, or of all of dbid's indexes. */

@@ -130,32 +130,41 @@ KyroWalAreaInsert(Relation index, Buffer buf, const RmiPageEntry *entry)
 
 /* ---- Replay ---- */
 
+/* Apply a record's entry (data, its length checked) to its page. */
+typedef void (*KyroRedoApply) (Page page, const char *data);
+
 static void
-redo_delta_append(XLogReaderState *record)
+apply_delta_append(Page page, const char *data)
 {
-	Buffer		buf;
+	KyroDeltaEntry entry;
 
-	if (XLogReadBufferForRedo(record, 0, &buf) == BLK_NEEDS_REDO)
-	{
-		Page		page = BufferGetPage(buf);
-		Size		len;
-		char	   *data = XLogRecGetBlockData(record, 0, &len);
-		KyroDeltaEntry entry;
-
-		if (len != sizeof(entry) || KyroPageKind(page) != KYRO_PAGE_DELTA ||
-			KyroPageGetOpaque(page)->count >= KYRO_DELTA_PER_PAGE)
-			elog(PANIC, "kyrodb: delta append record does not fit its page");
-		memcpy(&entry, data, sizeof(entry));
-		KyroDeltaAppend(page, &entry);
-		PageSetLSN(page, record->EndRecPtr);
-		MarkBufferDirty(buf);
-	}
-	if (BufferIsValid(buf))
-		UnlockReleaseBuffer(buf);
+	if (KyroPageKind(page) != KYRO_PAGE_DELTA ||
+		KyroPageGetOpaque(page)->count >= KYRO_DELTA_PER_PAGE)
+		elog(PANIC, "kyrodb: delta append record does not fit its page");
+	memcpy(&entry, data, sizeof(entry));
+	KyroDeltaAppend(page, &entry);
 }
 
 static void
-redo_area_insert(XLogReaderState *record)
+apply_area_insert(Page page, const char *data)
+{
+	RmiPageEntry entry;
+
+	if (KyroPageKind(page) != KYRO_PAGE_SNAPSHOT ||
+		rmi_area_check(KyroSnapContent(page), KYRO_PAGE_CONTENT, NULL) != RMI_AREA_OK)
+		elog(PANIC, "kyrodb: area insert record does not fit its page");
+	memcpy(&entry, data, sizeof(entry));
+	if (rmi_area_insert(KyroSnapContent(page), KYRO_PAGE_CONTENT, &entry) < 0)
+		elog(PANIC, "kyrodb: area insert record finds its page full");
+	KyroSetAreaHole(page);
+}
+
+/*
+ * Replay a record of one entry of entry_bytes on block 0, unless the
+ * block's full page image was restored or it is newer than the record.
+ */
+static void
+redo_entry(XLogReaderState *record, Size entry_bytes, KyroRedoApply apply)
 {
 	Buffer		buf;
 
@@ -164,15 +173,10 @@ redo_area_insert(XLogReaderState *record)
 		Page		page = BufferGetPage(buf);
 		Size		len;
 		char	   *data = XLogRecGetBlockData(record, 0, &len);
-		RmiPageEntry entry;
 
-		if (len != sizeof(entry) || KyroPageKind(page) != KYRO_PAGE_SNAPSHOT ||
-			rmi_area_check(KyroSnapContent(page), KYRO_PAGE_CONTENT, NULL) != RMI_AREA_OK)
-			elog(PANIC, "kyrodb: area insert record does not fit its page");
-		memcpy(&entry, data, sizeof(entry));
-		if (rmi_area_insert(KyroSnapContent(page), KYRO_PAGE_CONTENT, &entry) < 0)
-			elog(PANIC, "kyrodb: area insert record finds its page full");
-		KyroSetAreaHole(page);
+		if (len != entry_bytes)
+			elog(PANIC, "kyrodb: WAL record of %zu bytes, %zu expected", len, entry_bytes);
+		apply(page, data);
 		PageSetLSN(page, record->EndRecPtr);
 		MarkBufferDirty(buf);
 	}
@@ -188,10 +192,10 @@ kyro_redo(XLogReaderState *record)
 	switch (info)
 	{
 		case XLOG_KYRO_DELTA_APPEND:
-			redo_delta_append(record);
+			redo_entry(record, sizeof(KyroDeltaEntry), apply_delta_append);
 			break;
 		case XLOG_KYRO_AREA_INSERT:
-			redo_area_insert(record);
+			redo_entry(record, sizeof(RmiPageEntry), apply_area_insert);
 			break;
 		default:
 			elog(PANIC, "kyrodb: unknown WAL record kind %u", info);
@@ -204,18 +208,18 @@ static void
 kyro_desc(StringInfo buf, XLogReaderState *record)
 {
 	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+	Size		len = 0;
+	char	   *data = XLogRecGetBlockData(record, 0, &len);
+	Size		want = info == XLOG_KYRO_DELTA_APPEND ? sizeof(KyroDeltaEntry) :
+		sizeof(RmiPageEntry);
 
-	if (info == XLOG_KYRO_DELTA_APPEND)
+	/* with a full page image, the record carries the page, not the entry */
+	if (data == NULL || len != want)
+		appendStringInfoString(buf, "entry in the page image");
+	else if (info == XLOG_KYRO_DELTA_APPEND)
 	{
-		Size		len = 0;
-		char	   *data = XLogRecGetBlockData(record, 0, &len);
 		KyroDeltaEntry entry;
 
-		if (data == NULL || len != sizeof(entry))
-		{
-			appendStringInfoString(buf, "entry in the page image");
-			return;
-		}
 		memcpy(&entry, data, sizeof(entry));
 		if (entry.isnull)
 			appendStringInfoString(buf, "key NULL");
@@ -225,18 +229,10 @@ kyro_desc(StringInfo buf, XLogReaderState *record)
 						 ItemPointerGetBlockNumberNoCheck(&entry.tid),
 						 ItemPointerGetOffsetNumberNoCheck(&entry.tid));
 	}
-	else if (info == XLOG_KYRO_AREA_INSERT)
+	else
 	{
-		Size		len = 0;
-		char	   *data = XLogRecGetBlockData(record, 0, &len);
 		RmiPageEntry entry;
 
-		/* with a full page image, the record carries the page, not the entry */
-		if (data == NULL || len != sizeof(entry))
-		{
-			appendStringInfoString(buf, "entry in the page image");
-			return;
-		}
 		memcpy(&entry, data, sizeof(entry));
 		appendStringInfo(buf, "key " UINT64_FORMAT " tid (%u,%u)",
 						 entry.key, entry.block, entry.offset);

@@ -49,6 +49,15 @@ int			kyro_max_indexes = 1000;
 static relopt_kind kyro_relopt_kind;
 static relopt_parse_elt kyro_relopt_tab[4];
 
+/* Where build_reloptions puts option i of kyro_relopt_tab. */
+static void
+parse_option(int i, const char *name, relopt_type type, int offset)
+{
+	kyro_relopt_tab[i].optname = name;
+	kyro_relopt_tab[i].opttype = type;
+	kyro_relopt_tab[i].offset = offset;
+}
+
 /*
  * Initialise the library when it is loaded: settings, index options, and
  * the reserved kyrodb.* prefix; while preloading, also shared memory, the
@@ -164,30 +173,23 @@ _PG_init(void)
 	add_int_reloption(kyro_relopt_kind, "delta_limit",
 					  "Delta entries past which the index folds (0: kyrodb.delta_limit)",
 					  0, 0, KYRO_MAX_DELTA_LIMIT, AccessExclusiveLock);
-	kyro_relopt_tab[0].optname = "delta_limit";
-	kyro_relopt_tab[0].opttype = RELOPT_TYPE_INT;
-	kyro_relopt_tab[0].offset = offsetof(KyroOptions, delta_limit);
+	parse_option(0, "delta_limit", RELOPT_TYPE_INT, offsetof(KyroOptions, delta_limit));
 	add_int_reloption(kyro_relopt_kind, "target_error",
 					  "Mean error, in positions, the model is trained to",
 					  KYRO_DEFAULT_TARGET_ERROR, KYRO_MIN_TARGET_ERROR,
 					  KYRO_MAX_TARGET_ERROR, AccessExclusiveLock);
-	kyro_relopt_tab[1].optname = "target_error";
-	kyro_relopt_tab[1].opttype = RELOPT_TYPE_INT;
-	kyro_relopt_tab[1].offset = offsetof(KyroOptions, target_error);
+	parse_option(1, "target_error", RELOPT_TYPE_INT, offsetof(KyroOptions, target_error));
 	add_real_reloption(kyro_relopt_kind, "delta_scale_factor",
 					   "Share of the snapshot's entries the delta reaches before a fold (-1: kyrodb.delta_scale_factor)",
 					   -1, KYRO_MIN_DELTA_SCALE, KYRO_MAX_DELTA_SCALE,
 					   AccessExclusiveLock);
-	kyro_relopt_tab[2].optname = "delta_scale_factor";
-	kyro_relopt_tab[2].opttype = RELOPT_TYPE_REAL;
-	kyro_relopt_tab[2].offset = offsetof(KyroOptions, delta_scale_factor);
+	parse_option(2, "delta_scale_factor", RELOPT_TYPE_REAL,
+				 offsetof(KyroOptions, delta_scale_factor));
 	add_int_reloption(kyro_relopt_kind, "fillfactor",
 					  "Percent of each snapshot page packed by a build or fold; the rest takes inserts",
 					  KYRO_DEFAULT_FILLFACTOR, KYRO_MIN_FILLFACTOR,
 					  KYRO_MAX_FILLFACTOR, ShareUpdateExclusiveLock);
-	kyro_relopt_tab[3].optname = "fillfactor";
-	kyro_relopt_tab[3].opttype = RELOPT_TYPE_INT;
-	kyro_relopt_tab[3].offset = offsetof(KyroOptions, fillfactor);
+	parse_option(3, "fillfactor", RELOPT_TYPE_INT, offsetof(KyroOptions, fillfactor));
 
 	/*
 	 * Reserving the prefix rejects misspelt kyrodb.* settings instead of

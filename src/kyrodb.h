@@ -354,6 +354,16 @@ typedef struct KyroSnapCache
 	uint64	   *first_keys;		/* of pages [0, key_pages), for the root */
 	uint64	   *null_keys;		/* of the NULL pages: zeroes */
 	bool		has_model;		/* false: model missing or rejected */
+
+	/*
+	 * Pages with keys that an insert of this backend found full (a repack
+	 * would not leave room for an area), one bit each: later inserts into
+	 * them go to the delta without trying again.  The one part that
+	 * changes, and only a hint: a page it misses costs a try, a page it
+	 * names wrongly (VACUUM has since flagged area entries a repack would
+	 * drop) sends inserts to the delta, never an entry anywhere wrong.
+	 */
+	uint8	   *full_pages;
 	RmiModel	model;			/* the root: key -> page */
 	void	   *model_buf;		/* the model's bytes: a copy, or the mapping */
 	bool		model_mapped;	/* model_buf maps the model file */
@@ -627,6 +637,7 @@ typedef struct KyroStatSlot
 	pg_atomic_uint64 pages;		/* snapshot pages read by those */
 	pg_atomic_uint64 inline_folds;	/* folds run by an inserting backend */
 	pg_atomic_uint64 retrains;	/* models retrained (detector, rebuild) */
+	pg_atomic_uint64 repacks;	/* pages repacked in place by inserts */
 	TimestampTz reset_time;
 	/* the worker's last look at the counters: the detector's baseline */
 	uint64		seen_lookups;
@@ -657,6 +668,7 @@ extern void KyroNoteDatabase(void);
 
 #define KYRO_EVENT_INLINE_FOLD	1
 #define KYRO_EVENT_RETRAIN		2
+#define KYRO_EVENT_REPACK		3
 
 /* ---- Background worker (kworker.c) ---- */
 

@@ -141,6 +141,10 @@ cmp_ok(
 		"SELECT snapshot_items FROM kyrodb.stats('r_k_idx')"),
 	'>', 20000,
 	'the repacked pages hold more packed entries than the build wrote');
+cmp_ok(
+	$primary->safe_psql('postgres',
+		"SELECT repacks FROM kyrodb.stats('r_k_idx')"),
+	'>', 0, 'kyrodb.stats counts the repacks');
 $primary->wait_for_catchup($standby);
 @on_primary = answers($primary, 'postgres', $force_index, @repack_queries);
 @on_standby = answers($standby, 'postgres', $force_index, @repack_queries);

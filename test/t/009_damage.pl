@@ -37,7 +37,9 @@ statement_timeout = '20s'
 });
 
 # Dense keys, sparse ones, a cluster of duplicates, wide keys of both signs,
-# NULLs; snapshotted with its model, then a delta chain on top.
+# NULLs; snapshotted with its model, then inserts into the pages' areas
+# (the damage lands in areas too: they fill the pages' ends) and, for the
+# NULLs and the full pages, a delta chain.
 $node->safe_psql(
 	'postgres', q{
 CREATE EXTENSION kyrodb;
@@ -54,10 +56,11 @@ INSERT INTO t SELECT CASE WHEN g % 50 = 0 THEN NULL ELSE (g * 7919) % 2000000 EN
 	FROM generate_series(1::int8, 3000) g;
 VACUUM t;
 });
-my ($snapshot_items, $delta_items) = split /\|/,
-  $node->safe_psql('postgres', q{SELECT snapshot_items, delta_items FROM kyrodb.stats('idx')});
-ok($snapshot_items > 0 && $delta_items > 0,
-	"a snapshot ($snapshot_items entries) and a delta ($delta_items entries)");
+my ($snapshot_items, $area_items, $delta_items) = split /\|/,
+  $node->safe_psql('postgres',
+	q{SELECT snapshot_items, area_items, delta_items FROM kyrodb.stats('idx')});
+ok($snapshot_items > 0 && $area_items > 0 && $delta_items > 0,
+	"a snapshot ($snapshot_items entries packed, $area_items in insert areas) and a delta ($delta_items entries)");
 my $file = $node->data_dir . '/'
   . $node->safe_psql('postgres', q{SELECT pg_relation_filepath('idx')});
 
