@@ -154,6 +154,24 @@ FETCH BACKWARD 2 FROM c;
 COMMIT;
 SELECT * FROM pg_temp.ka_ordered(1000, 1100);
 
+-- A heap TID that VACUUM freed comes back with the same key: the new
+-- entry equals the dead one on the page, so it goes to the delta, not
+-- beside it (a scan that resumes after the dead one would skip it).  The
+-- dead entry is the eighth of its key, where a lookup's first read of a
+-- page ends.
+CREATE TABLE kr (k int8) WITH (autovacuum_enabled = off);
+INSERT INTO kr SELECT 5 FROM generate_series(1, 20);
+INSERT INTO kr SELECT 100 + i FROM generate_series(1, 100) i;
+CREATE INDEX kr_k ON kr USING kyro_rmi (k);
+DELETE FROM kr WHERE ctid = '(0,8)';
+VACUUM kr;
+INSERT INTO kr VALUES (5) RETURNING ctid = '(0,8)' AS reused;
+SELECT area_items, delta_items, dead_items FROM kyrodb.stats('kr_k');
+SELECT * FROM kyro_test.compare('SELECT k, ctid FROM kr WHERE k = 5');
+SELECT * FROM kyro_test.compare('SELECT k FROM kr WHERE k <= 5 ORDER BY k DESC', '{index}');
+SELECT kyrodb.check('kr_k', true);
+DROP TABLE kr;
+
 -- fillfactor 100: pages packed full, inserts go to the delta as in 0.2
 CREATE TABLE kf100 (k int8);
 INSERT INTO kf100 SELECT i * 2 FROM generate_series(1, 20000) i;

@@ -385,6 +385,8 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	int64		done = 0;
 	int64		dropped = 0;
 	bool		all;
+	bool		split_pages;	/* each rewritten page on pages of its own */
+	size_t		fill_bytes;		/* the fillfactor's share of a page */
 	KyroFoldKind kind;
 	int64		first_rewritten = -1;	/* first page with keys rewritten */
 	uint32		step;
@@ -418,6 +420,8 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	old = freeze_delta(index, &resumed);
 	new_epoch = old->next_epoch - 1;
 	all = fold_rewrites_all(old, flags);
+	split_pages = !all && KyroGetOptions(index)->fillfactor < KYRO_MAX_FILLFACTOR;
+	fill_bytes = (size_t) KYRO_PAGE_CONTENT * KyroGetOptions(index)->fillfactor / 100;
 	step = fold_step_pages(old);
 
 	old_items = KyroReadDirectory(index, old);
@@ -487,6 +491,10 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 									  decoded);
 		freed[nfreed++] = old_items[p].block;
 		rewritten++;
+		/* an old page that still fits stays one page, as full as a repack */
+		if (split_pages)
+			KyroWriterSetFill(writer, p + 1 < old->key_pages ?
+							  KyroWriterFullPage() : fill_bytes);
 		if (first_rewritten < 0 && p < old->key_pages)
 			first_rewritten = p;
 		for (int64 i = 0; i < page_entries.n; i++)
@@ -508,12 +516,12 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 			CHECK_FOR_INTERRUPTS();
 		}
 		/*
-		 * Split it as a B-tree would, but for the rightmost page, a
-		 * rebuild, and an index whose pages take no inserts (fillfactor
-		 * 100), which packs its pages full as 0.2 did.
+		 * Split it as a B-tree would, but for the rightmost page (packed
+		 * to the fillfactor, with the keys appended after it), a rebuild,
+		 * and an index whose pages take no inserts (fillfactor 100),
+		 * which packs its pages full as 0.2 did.
 		 */
-		if (!all && p + 1 < old->key_pages &&
-			KyroGetOptions(index)->fillfactor < KYRO_MAX_FILLFACTOR)
+		if (split_pages && p + 1 < old->key_pages)
 			KyroWriterEndPage(writer);
 		done += old_items[p].count;
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);

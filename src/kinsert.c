@@ -208,10 +208,40 @@ repack_page(Relation index, Buffer buffer, const RmiPageEntry *entry,
 }
 
 /*
+ * Whether the page in content holds an entry equal to e (packed or in its
+ * area): a dead one whose heap TID VACUUM let a new tuple of the same key
+ * take.  Such an insert goes to the delta: two equal entries on one page
+ * would let a scan that resumes after the first (by value, kscan.c) skip
+ * the second.
+ */
+static bool
+page_holds_equal(void *content, const RmiPageEntry *e)
+{
+	RmiAreaCursor cursor;
+	RmiPageEntry at;
+
+	rmi_area_seek(content, KYRO_PAGE_CONTENT, e, 0, &cursor, NULL);
+	if (cursor.packed < rmi_page_count(content))
+	{
+		rmi_page_get(content, cursor.packed, &at);
+		if (rmi_page_compare(&at, e) == 0)
+			return true;
+	}
+	if (cursor.area < rmi_area_count(content))
+	{
+		rmi_area_get(content, KYRO_PAGE_CONTENT, cursor.area, &at);
+		if (rmi_page_compare(&at, e) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Add entry to the insert area of its snapshot page (snap: the backend's
  * snapshot cache, routes it), under the metapage's share lock; false if
  * it must go to the delta: the view is not snap's, its areas are frozen
- * or it has none (format 3, fillfactor 100), or the page's area is full.
+ * or it has none (format 3, fillfactor 100), the page holds an equal entry
+ * (page_holds_equal), or the page is full.
  */
 static bool
 insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
@@ -225,6 +255,7 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 	Buffer		buffer;
 	Page		page;
 	GenericXLogState *state = NULL;
+	bool		equal;
 	bool		done = false;
 
 	if (meta->version < KYRO_FORMAT_VERSION ||
@@ -246,7 +277,9 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 	/* the metapage names this view, so a page that is not right is damage */
 	KyroCheckSnapshotPage(index, meta, snap->items, p, buffer);
 	page = BufferGetPage(buffer);
-	if (rmi_area_free(KyroSnapContent(page), KYRO_PAGE_CONTENT) >= RMI_AREA_ENTRY_BYTES &&
+	equal = page_holds_equal(KyroSnapContent(page), &pe);
+	if (!equal &&
+		rmi_area_free(KyroSnapContent(page), KYRO_PAGE_CONTENT) >= RMI_AREA_ENTRY_BYTES &&
 		rmi_area_count(KyroSnapContent(page)) < RMI_AREA_MAX_ENTRIES)
 	{
 		if (state == NULL)
@@ -262,7 +295,7 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 		}
 		done = true;
 	}
-	else if ((snap->full_pages[p / 8] & (1 << (p % 8))) == 0 &&
+	else if (!equal && (snap->full_pages[p / 8] & (1 << (p % 8))) == 0 &&
 			 (p + 1 < snap->key_pages ||
 			  !rmi_area_appends_only(KyroSnapContent(page), KYRO_PAGE_CONTENT)))
 	{

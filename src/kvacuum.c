@@ -329,7 +329,13 @@ kyrovacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		/* no bulkdelete pass: count from the metapage */
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
 		meta = KyroReadMeta(index);
-		stats->num_index_tuples = meta->snap_entries - meta->snap_dead +
+		/*
+		 * snap_entries is the view's count when it was written and
+		 * snap_dead counts entries repacks have packed since, so the
+		 * difference may fall below zero
+		 */
+		stats->num_index_tuples = Max((double) meta->snap_entries -
+									  (double) meta->snap_dead, 0) +
 			KyroDeltaSize(index, meta);
 		stats->estimated_count = true;
 		pfree(meta);

@@ -207,6 +207,26 @@ KyroWriterEndPage(KyroWriter *w)
 }
 
 /*
+ * Pack the pages of keys written from now on to bytes of their content
+ * (KyroWriterBegin starts with the index's fillfactor).  A fold packs an
+ * old page it rewrites as full as a repack would (KyroWriterFullPage), so
+ * that only a page that overflows splits, as in a B-tree, and packs the
+ * last page to the fillfactor.
+ */
+void
+KyroWriterSetFill(KyroWriter *w, size_t bytes)
+{
+	w->fill_bytes = Min(bytes, (size_t) KYRO_PAGE_CONTENT);
+}
+
+/* What a repack fills a page to: all of it but room for the least area. */
+size_t
+KyroWriterFullPage(void)
+{
+	return KYRO_PAGE_CONTENT - KYRO_REPACK_MIN_AREA * RMI_AREA_ENTRY_BYTES;
+}
+
+/*
  * Keep an old snapshot page, as its directory item says, in its place in
  * the order: the entries pending before it go to pages first.  The page
  * keeps its block and its tag.

@@ -813,6 +813,8 @@ extern KyroWriter *KyroWriterBegin(Relation index, uint32 epoch);
 extern void KyroWriterAdd(KyroWriter *w, const KyroEntry *entry);
 extern void KyroWriterKeep(KyroWriter *w, const KyroDirItem *old);
 extern void KyroWriterEndPage(KyroWriter *w);
+extern void KyroWriterSetFill(KyroWriter *w, size_t bytes);
+extern size_t KyroWriterFullPage(void);
 
 /*
  * The old view's root model, offered to a fold's writer to carry over.
