@@ -51,11 +51,8 @@ KyroUnlockFold(Relation index)
 
 /*
  * Freeze the active chain, unless a chain is frozen already: one left by
- * a fold's earlier step (*resumed is set then) or by a fold that crashed;
- * and freeze the insert areas, so that no insert adds to a page after the
- * fold has read it (the switch thaws them).  Inserts hold the metapage's
- * share lock while they add an entry, so once this has the lock none is
- * adding one.  Returns a copy of the metapage as it was left.
+ * a fold's earlier step (*resumed is set then) or by a fold that crashed.
+ * Returns a copy of the metapage as it was left.
  */
 static KyroMetaPage
 freeze_delta(Relation index, bool *resumed)
@@ -77,8 +74,6 @@ freeze_delta(Relation index, bool *resumed)
 		memset(&meta->active, 0, sizeof(KyroChain));
 		meta->active.head = meta->active.tail = InvalidBlockNumber;
 	}
-	/* the pages' areas stay as they are until the switch */
-	meta->flags |= KYRO_META_AREAS_FROZEN;
 	/* the new snapshot's number is never reused, even if this fold fails */
 	meta->next_epoch++;
 	memcpy(copy, meta, KYRO_PAGE_CONTENT);
@@ -172,7 +167,7 @@ write_carried_chain(Relation index, const KyroEntryArray *delta, int64 from,
 /*
  * Point the metapage at the view in built (its view fields) in one WAL
  * record; its frozen chain (what a fold's step left for the next step, or
- * none) replaces the one folded, and the insert areas thaw.  The view is
+ * none) replaces the one folded.  The view is
  * of the current format from then on (a format 3 index's old pages have
  * no room for an area, and take none).  A fold (started nonzero) also
  * counts itself and its duration.
@@ -189,7 +184,6 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 	state = GenericXLogStart(index);
 	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
 	meta->version = KYRO_FORMAT_VERSION;
-	meta->flags &= ~KYRO_META_AREAS_FROZEN;
 	meta->epoch = built->epoch;
 	meta->next_epoch = Max(meta->next_epoch, built->epoch + 1);
 	meta->snap_entries = built->snap_entries;
@@ -222,18 +216,31 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 /*
  * Copy snapshot page p's live entries, packed and in its insert area, to
  * out, in order; returns how many dead packed entries it left out (the
- * metapage counts those; dead area entries are counted nowhere).
+ * metapage counts those; dead area entries are counted nowhere).  The
+ * page is flagged KYRO_PAGE_REPLACED under the same exclusive lock, so
+ * that no insert adds to it after the fold has read it: inserts look at
+ * the flag under the page's lock, and go to the delta, which the next
+ * fold takes.  Pages the fold keeps take inserts all the while.
  */
 static int64
 read_snapshot_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
 				   uint32 p, KyroEntryArray *out, RmiPageEntry *decoded)
 {
 	Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
-													BUFFER_LOCK_SHARE);
+													BUFFER_LOCK_EXCLUSIVE);
 	void	   *content = KyroSnapContent(BufferGetPage(buffer));
 	bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
 	uint32		total;
 	int64		dead = 0;
+
+	if ((KyroPageGetOpaque(BufferGetPage(buffer))->flags & KYRO_PAGE_REPLACED) == 0)
+	{
+		GenericXLogState *state = GenericXLogStart(index);
+
+		KyroPageGetOpaque(GenericXLogRegisterBuffer(state, buffer, 0))->flags |=
+			KYRO_PAGE_REPLACED;
+		GenericXLogFinish(state);
+	}
 
 	total = rmi_area_decode_all(content, KYRO_PAGE_CONTENT, decoded);
 	for (uint32 i = 0; i < rmi_area_count(content); i++)

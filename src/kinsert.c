@@ -7,8 +7,8 @@
  * An insert routes its key as a lookup does (kroute.c) and adds its entry
  * to that page's insert area under the page's exclusive lock, so inserts
  * of random keys lock different pages.  It goes to the active delta
- * chain's tail page instead when the page's area is full, when a fold is
- * reading the pages (KYRO_META_AREAS_FROZEN), for a NULL key, for an
+ * chain's tail page instead when the page is full, when a fold has read
+ * the page to rewrite it (KYRO_PAGE_REPLACED), for a NULL key, for an
  * index with fillfactor 100 (packed full, it keeps 0.2's write path), and
  * for an index of format 3 (built by 0.2: its pages have no room kept for an
  * area until a fold rewrites them).  Past the delta limit an insert wakes
@@ -239,9 +239,9 @@ page_holds_equal(void *content, const RmiPageEntry *e)
 /*
  * Add entry to the insert area of its snapshot page (snap: the backend's
  * snapshot cache, routes it), under the metapage's share lock; false if
- * it must go to the delta: the view is not snap's, its areas are frozen
- * or it has none (format 3, fillfactor 100), the page holds an equal entry
- * (page_holds_equal), or the page is full.
+ * it must go to the delta: the view is not snap's, it has no areas
+ * (format 3, fillfactor 100), a fold is rewriting the page, the page holds
+ * an equal entry (page_holds_equal), or the page is full.
  */
 static bool
 insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
@@ -255,12 +255,11 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 	Buffer		buffer;
 	Page		page;
 	GenericXLogState *state = NULL;
-	bool		equal;
+	bool		refused;
 	bool		done = false;
 
 	if (meta->version < KYRO_FORMAT_VERSION ||
 		KyroGetOptions(index)->fillfactor >= KYRO_MAX_FILLFACTOR ||
-		(meta->flags & KYRO_META_AREAS_FROZEN) != 0 ||
 		meta->epoch != snap->epoch || snap->key_pages == 0)
 		return false;
 	memset(&e, 0, sizeof(e));
@@ -277,8 +276,10 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 	/* the metapage names this view, so a page that is not right is damage */
 	KyroCheckSnapshotPage(index, meta, snap->items, p, buffer);
 	page = BufferGetPage(buffer);
-	equal = page_holds_equal(KyroSnapContent(page), &pe);
-	if (!equal &&
+	/* a page a fold has read takes no more: the fold would not see them */
+	refused = (KyroPageGetOpaque(page)->flags & KYRO_PAGE_REPLACED) != 0 ||
+		page_holds_equal(KyroSnapContent(page), &pe);
+	if (!refused &&
 		rmi_area_free(KyroSnapContent(page), KYRO_PAGE_CONTENT) >= RMI_AREA_ENTRY_BYTES &&
 		rmi_area_count(KyroSnapContent(page)) < RMI_AREA_MAX_ENTRIES)
 	{
@@ -295,7 +296,7 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 		}
 		done = true;
 	}
-	else if (!equal && (snap->full_pages[p / 8] & (1 << (p % 8))) == 0 &&
+	else if (!refused && (snap->full_pages[p / 8] & (1 << (p % 8))) == 0 &&
 			 (p + 1 < snap->key_pages ||
 			  !rmi_area_appends_only(KyroSnapContent(page), KYRO_PAGE_CONTENT)))
 	{

@@ -517,14 +517,10 @@ work_on_index(IndexFile *file, bool full, bool warm)
 	delta = KyroDeltaSize(index, meta);
 	/*
 	 * A request only wakes us: the limit decides, read now.  A frozen chain
-	 * is a fold under way (its steps left), whatever the delta's size; so
-	 * are frozen areas, which a fold that failed after its freeze leaves
-	 * (inserts go to the delta until a switch thaws them).  A fold that is
-	 * running holds the fold lock, and fold_and_log does not wait for it.
+	 * is a fold under way (its steps left), whatever the delta's size.
 	 */
 	if ((delta >= KyroDeltaLimit(index, meta->snap_entries) ||
-		 meta->frozen.number != 0 ||
-		 (meta->flags & KYRO_META_AREAS_FROZEN) != 0) &&
+		 meta->frozen.number != 0) &&
 		fold_and_log(index, 0, "", &r))
 		steps_left = r.carried > 0;
 

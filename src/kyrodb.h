@@ -77,6 +77,9 @@
 #define KYRO_PAGE_KINDS			0x001F
 #define KYRO_PAGE_DELETED		0x0100	/* freed; content intact until reused */
 #define KYRO_PAGE_NULLS			0x0200	/* snapshot page of NULL entries */
+#define KYRO_PAGE_REPLACED		0x0400	/* a fold has read the snapshot page
+										 * to rewrite it: it takes no more
+										 * inserts (DESIGN.md, "Inserts") */
 
 typedef struct KyroPageOpaqueData
 {
@@ -199,7 +202,7 @@ typedef struct KyroMetaPageData
 	uint32		model_bytes;
 	uint32		dir_pages;
 	uint32		key_pages;		/* snapshot pages with keys; NULL pages follow */
-	uint32		flags;			/* KYRO_META_AREAS_FROZEN */
+	uint32		pad;
 	KyroChain	active;			/* inserts append here */
 	KyroChain	frozen;			/* being folded: while a fold runs, and
 								 * between the steps of one */
@@ -210,12 +213,6 @@ typedef struct KyroMetaPageData
 } KyroMetaPageData;
 
 typedef KyroMetaPageData *KyroMetaPage;
-
-/*
- * A fold is reading the view's pages: inserts go to the delta, not to the
- * insert areas, until its switch clears the flag (DESIGN.md, "Inserts").
- */
-#define KYRO_META_AREAS_FROZEN	0x0001
 
 #define KyroPageGetMeta(page)	((KyroMetaPage) PageGetContents(page))
 #define KYRO_MAX_DIR_PAGES \

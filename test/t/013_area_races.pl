@@ -1,9 +1,9 @@
 # Inserts into the pages' insert areas racing folds, VACUUM and
 # index-only scans.  Four pgbench clients insert random keys (into the
 # areas, repacking pages, and once pages are full into the delta), delete
-# rows, fold (kyrodb.snapshot, which freezes the areas while it reads the
-# pages that have delta entries, and kyrodb.rebuild, which reads them
-# all), VACUUM (which flags area entries under cleanup locks) and count
+# rows, fold (kyrodb.snapshot, which reads and flags the pages that have
+# delta entries so that they take no more inserts, and kyrodb.rebuild,
+# which reads them all), VACUUM (which flags area entries under cleanup locks) and count
 # rows through index-only scans, each against a sequential scan under the
 # same MVCC snapshot.  An insert that a fold did not see, or an
 # entry VACUUM flagged that it should not have, is a row the index loses:
@@ -38,8 +38,8 @@ my $insert = pgbench_script($node, 'insert.sql',
 my $delete = pgbench_script($node, 'delete.sql',
 	"\\set v random(1, 50000)\nDELETE FROM t WHERE v = :v;\n");
 my $fold = pgbench_script($node, 'fold.sql', "SELECT kyrodb.snapshot('t_k');\n");
-# a rebuild reads and rewrites every page: inserts beside it must wait
-# for its switch (the frozen areas) or be lost with the page they went to
+# a rebuild reads and rewrites every page: an insert into a page it has
+# read must go to the delta, or be lost with the page it went to
 my $rebuild = pgbench_script($node, 'rebuild.sql', "SELECT kyrodb.rebuild('t_k');\n");
 my $vacuum = pgbench_script($node, 'vacuum.sql', "VACUUM t;\n");
 # a range counted through an index-only scan and by a sequential scan,
