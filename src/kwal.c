@@ -73,28 +73,36 @@ KyroOwnWal(void)
 }
 
 /*
+ * Log the change just made to the page in buf as a record of kind info
+ * whose block data is the entry (len bytes), if the index is WAL-logged;
+ * in the caller's critical section, with the buffer marked dirty.
+ */
+static void
+log_entry(Relation index, Buffer buf, uint8 info, const void *entry, int len)
+{
+	XLogRecPtr	recptr;
+
+	if (!RelationNeedsWAL(index))
+		return;
+	XLogBeginInsert();
+	XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
+	XLogRegisterBufData(0, (char *) entry, len);
+	recptr = XLogInsert(KYRO_RMGR_ID, info);
+	PageSetLSN(BufferGetPage(buf), recptr);
+}
+
+/*
  * Append entry to the delta page in buf (pinned, exclusively locked, with
  * room), logged with an append record if the index is WAL-logged.
  */
 void
 KyroWalDeltaAppend(Relation index, Buffer buf, const KyroDeltaEntry *entry)
 {
-	Page		page = BufferGetPage(buf);
-
 	Assert(KyroOwnWal());
 	START_CRIT_SECTION();
-	KyroDeltaAppend(page, entry);
+	KyroDeltaAppend(BufferGetPage(buf), entry);
 	MarkBufferDirty(buf);
-	if (RelationNeedsWAL(index))
-	{
-		XLogRecPtr	recptr;
-
-		XLogBeginInsert();
-		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
-		XLogRegisterBufData(0, (char *) entry, sizeof(*entry));
-		recptr = XLogInsert(KYRO_RMGR_ID, XLOG_KYRO_DELTA_APPEND);
-		PageSetLSN(page, recptr);
-	}
+	log_entry(index, buf, XLOG_KYRO_DELTA_APPEND, entry, sizeof(*entry));
 	END_CRIT_SECTION();
 }
 
@@ -115,16 +123,7 @@ KyroWalAreaInsert(Relation index, Buffer buf, const RmiPageEntry *entry)
 			 BufferGetBlockNumber(buf));
 	KyroSetAreaHole(page);
 	MarkBufferDirty(buf);
-	if (RelationNeedsWAL(index))
-	{
-		XLogRecPtr	recptr;
-
-		XLogBeginInsert();
-		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
-		XLogRegisterBufData(0, (char *) entry, sizeof(*entry));
-		recptr = XLogInsert(KYRO_RMGR_ID, XLOG_KYRO_AREA_INSERT);
-		PageSetLSN(page, recptr);
-	}
+	log_entry(index, buf, XLOG_KYRO_AREA_INSERT, entry, sizeof(*entry));
 	END_CRIT_SECTION();
 }
 
