@@ -6,9 +6,12 @@
 -- 0.3.0 gives snapshot pages insert areas (page format 4) and the index
 -- option fillfactor.  Indexes of format 3 (0.2) are still read and
 -- written; their first fold, kyrodb.rebuild or REINDEX makes them format 4.
--- kyrodb.stats() gains area_items (the entries in the pages' insert
--- areas) and repacks (pages repacked in place by inserts, a counter of
--- shared memory), so it and the view over it are made again.
+-- Pages that fill split in two, linked by a right-link until a fold
+-- publishes them.  kyrodb.stats() gains area_items (the entries in the
+-- pages' insert areas), repacks and splits (pages repacked in place and
+-- split by inserts, counters of shared memory) and split_pages (pages
+-- split off since the directory was written), so it and the view over it
+-- are made again.
 
 DROP VIEW kyrodb.stat_indexes;
 DROP FUNCTION kyrodb.stats(regclass);
@@ -25,7 +28,8 @@ CREATE FUNCTION kyrodb.stats(index regclass,
 	OUT folds bigint, OUT inline_folds bigint, OUT retrains bigint,
 	OUT last_fold timestamp with time zone, OUT last_fold_ms double precision,
 	OUT stats_reset timestamp with time zone,
-	OUT area_items bigint, OUT repacks bigint)
+	OUT area_items bigint, OUT repacks bigint, OUT splits bigint,
+	OUT split_pages bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'kyrodb_stats'
 LANGUAGE C STRICT VOLATILE;

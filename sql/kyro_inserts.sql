@@ -80,11 +80,12 @@ SELECT * FROM pg_temp.ka_ordered(0, 1e10::int8);
 SELECT kyrodb.check('ka_k', true);
 
 -- Phase 2: more than the areas hold: pages repack in place (their packed
--- entries grow), and once full the rest goes to the delta; scans merge
--- packed, area and delta entries.
+-- entries grow), and once full they split in two, the right half on a new
+-- page that the left one links to; scans follow the links, and merge
+-- packed and area entries.
 INSERT INTO ka SELECT (random() * 1e9)::int8 * 10 + 3, i FROM generate_series(1, 3000) i;
 SELECT snapshot_items > 20011 AS repacked, area_items > 0 AS in_areas,
-	   delta_items > 0 AS overflowed,
+	   split_pages > 0 AS split, delta_items,
 	   live_items = (SELECT count(*) FROM ka) AS counted
 FROM kyrodb.stats('ka_k');
 SELECT * FROM pg_temp.ka_compare();
@@ -124,16 +125,21 @@ FROM kyrodb.stats('ka_k');
 SELECT * FROM pg_temp.ka_compare();
 SELECT kyrodb.check('ka_k', true);
 
--- Phase 6: a fold keeps the pages the delta has nothing for, areas and
--- all.  A few inserts go to areas; keys past the last one fill the last
--- page and go to the delta, so the fold rewrites the last page alone.
+-- Phase 6: keys past the last one split the last page as a B-tree splits
+-- its rightmost leaf (the old entries stay, packed full; the new ones go
+-- on a new page), and a fold with nothing in the delta publishes the split
+-- pages in its directory, keeping every page, areas and all.
 INSERT INTO ka SELECT (random() * 1e9)::int8 * 10 + 1, i FROM generate_series(1, 10) i;
 INSERT INTO ka SELECT 1e10::int8 + i, i FROM generate_series(1, 3000) i;
-SELECT area_items AS areas_before, snapshot_pages AS pages_before
+SELECT area_items AS areas_before, snapshot_pages AS pages_before,
+	   epoch AS epoch_before
 FROM kyrodb.stats('ka_k') \gset
-SELECT kyrodb.snapshot('ka_k') > 1 AS folded;
-SELECT delta_items, area_items BETWEEN 10 AND :areas_before - 1 AS areas_kept,
-	   snapshot_pages > :pages_before AS appended,
+SELECT delta_items, split_pages > 0 AS split FROM kyrodb.stats('ka_k');
+SELECT * FROM pg_temp.ka_ordered(0, 1e11::int8);
+SELECT kyrodb.snapshot('ka_k') > :epoch_before AS new_epoch;
+SELECT delta_items, split_pages, epoch > :epoch_before AS published,
+	   area_items = :areas_before AS areas_kept,
+	   snapshot_pages = :pages_before AS pages_kept,
 	   live_items = (SELECT count(*) FROM ka) AS counted
 FROM kyrodb.stats('ka_k');
 SELECT * FROM pg_temp.ka_compare();

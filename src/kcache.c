@@ -252,7 +252,7 @@ load_snap_cache(Relation index, KyroMetaPage meta)
 								  Max(cache->snap_pages - cache->key_pages, 1));
 		for (uint32 p = 0; p < cache->key_pages; p++)
 			cache->first_keys[p] = cache->items[p].first_key;
-		cache->full_pages = palloc0(cache->key_pages / 8 + 1);
+		cache->hint_block = InvalidBlockNumber;
 	}
 	MemoryContextSwitchTo(oldcxt);
 	if (cache->items == NULL || !load_model(index, meta, cache))

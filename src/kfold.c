@@ -213,58 +213,191 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 	UnlockReleaseBuffer(metabuf);
 }
 
+/* Blocks a fold frees once it has switched the view. */
+typedef struct KyroBlockList
+{
+	BlockNumber *blocks;
+	int			n;
+	int			max;
+} KyroBlockList;
+
+static void
+block_list_add(KyroBlockList *list, BlockNumber blkno)
+{
+	if (list->n == list->max)
+	{
+		list->max = Max(64, list->max * 2);
+		list->blocks = list->blocks == NULL ?
+			palloc(sizeof(BlockNumber) * list->max) :
+			repalloc(list->blocks, sizeof(BlockNumber) * list->max);
+	}
+	list->blocks[list->n++] = blkno;
+}
+
 /*
- * Copy snapshot page p's live entries, packed and in its insert area, to
- * out, in order; returns how many dead packed entries it left out (the
- * metapage counts those; dead area entries are counted nowhere).  The
- * page is flagged KYRO_PAGE_REPLACED under the same exclusive lock, so
- * that no insert adds to it after the fold has read it: inserts look at
- * the flag under the page's lock, and go to the delta, which the next
- * fold takes.  Pages the fold keeps take inserts all the while.
+ * Copy the live entries of snapshot page p of view (items: its pages),
+ * packed and in its insert area, and of the pages split off it since
+ * (its siblings, DESIGN.md "Splits"), to out, in order; returns how many dead
+ * packed entries it left out (the metapage counts those; dead area
+ * entries are counted nowhere), and adds the pages to freed.  Each page
+ * is flagged KYRO_PAGE_REPLACED under the exclusive lock it is read
+ * under, so that no insert adds to it, or splits it, after the fold has
+ * read it: inserts look at the flag under the page's lock, and go to the
+ * delta, which the next fold takes.  Pages the fold keeps take inserts all
+ * the while.
  */
 static int64
-read_snapshot_page(Relation index, KyroMetaPage meta, const KyroDirItem *items,
-				   uint32 p, KyroEntryArray *out, RmiPageEntry *decoded)
+read_snapshot_page(Relation index, KyroMetaPage view, const KyroDirItem *items,
+				   uint32 p, KyroEntryArray *out, RmiPageEntry *decoded,
+				   KyroBlockList *freed)
 {
-	Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
+	Buffer		buffer = KyroReadSnapshotPageLocked(index, view, items, p,
 													BUFFER_LOCK_EXCLUSIVE);
-	void	   *content = KyroSnapContent(BufferGetPage(buffer));
 	bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
-	uint32		total;
 	int64		dead = 0;
 
-	if ((KyroPageGetOpaque(BufferGetPage(buffer))->flags & KYRO_PAGE_REPLACED) == 0)
-	{
-		GenericXLogState *state = GenericXLogStart(index);
-
-		KyroPageGetOpaque(GenericXLogRegisterBuffer(state, buffer, 0))->flags |=
-			KYRO_PAGE_REPLACED;
-		GenericXLogFinish(state);
-	}
-
-	total = rmi_area_decode_all(content, KYRO_PAGE_CONTENT, decoded);
-	for (uint32 i = 0; i < rmi_area_count(content); i++)
-	{
-		RmiPageEntry e;
-
-		rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
-		dead -= e.dead;
-	}
-	UnlockReleaseBuffer(buffer);
 	out->n = 0;
-	for (uint32 i = 0; i < total; i++)
+	for (;;)
 	{
-		KyroEntry	e;
+		Page		page = BufferGetPage(buffer);
+		void	   *content = KyroSnapContent(page);
+		uint32		total;
+		BlockNumber next;
+		RmiPageEntry last;
 
-		if (decoded[i].dead)
+		if ((KyroPageGetOpaque(page)->flags & KYRO_PAGE_REPLACED) == 0)
 		{
-			dead++;
-			continue;
+			GenericXLogState *state = GenericXLogStart(index);
+
+			KyroPageGetOpaque(GenericXLogRegisterBuffer(state, buffer, 0))->flags |=
+				KYRO_PAGE_REPLACED;
+			GenericXLogFinish(state);
 		}
-		KyroEntryFromPage(&e, &decoded[i], isnull);
-		KyroEntryArrayAdd(out, &e);
+		total = rmi_area_decode_all(content, KYRO_PAGE_CONTENT, decoded);
+		for (uint32 i = 0; i < rmi_area_count(content); i++)
+		{
+			RmiPageEntry e;
+
+			rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
+			dead -= e.dead;
+		}
+		next = KyroSiblingNext(items, view->key_pages, p, page);
+		rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, &last);
+		block_list_add(freed, BufferGetBlockNumber(buffer));
+		UnlockReleaseBuffer(buffer);
+		for (uint32 i = 0; i < total; i++)
+		{
+			KyroEntry	e;
+
+			if (decoded[i].dead)
+			{
+				dead++;
+				continue;
+			}
+			KyroEntryFromPage(&e, &decoded[i], isnull);
+			KyroEntryArrayAdd(out, &e);
+		}
+		if (next == InvalidBlockNumber)
+			return dead;
+		CHECK_FOR_INTERRUPTS();
+		buffer = KyroReadSiblingPage(index, view->epoch, items, view->key_pages,
+								   p, next, &last, BUFFER_LOCK_EXCLUSIVE);
+		if (!BufferIsValid(buffer))
+			KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
 	}
-	return dead;
+}
+
+/*
+ * The view a fold works on: old's, with an item of its own for every page
+ * split off a snapshot page since old was written (read along each
+ * page's siblings, under share locks), in *items: pages with keys, NULL pages,
+ * then old's model items.  The fold keeps or rewrites each of them as a
+ * page of its own, so keeping them publishes them: the new directory
+ * routes to them, and no lookup walks to them any more.  Pages split after
+ * this are reached by their right-links still (read_snapshot_page, scans).
+ */
+static KyroMetaPage
+publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
+			   KyroDirItem **items)
+{
+	KyroMetaPage view = palloc(KYRO_PAGE_CONTENT);
+	uint32		max = old->snap_pages + old->model_pages + 16;
+	uint32		n = 0;
+	KyroDirItem *out = palloc(sizeof(KyroDirItem) * max);
+
+	memcpy(view, old, KYRO_PAGE_CONTENT);
+	for (uint32 p = 0; p < old->snap_pages + old->model_pages; p++)
+	{
+		Buffer		buffer;
+		BlockNumber next;
+		RmiPageEntry last;
+
+		CHECK_FOR_INTERRUPTS();
+		if (n == max)
+		{
+			max *= 2;
+			out = repalloc(out, sizeof(KyroDirItem) * max);
+		}
+		out[n++] = old_items[p];
+		if (p >= old->key_pages)
+			continue;
+		/* each page's siblings end where its right-link leads now */
+		buffer = KyroReadSnapshotPageLocked(index, old, old_items, p,
+											BUFFER_LOCK_SHARE);
+		if (p == 0)
+		{
+			RmiPageEntry first;
+
+			/*
+			 * The first page's range starts at minus infinity, so it may
+			 * have packed entries before its item's, and its siblings start
+			 * after those: the new item starts where the packed part does
+			 * (its area's entries lie in the range all the same).
+			 */
+			rmi_page_get(KyroSnapContent(BufferGetPage(buffer)), 0, &first);
+			out[0].first_key = first.key;
+			out[0].first_block = first.block;
+			out[0].first_offset = first.offset;
+		}
+		for (;;)
+		{
+			Page		page = BufferGetPage(buffer);
+			KyroDirItem *item;
+			RmiPageEntry first;
+
+			next = KyroSiblingNext(old_items, old->key_pages, p, page);
+			out[n - 1].siblings_end = KyroPageGetOpaque(page)->next;
+			rmi_area_edge(KyroSnapContent(page), KYRO_PAGE_CONTENT, 1, &last);
+			UnlockReleaseBuffer(buffer);
+			if (next == InvalidBlockNumber)
+				break;
+			CHECK_FOR_INTERRUPTS();
+			buffer = KyroReadSiblingPage(index, old->epoch, old_items,
+									   old->key_pages, p, next, &last,
+									   BUFFER_LOCK_SHARE);
+			if (!BufferIsValid(buffer))
+				KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
+			if (n == max)
+			{
+				max *= 2;
+				out = repalloc(out, sizeof(KyroDirItem) * max);
+			}
+			page = BufferGetPage(buffer);
+			rmi_area_edge(KyroSnapContent(page), KYRO_PAGE_CONTENT, 0, &first);
+			item = &out[n++];
+			memset(item, 0, sizeof(*item));
+			item->block = next;
+			item->tag = old_items[p].tag;
+			item->first_key = first.key;
+			item->first_block = first.block;
+			item->first_offset = first.offset;
+			item->count = KyroPageGetOpaque(page)->count;
+		}
+	}
+	view->snap_pages = n - old->model_pages;
+	view->key_pages = old->key_pages + (view->snap_pages - old->snap_pages);
+	*items = out;
+	return view;
 }
 
 /* The first entry of snapshot page p, as its directory item says. */
@@ -380,6 +513,8 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	KyroMetaPage old;
 	KyroMetaPage built;
 	KyroDirItem *old_items;
+	KyroMetaPage view;			/* old's, with the split pages as its own */
+	KyroDirItem *items;
 	RmiPageEntry *decoded;
 	BlockNumber *frozen_pages = NULL;
 	int			nfrozen_pages = 0;
@@ -406,8 +541,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	bool		carried;
 	uint32		new_epoch;
 	uint32		written;
-	BlockNumber *freed;
-	int			nfreed = 0;
+	KyroBlockList freed = {0};
 	MemoryContext foldcxt;
 	MemoryContext oldcxt;
 
@@ -434,6 +568,9 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	old_items = KyroReadDirectory(index, old);
 	if (old_items == NULL)
 		KyroCorrupt(index, "The directory was recycled while the fold lock was held.");
+	/* splits from here on are the next fold's to publish */
+	KyroSplitsPublished(RelationGetRelid(index));
+	view = publish_splits(index, old, old_items, &items);
 	decoded = palloc(sizeof(RmiPageEntry) *
 					 (RMI_PAGE_MAX_ENTRIES + RMI_AREA_MAX_ENTRIES));
 
@@ -454,10 +591,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) old->snap_entries + delta.n);
 	writer = KyroWriterBegin(index, new_epoch);
-	freed = palloc(sizeof(BlockNumber) *
-				   (old->dir_pages + old->snap_pages + old->model_pages +
-					nfrozen_pages + 1));
-	for (uint32 p = 0; p < old->snap_pages; p++)
+	for (uint32 p = 0; p < view->snap_pages; p++)
 	{
 		int64		end = delta.n;
 		bool		receives = false;
@@ -469,9 +603,9 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		CHECK_FOR_INTERRUPTS();
 
 		/* the delta entries before the next page's first entry are p's */
-		if (p + 1 < old->snap_pages)
+		if (p + 1 < view->snap_pages)
 		{
-			KyroEntry	next = item_first_entry(old, old_items, p + 1);
+			KyroEntry	next = item_first_entry(view, items, p + 1);
 
 			end = d;
 			while (end < delta.n && KyroEntryCompare(&delta.items[end], &next) < 0)
@@ -488,21 +622,20 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 			carry_from = d;
 		if (!all && (!receives || carry_from >= 0))
 		{
-			KyroWriterKeep(writer, &old_items[p]);
-			done += old_items[p].count;
+			KyroWriterKeep(writer, &items[p]);
+			done += items[p].count;
 			d = end;
 			continue;
 		}
 
-		dropped += read_snapshot_page(index, old, old_items, p, &page_entries,
-									  decoded);
-		freed[nfreed++] = old_items[p].block;
+		dropped += read_snapshot_page(index, view, items, p, &page_entries,
+									  decoded, &freed);
 		rewritten++;
 		/* an old page that still fits stays one page, as full as a repack */
 		if (split_pages)
-			KyroWriterSetFill(writer, p + 1 < old->key_pages ?
+			KyroWriterSetFill(writer, p + 1 < view->key_pages ?
 							  KyroWriterFullPage() : fill_bytes);
-		if (first_rewritten < 0 && p < old->key_pages)
+		if (first_rewritten < 0 && p < view->key_pages)
 			first_rewritten = p;
 		for (int64 i = 0; i < page_entries.n; i++)
 		{
@@ -528,9 +661,9 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		 * and an index whose pages take no inserts (fillfactor 100),
 		 * which packs its pages full as 0.2 did.
 		 */
-		if (split_pages && p + 1 < old->key_pages)
+		if (split_pages && p + 1 < view->key_pages)
 			KyroWriterEndPage(writer);
-		done += old_items[p].count;
+		done += items[p].count;
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);
 	}
 	for (; d < delta.n; d++)
@@ -546,7 +679,9 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	built = palloc0(KYRO_PAGE_CONTENT);
 	written = KyroWriterFinish(writer, built, offered ? &carry : NULL,
 							   &carried);
-	built->snap_dead = old->snap_dead - dropped;
+	/* VACUUM may not have counted every dead entry of a split page */
+	built->snap_dead = old->snap_dead > (uint64) dropped ?
+		old->snap_dead - dropped : 0;
 	memset(&built->frozen, 0, sizeof(KyroChain));
 	if (carry_from >= 0)
 		ncarried = write_carried_chain(index, &delta, carry_from, &built->frozen);
@@ -558,17 +693,17 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	 * chain are free from now on.
 	 */
 	for (uint32 i = 0; i < old->dir_pages; i++)
-		freed[nfreed++] = old->dir_blocks[i];
+		block_list_add(&freed, old->dir_blocks[i]);
 	for (uint32 i = old->snap_pages; i < old->snap_pages + old->model_pages; i++)
-		freed[nfreed++] = old_items[i].block;
+		block_list_add(&freed, old_items[i].block);
 	for (int i = 0; i < nfrozen_pages; i++)
-		freed[nfreed++] = frozen_pages[i];
-	KyroMarkDeleted(index, freed, nfreed);
+		block_list_add(&freed, frozen_pages[i]);
+	KyroMarkDeleted(index, freed.blocks, freed.n);
 
 	KyroUnlockFold(index);
 	if (all)
 		kind = KYRO_FOLD_FULL;
-	else if (first_rewritten < 0 || first_rewritten + 1 >= old->key_pages)
+	else if (first_rewritten < 0 || first_rewritten + 1 >= view->key_pages)
 		kind = KYRO_FOLD_APPEND;
 	else
 		kind = KYRO_FOLD_PARTIAL;
@@ -576,7 +711,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 			(errmsg_internal("kyrodb: %s fold of index \"%s\" into epoch %u kept %u of %u snapshot pages and wrote %u%s",
 							 KyroFoldKindName(kind),
 							 RelationGetRelationName(index), new_epoch,
-							 built->snap_pages - written, old->snap_pages,
+							 built->snap_pages - written, view->snap_pages,
 							 written,
 							 ncarried > 0 ?
 							 psprintf(", carrying %lld delta entries to its next step",

@@ -200,112 +200,152 @@ check_heap_callback(Relation index, ItemPointer tid, Datum *values,
 	cs->checked++;
 }
 
+/* Where check_snapshot is: the last entry checked, and the counts. */
+typedef struct CheckWalk
+{
+	RmiPageEntry *decoded;
+	KyroEntry	prev;
+	uint64		pos;
+	uint64		dead;
+} CheckWalk;
+
+/*
+ * Check snapshot page p or one of its siblings (a page split
+ * off it), locked in buffer: its packing, its own model's bounds and its
+ * insert area, the order of its entries after every entry before, and
+ * that it holds only entries of p's range.  Returns its right-link within
+ * the siblings, and its last entry in *last; unlocks the buffer.
+ */
+static BlockNumber
+check_page(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items,
+		   uint32 p, Buffer buffer, CheckWalk *walk, RmiPageEntry *last)
+{
+	Relation	index = cs->index;
+	BlockNumber blkno = BufferGetBlockNumber(buffer);
+	void	   *content = KyroSnapContent(BufferGetPage(buffer));
+	RmiPageStatus status;
+	RmiAreaStatus area_status = rmi_area_verify(content, KYRO_PAGE_CONTENT,
+												&status);
+	bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
+	uint32		total = 0;
+	uint32		area_dead = 0;
+	uint32		in_area = 0;
+	BlockNumber next = InvalidBlockNumber;
+	RmiPageEntry *decoded = walk->decoded;
+
+	if (area_status == RMI_AREA_OK)
+	{
+		in_area = rmi_area_count(content);
+		total = rmi_area_decode_all(content, KYRO_PAGE_CONTENT, decoded);
+		for (uint32 i = 0; i < rmi_area_count(content); i++)
+		{
+			RmiPageEntry e;
+
+			rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
+			area_dead += e.dead;
+		}
+		next = KyroSiblingNext(items, meta->key_pages, p, BufferGetPage(buffer));
+		rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, last);
+	}
+	UnlockReleaseBuffer(buffer);
+	if (area_status == RMI_AREA_PACKED_BAD)
+		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) fails its check: %s.",
+									p, blkno, rmi_page_status_message(status)));
+	if (area_status != RMI_AREA_OK)
+		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) fails its check: %s.",
+									p, blkno, rmi_area_status_message(area_status)));
+	if (isnull && in_area > 0)
+		KyroCorrupt(index, psprintf("NULL page %u (block %u) has an insert area.",
+									p, blkno));
+	/* an area entry before the page's first is outside its range */
+	if (p > 0 && total > 0)
+	{
+		KyroEntry	e;
+		KyroEntry	first;
+
+		KyroEntryFromPage(&e, &decoded[0], isnull);
+		first.isnull = isnull;
+		first.key = isnull ? 0 : items[p].first_key;
+		ItemPointerSet(&first.tid, items[p].first_block, items[p].first_offset);
+		if (KyroEntryCompare(&e, &first) < 0)
+			KyroCorrupt(index, psprintf("Snapshot page %u (block %u) holds an entry of the previous page's range.",
+										p, blkno));
+	}
+	for (uint32 i = 0; i < total; i++, walk->pos++)
+	{
+		KyroEntry	e;
+		int			cmp;
+
+		KyroEntryFromPage(&e, &decoded[i], isnull);
+		cmp = walk->pos > 0 ? KyroEntryCompare(&walk->prev, &e) : -1;
+		if (cmp > 0 || (cmp == 0 && !walk->prev.dead && !e.dead))
+			KyroCorrupt(index, psprintf("Entries " UINT64_FORMAT " and " UINT64_FORMAT " of the snapshot's pages are out of (key, TID) order.",
+										walk->pos - 1, walk->pos));
+		remember(cs, &e);
+		walk->prev = e;
+	}
+	/* and the next page starts after every entry of this one */
+	if (total > 0 && p + 1 < meta->snap_pages)
+	{
+		KyroEntry	next_first;
+
+		next_first.isnull = p + 1 >= meta->key_pages;
+		next_first.key = next_first.isnull ? 0 : items[p + 1].first_key;
+		ItemPointerSet(&next_first.tid, items[p + 1].first_block,
+					   items[p + 1].first_offset);
+		if (KyroEntryCompare(&walk->prev, &next_first) >= 0)
+			KyroCorrupt(index, psprintf("Snapshot page %u (block %u) holds an entry of the next page's range.",
+										p, blkno));
+	}
+	for (uint32 i = 0; i < total; i++)
+		walk->dead += decoded[i].dead;
+	walk->dead -= area_dead;
+	return next;
+}
+
 /*
  * Check the snapshot's pages: each one intact and as its directory item
- * says (KyroReadSnapshotPageLocked), its packing, its own model's bounds
- * and its insert area (rmi_area_verify), the order of all entries across
- * pages, every entry inside its page's range, and the dead count.  (The
- * directory's counts are the pages' when the view was written: inserts
- * that repack a page change its own.)  Equal
- * entries are in order when one of them is dead: VACUUM may have let the
- * heap reuse a dead entry's TID for a tuple of the same key.
+ * says (KyroReadSnapshotPageLocked), then its siblings, the pages split
+ * off it, along its right-links (KyroReadSiblingPage: of its tag and range,
+ * each after the one before, so that a cycle is caught, not followed), each checked
+ * by check_page; and the dead count.  (The directory's counts are the
+ * pages' when the view was written: inserts that repack a page change its
+ * own.)  Equal entries are in order when one of them is dead: VACUUM may
+ * have let the heap reuse a dead entry's TID for a tuple of the same key.
  */
 static void
 check_snapshot(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 {
 	Relation	index = cs->index;
-	RmiPageEntry *decoded = palloc(sizeof(RmiPageEntry) *
-								   (RMI_PAGE_MAX_ENTRIES + RMI_AREA_MAX_ENTRIES));
-	KyroEntry	prev;
-	uint64		pos = 0;
-	uint64		dead = 0;
+	CheckWalk	walk;
 
-	memset(&prev, 0, sizeof(prev));
+	memset(&walk, 0, sizeof(walk));
+	walk.decoded = palloc(sizeof(RmiPageEntry) *
+						  (RMI_PAGE_MAX_ENTRIES + RMI_AREA_MAX_ENTRIES));
 	for (uint32 p = 0; p < meta->snap_pages; p++)
 	{
 		Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
 														BUFFER_LOCK_SHARE);
-		void	   *content = KyroSnapContent(BufferGetPage(buffer));
-		RmiPageStatus status;
-		RmiAreaStatus area_status = rmi_area_verify(content, KYRO_PAGE_CONTENT,
-													&status);
-		bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
-		uint32		total = 0;
-		uint32		area_dead = 0;
-		uint32		in_area = 0;
 
-		if (area_status == RMI_AREA_OK)
+		for (;;)
 		{
-			in_area = rmi_area_count(content);
-			total = rmi_area_decode_all(content, KYRO_PAGE_CONTENT, decoded);
-			for (uint32 i = 0; i < rmi_area_count(content); i++)
-			{
-				RmiPageEntry e;
+			RmiPageEntry last;
+			BlockNumber next = check_page(cs, meta, items, p, buffer, &walk,
+										  &last);
 
-				rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
-				area_dead += e.dead;
-			}
+			CHECK_FOR_INTERRUPTS();
+			if (next == InvalidBlockNumber)
+				break;
+			buffer = KyroReadSiblingPage(index, meta->epoch, items,
+									   meta->key_pages, p, next, &last,
+									   BUFFER_LOCK_SHARE);
+			if (!BufferIsValid(buffer))
+				KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
 		}
-		UnlockReleaseBuffer(buffer);
-		if (area_status == RMI_AREA_PACKED_BAD)
-			KyroCorrupt(index, psprintf("Snapshot page %u (block %u) fails its check: %s.",
-										p, items[p].block,
-										rmi_page_status_message(status)));
-		if (area_status != RMI_AREA_OK)
-			KyroCorrupt(index, psprintf("Snapshot page %u (block %u) fails its check: %s.",
-										p, items[p].block,
-										rmi_area_status_message(area_status)));
-		if (isnull && in_area > 0)
-			KyroCorrupt(index, psprintf("NULL page %u (block %u) has an insert area.",
-										p, items[p].block));
-		/* an area entry before the page's first is outside its range */
-		if (p > 0 && total > 0)
-		{
-			KyroEntry	e;
-			KyroEntry	first;
-
-			KyroEntryFromPage(&e, &decoded[0], isnull);
-			first.isnull = isnull;
-			first.key = isnull ? 0 : items[p].first_key;
-			ItemPointerSet(&first.tid, items[p].first_block, items[p].first_offset);
-			if (KyroEntryCompare(&e, &first) < 0)
-				KyroCorrupt(index, psprintf("Snapshot page %u (block %u) holds an entry of the previous page's range.",
-											p, items[p].block));
-		}
-		for (uint32 i = 0; i < total; i++, pos++)
-		{
-			KyroEntry	e;
-			int			cmp;
-
-			KyroEntryFromPage(&e, &decoded[i], isnull);
-			cmp = pos > 0 ? KyroEntryCompare(&prev, &e) : -1;
-			if (cmp > 0 || (cmp == 0 && !prev.dead && !e.dead))
-				KyroCorrupt(index, psprintf("Entries " UINT64_FORMAT " and " UINT64_FORMAT " of the snapshot's pages are out of (key, TID) order.",
-											pos - 1, pos));
-			remember(cs, &e);
-			prev = e;
-		}
-		/* and the next page starts after every entry of this one */
-		if (total > 0 && p + 1 < meta->snap_pages)
-		{
-			KyroEntry	next;
-
-			next.isnull = p + 1 >= meta->key_pages;
-			next.key = next.isnull ? 0 : items[p + 1].first_key;
-			ItemPointerSet(&next.tid, items[p + 1].first_block,
-						   items[p + 1].first_offset);
-			if (KyroEntryCompare(&prev, &next) >= 0)
-				KyroCorrupt(index, psprintf("Snapshot page %u (block %u) holds an entry of the next page's range.",
-											p, items[p].block));
-		}
-		for (uint32 i = 0; i < total; i++)
-			dead += decoded[i].dead;
-		dead -= area_dead;
-		CHECK_FOR_INTERRUPTS();
 	}
-	if (dead != meta->snap_dead)
+	if (walk.dead != meta->snap_dead)
 		KyroCorrupt(index, "The snapshot's dead entries do not match the metapage's count.");
-	pfree(decoded);
+	pfree(walk.decoded);
 }
 
 /*
@@ -600,6 +640,8 @@ enum
 	STAT_STATS_RESET,
 	STAT_AREA_ITEMS,
 	STAT_REPACKS,
+	STAT_SPLITS,
+	STAT_SPLIT_PAGES,
 	STAT_COLUMNS
 };
 
@@ -624,14 +666,18 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 	int64		packed;
 	int64		area_live;
 	int64		area_all;
+	int64		split_pages;
 
 	memset(nulls, 0, sizeof(nulls));
 	KyroGetCaches(index, &snap, &delta);
 	values[STAT_EPOCH] = Int64GetDatum(snap->epoch);
-	values[STAT_SNAPSHOT_PAGES] = Int64GetDatum(snap->snap_pages);
 	values[STAT_DEAD_ITEMS] = Int64GetDatum(meta->snap_dead);
 	values[STAT_DELTA_ITEMS] = Int64GetDatum(delta_items);
-	KyroCountPageEntries(index, snap, &packed, &area_live, &area_all);
+	KyroCountPageEntries(index, snap, &packed, &area_live, &area_all,
+						 &split_pages);
+	/* the pages split off since the view was written are its pages too */
+	values[STAT_SNAPSHOT_PAGES] = Int64GetDatum(snap->snap_pages + split_pages);
+	values[STAT_SPLIT_PAGES] = Int64GetDatum(split_pages);
 	values[STAT_SNAPSHOT_ITEMS] = Int64GetDatum(packed);
 	values[STAT_AREA_ITEMS] = Int64GetDatum(area_all);
 	values[STAT_LIVE_ITEMS] = Int64GetDatum(packed - (int64) meta->snap_dead +
@@ -668,13 +714,14 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 		values[STAT_INLINE_FOLDS] = Int64GetDatum(pg_atomic_read_u64(&slot->inline_folds));
 		values[STAT_RETRAINS] = Int64GetDatum(pg_atomic_read_u64(&slot->retrains));
 		values[STAT_REPACKS] = Int64GetDatum(pg_atomic_read_u64(&slot->repacks));
+		values[STAT_SPLITS] = Int64GetDatum(pg_atomic_read_u64(&slot->splits));
 		values[STAT_STATS_RESET] = TimestampTzGetDatum(KyroStatResetTime(slot));
 	}
 	else
 		nulls[STAT_LOOKUPS] = nulls[STAT_MEAN_PROBE_LENGTH] =
 			nulls[STAT_MEAN_PAGES_READ] = nulls[STAT_MISPREDICTS] =
 			nulls[STAT_DELTA_HITS] = nulls[STAT_INLINE_FOLDS] = nulls[STAT_RETRAINS] =
-			nulls[STAT_REPACKS] =
+			nulls[STAT_REPACKS] = nulls[STAT_SPLITS] =
 			nulls[STAT_STATS_RESET] = true;
 
 	pfree(meta);

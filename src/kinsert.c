@@ -139,31 +139,22 @@ append_on_new_page(Relation index, Buffer metabuf, const KyroDeltaEntry *entry,
 }
 
 /*
- * Repack the exclusively locked snapshot page in buffer with entry added:
- * its packed entries (dead ones too: the metapage counts them) and its
- * area's live entries, encoded afresh, so that the area is empty again.
- * Only if the page keeps at least reserve bytes free after it; false,
- * with the page untouched, if not, or if two entries would be equal (a
- * reused TID beside its dead entry: the packed part is strictly ordered).
- * The page changes whole, so it is logged as a full page image, which
- * replays without the library.
+ * The entries the locked snapshot page in content keeps through a repack
+ * or a split, with entry added, in order, into kept (room for the page's
+ * entries and one more): its packed entries (dead ones too: the metapage
+ * counts them) and its area's live ones.  Returns how many, or 0 if two
+ * would be equal (a reused TID beside its dead entry: the packed part is
+ * strictly ordered).
  */
-static bool
-repack_page(Relation index, Buffer buffer, const RmiPageEntry *entry,
-			size_t reserve)
+static uint32
+entries_kept(void *content, const RmiPageEntry *entry, RmiPageEntry *kept)
 {
-	Page		page = BufferGetPage(buffer);
-	void	   *content = KyroSnapContent(page);
 	uint32		total = rmi_area_total(content);
-	RmiPageEntry *merged = palloc(sizeof(RmiPageEntry) * (total + 1));
+	RmiPageEntry *merged = palloc(sizeof(RmiPageEntry) * Max(total, 1));
 	uint8	   *from_area = palloc(Max(total, 1));
-	RmiPageEntry *kept = palloc(sizeof(RmiPageEntry) * (total + 1));
 	RmiAreaCursor cursor = {0, 0};
 	uint32		n = 0;
 	bool		placed = false;
-	bool		ok = true;
-	size_t		size;
-	char	   *encoded;
 
 	total = rmi_area_read(content, KYRO_PAGE_CONTENT, &cursor, 0, merged,
 						  from_area, total);
@@ -177,33 +168,97 @@ repack_page(Relation index, Buffer buffer, const RmiPageEntry *entry,
 		if (i < total && !(from_area[i] && merged[i].dead))
 			kept[n++] = merged[i];
 	}
-	for (uint32 i = 1; i < n && ok; i++)
-		ok = rmi_page_compare(&kept[i - 1], &kept[i]) < 0;
-	size = ok ? rmi_page_size(kept, n) : SIZE_MAX;
-	if (size == SIZE_MAX || size + reserve > KYRO_PAGE_CONTENT)
-	{
-		pfree(merged);
-		pfree(from_area);
-		pfree(kept);
-		return false;
-	}
-	encoded = palloc(KYRO_PAGE_CONTENT);
-	if (rmi_page_encode(kept, n, encoded, KYRO_PAGE_CONTENT) == 0)
-		elog(ERROR, "kyro_rmi: a repacked page does not encode in the size measured");
+	pfree(merged);
+	pfree(from_area);
+	for (uint32 i = 1; i < n; i++)
+		if (rmi_page_compare(&kept[i - 1], &kept[i]) >= 0)
+			return 0;
+	return n;
+}
 
-	START_CRIT_SECTION();
-	memcpy(content, encoded, KYRO_PAGE_CONTENT);
+/* Encode e[0..n) as the content of page, with an empty area; its hole set. */
+static void
+encode_page(Page page, const RmiPageEntry *e, uint32 n)
+{
+	char	   *encoded = palloc(KYRO_PAGE_CONTENT);
+
+	if (rmi_page_encode(e, n, encoded, KYRO_PAGE_CONTENT) == 0)
+		elog(ERROR, "kyro_rmi: a page of %u entries does not encode in the size measured", n);
+	memcpy(KyroSnapContent(page), encoded, KYRO_PAGE_CONTENT);
 	KyroPageGetOpaque(page)->count = n;
 	KyroSetAreaHole(page);
+	pfree(encoded);
+}
+
+/*
+ * Repack the exclusively locked snapshot page in buffer as kept[0..n), in
+ * place, so that its area is empty again; only if the page keeps at least
+ * reserve bytes free after it (false, the page untouched, if not).  The
+ * page changes whole, so it is logged as a full page image, which replays
+ * without the library.
+ */
+static bool
+repack_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
+			size_t reserve)
+{
+	size_t		size = rmi_page_size(kept, n);
+
+	if (size == SIZE_MAX || size + reserve > KYRO_PAGE_CONTENT)
+		return false;
+	START_CRIT_SECTION();
+	encode_page(BufferGetPage(buffer), kept, n);
 	MarkBufferDirty(buffer);
 	if (RelationNeedsWAL(index))
 		log_newpage_buffer(buffer, true);
 	END_CRIT_SECTION();
+	return true;
+}
 
-	pfree(encoded);
-	pfree(merged);
-	pfree(from_area);
-	pfree(kept);
+/*
+ * Split the exclusively locked snapshot page in buffer, whose entries
+ * kept[0..n) no longer fit with room for an area, in two: the left part
+ * stays in its block, the right part goes to a new block with the page's
+ * tag, and the page's right-link now leads there and from there where it
+ * led before (DESIGN.md, "Splits").  The halves are even by count, unless
+ * rightmost (the last page of keys, its new entry after all the others:
+ * ids, timestamps), which keeps every old entry on the left, packed full,
+ * and starts the new page with the new one, as a B-tree splits its
+ * rightmost leaf.  Both pages are logged whole in one WAL record.  False,
+ * nothing changed, if no split fits.
+ */
+static bool
+split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
+		   bool rightmost)
+{
+	uint32		starts[2];
+	uint32		at;
+	size_t		size;
+	Buffer		newbuf;
+	GenericXLogState *state;
+	Page		left;
+	Page		right;
+
+	size = rightmost && n > 1 ? rmi_page_size(kept, n - 1) : SIZE_MAX;
+	if (size != SIZE_MAX && size <= KYRO_PAGE_CONTENT)
+		at = n - 1;
+	else if (rmi_area_plan(kept, n, KYRO_PAGE_CONTENT,
+						   KYRO_REPACK_MIN_AREA * RMI_AREA_ENTRY_BYTES, 0,
+						   starts, 2) == 2)
+		at = starts[1];
+	else
+		return false;
+
+	newbuf = KyroNewBuffer(index);
+	state = GenericXLogStart(index);
+	left = GenericXLogRegisterBuffer(state, buffer, GENERIC_XLOG_FULL_IMAGE);
+	right = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
+	KyroInitPage(right, KYRO_PAGE_SNAPSHOT, KyroPageGetOpaque(left)->tag);
+	encode_page(right, kept + at, n - at);
+	KyroPageGetOpaque(right)->next = KyroPageGetOpaque(left)->next;
+	encode_page(left, kept, at);
+	KyroPageGetOpaque(left)->next = BufferGetBlockNumber(newbuf);
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(newbuf);
 	return true;
 }
 
@@ -237,15 +292,106 @@ page_holds_equal(void *content, const RmiPageEntry *e)
 }
 
 /*
- * Add entry to the insert area of its snapshot page (snap: the backend's
- * snapshot cache, routes it), under the metapage's share lock; false if
- * it must go to the delta: the view is not snap's, it has no areas
- * (format 3, fillfactor 100), a fold is rewriting the page, the page holds
- * an equal entry (page_holds_equal), or the page is full.
+ * The page among snapshot page p's siblings that entry pe belongs to,
+ * exclusively locked: from p's own block, or from the sibling
+ * this backend's last insert into p moved to (snap's hint) when pe is at
+ * or after its first entry, then right while the next sibling
+ * starts at or before pe, holding each page until the next one is locked
+ * (left to right, as nbtree moves right).  *hops: the pages from p's own
+ * block to the one returned.  The caller holds the metapage's lock on
+ * snap's view, so a page that is not right is damage.
  */
-static bool
-insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
-				 const KyroDeltaEntry *entry, bool *repacked)
+static Buffer
+lock_entry_page(Relation index, KyroMetaPage meta, KyroSnapCache *snap,
+				uint32 p, const RmiPageEntry *pe, bool *last_sibling, uint32 *hops)
+{
+	Buffer		buffer = InvalidBuffer;
+
+	*hops = 0;
+	if (snap->hint_block != InvalidBlockNumber && snap->hint_page == p &&
+		rmi_page_compare(pe, &snap->hint_first) >= 0)
+	{
+		RmiPageEntry first;
+
+		buffer = KyroReadSiblingPage(index, snap->epoch, snap->items,
+								   snap->key_pages, p, snap->hint_block, NULL,
+								   BUFFER_LOCK_EXCLUSIVE);
+		if (BufferIsValid(buffer) &&
+			rmi_area_edge(KyroSnapContent(BufferGetPage(buffer)),
+						  KYRO_PAGE_CONTENT, 0, &first) &&
+			rmi_page_compare(&first, &snap->hint_first) == 0)
+			*hops = snap->hint_hops;
+		else if (BufferIsValid(buffer))
+		{
+			/* a split page keeps its first entry while its view lasts */
+			UnlockReleaseBuffer(buffer);
+			KyroCorrupt(index, psprintf("Block %u, a sibling of snapshot page %u of epoch %u, no longer starts where it did.",
+										snap->hint_block, p, snap->epoch));
+		}
+	}
+	if (!BufferIsValid(buffer))
+	{
+		buffer = ReadBuffer(index, snap->items[p].block);
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		KyroCheckSnapshotPage(index, meta, snap->items, p, buffer);
+	}
+	for (;;)
+	{
+		void	   *content = KyroSnapContent(BufferGetPage(buffer));
+		BlockNumber next = KyroSiblingNext(snap->items, snap->key_pages, p,
+										 BufferGetPage(buffer));
+		RmiPageEntry last;
+		RmiPageEntry first;
+		Buffer		nextbuf;
+
+		*last_sibling = next == InvalidBlockNumber;
+		if (*last_sibling || !rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, &last) ||
+			rmi_page_compare(pe, &last) <= 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		nextbuf = KyroReadSiblingPage(index, snap->epoch, snap->items,
+									snap->key_pages, p, next, &last,
+									BUFFER_LOCK_EXCLUSIVE);
+		if (!BufferIsValid(nextbuf))
+			elog(ERROR, "kyro_rmi: the view changed under its metapage lock");
+		rmi_area_edge(KyroSnapContent(BufferGetPage(nextbuf)), KYRO_PAGE_CONTENT,
+					  0, &first);
+		if (rmi_page_compare(pe, &first) < 0)
+		{
+			UnlockReleaseBuffer(nextbuf);
+			break;
+		}
+		UnlockReleaseBuffer(buffer);
+		buffer = nextbuf;
+		(*hops)++;
+		snap->hint_page = p;
+		snap->hint_block = next;
+		snap->hint_first = first;
+		snap->hint_hops = *hops;
+	}
+	return buffer;
+}
+
+/* What an insert into a page did, for the counters. */
+typedef enum KyroPageChange
+{
+	KYRO_CHANGE_NONE,			/* went to the delta */
+	KYRO_CHANGE_AREA,
+	KYRO_CHANGE_REPACK,
+	KYRO_CHANGE_SPLIT
+} KyroPageChange;
+
+/*
+ * Add entry to its snapshot page (snap: the backend's snapshot cache,
+ * routes it), under the metapage's share lock: into the page's insert
+ * area, or else repack the page, or else split it.  KYRO_CHANGE_NONE if it
+ * must go to the delta: the view is not snap's, it has no areas (format
+ * 3, fillfactor 100), a fold is rewriting the page, or the page holds an
+ * equal entry (page_holds_equal).  *hops: the right-links it followed.
+ */
+static KyroPageChange
+insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
+				 const KyroDeltaEntry *entry, uint32 *hops)
 {
 	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
 	KyroEntry	e;
@@ -254,14 +400,16 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 	uint32		p;
 	Buffer		buffer;
 	Page		page;
+	void	   *content;
+
 	GenericXLogState *state = NULL;
-	bool		refused;
-	bool		done = false;
+	bool		last_sibling;
+	KyroPageChange change = KYRO_CHANGE_NONE;
 
 	if (meta->version < KYRO_FORMAT_VERSION ||
 		KyroGetOptions(index)->fillfactor >= KYRO_MAX_FILLFACTOR ||
 		meta->epoch != snap->epoch || snap->key_pages == 0)
-		return false;
+		return KYRO_CHANGE_NONE;
 	memset(&e, 0, sizeof(e));
 	e.key = entry->key;
 	e.tid = entry->tid;
@@ -271,17 +419,15 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 	/* its allocation need not happen while others wait for the page */
 	if (!KyroOwnWal())
 		state = GenericXLogStart(index);
-	buffer = ReadBuffer(index, snap->items[p].block);
-	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	/* the metapage names this view, so a page that is not right is damage */
-	KyroCheckSnapshotPage(index, meta, snap->items, p, buffer);
+	buffer = lock_entry_page(index, meta, snap, p, &pe, &last_sibling, hops);
 	page = BufferGetPage(buffer);
+	content = KyroSnapContent(page);
 	/* a page a fold has read takes no more: the fold would not see them */
-	refused = (KyroPageGetOpaque(page)->flags & KYRO_PAGE_REPLACED) != 0 ||
-		page_holds_equal(KyroSnapContent(page), &pe);
-	if (!refused &&
-		rmi_area_free(KyroSnapContent(page), KYRO_PAGE_CONTENT) >= RMI_AREA_ENTRY_BYTES &&
-		rmi_area_count(KyroSnapContent(page)) < RMI_AREA_MAX_ENTRIES)
+	if ((KyroPageGetOpaque(page)->flags & KYRO_PAGE_REPLACED) != 0 ||
+		page_holds_equal(content, &pe))
+		change = KYRO_CHANGE_NONE;
+	else if (rmi_area_free(content, KYRO_PAGE_CONTENT) >= RMI_AREA_ENTRY_BYTES &&
+			 rmi_area_count(content) < RMI_AREA_MAX_ENTRIES)
 	{
 		if (state == NULL)
 			KyroWalAreaInsert(index, buffer, &pe);
@@ -294,30 +440,29 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
 			GenericXLogFinish(state);
 			state = NULL;
 		}
-		done = true;
+		change = KYRO_CHANGE_AREA;
 	}
-	else if (!refused && (snap->full_pages[p / 8] & (1 << (p % 8))) == 0 &&
-			 (p + 1 < snap->key_pages ||
-			  !rmi_area_appends_only(KyroSnapContent(page), KYRO_PAGE_CONTENT)))
+	else
 	{
-		/* a full area: repack in place while the page keeps room for one */
-		done = *repacked = repack_page(index, buffer, &pe,
-									   KYRO_REPACK_MIN_AREA * RMI_AREA_ENTRY_BYTES);
-		/* decoding the page again for each insert would find it full again */
-		if (!done)
-			snap->full_pages[p / 8] |= 1 << (p % 8);
-	}
+		RmiPageEntry *kept = palloc(sizeof(RmiPageEntry) *
+									(rmi_area_total(content) + 1));
+		uint32		n = entries_kept(content, &pe, kept);
 
-	/*
-	 * Appends (keys past the last page's entries: ids, timestamps) go to
-	 * the delta once the last page's area is full: repacking the last page
-	 * for each areaful of them would re-encode it over and over, where an
-	 * append fold writes only the new entries' pages.
-	 */
+		/* a full area: repack in place while the page keeps room for one */
+		if (n > 0 && repack_page(index, buffer, kept, n,
+								 KYRO_REPACK_MIN_AREA * RMI_AREA_ENTRY_BYTES))
+			change = KYRO_CHANGE_REPACK;
+		else if (n > 0 &&
+				 split_page(index, buffer, kept, n,
+							p + 1 == snap->key_pages && last_sibling &&
+							rmi_page_compare(&kept[n - 1], &pe) == 0))
+			change = KYRO_CHANGE_SPLIT;
+		pfree(kept);
+	}
 	if (state != NULL)
 		GenericXLogAbort(state);
 	UnlockReleaseBuffer(buffer);
-	return done;
+	return change;
 }
 
 /*
@@ -326,12 +471,14 @@ insert_into_area(Relation index, Buffer metabuf, KyroSnapCache *snap,
  * an insert into an area), and the snapshot's in *snap_entries.
  */
 static uint64
-insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries)
+insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
+			 bool *republish)
 {
 	Buffer		metabuf;
 	KyroSnapCache *snap = NULL;
 	uint64		entries;
 
+	*republish = false;
 	/* the cache reads the metapage itself: before we lock it */
 	if (!entry->isnull)
 		KyroGetCaches(index, &snap, NULL);
@@ -340,16 +487,21 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries)
 	KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
 	if (snap != NULL)
 	{
-		bool		repacked = false;
-		bool		done = insert_into_area(index, metabuf, snap, entry, &repacked);
+		uint32		hops = 0;
+		uint32		key_pages = snap->key_pages;
+		KyroPageChange change = insert_into_page(index, metabuf, snap, entry,
+												 &hops);
 
 		KyroReleaseCaches(snap, NULL);
-		if (done)
+		if (change != KYRO_CHANGE_NONE)
 		{
 			UnlockReleaseBuffer(metabuf);
 			/* the counters' lock is never taken under a buffer lock */
-			if (repacked)
+			if (change == KYRO_CHANGE_REPACK)
 				KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_REPACK);
+			else if (change == KYRO_CHANGE_SPLIT)
+				*republish = KyroNoteSplit(RelationGetRelid(index), key_pages,
+										   hops);
 			return 0;
 		}
 	}
@@ -365,7 +517,7 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries)
 	return entries;
 }
 
-/* aminsert: one heap tuple's entry into an insert area or the delta. */
+/* aminsert: one heap tuple's entry into its page or the delta. */
 bool
 kyroinsert(Relation index, Datum *values, bool *isnull,
 		   ItemPointer ht_ctid, Relation heapRel,
@@ -377,6 +529,7 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 	uint64		entries;
 	uint64		snap_entries;
 	uint64		limit;
+	bool		republish;
 
 	memset(&entry, 0, sizeof(entry));
 	entry.isnull = isnull[0];
@@ -384,9 +537,14 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 		entry.key = KyroDatumToKey(values[0], index->rd_opcintype[0]);
 	entry.tid = *ht_ctid;
 
-	entries = insert_entry(index, &entry, &snap_entries);
+	entries = insert_entry(index, &entry, &snap_entries, &republish);
 	if (entries == 0)
+	{
+		/* split pages to publish: the worker's job, or ours without one */
+		if (republish && !KyroRequestFold(index) && KyroFold(index, 0, NULL))
+			KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_INLINE_FOLD);
 		return false;
+	}
 	limit = KyroDeltaLimit(index, snap_entries);
 	if (entries >= limit)
 	{

@@ -250,8 +250,8 @@ KyroPageProblem(Page page, uint16 kind, uint32 tag)
  * Whether the metapage still names the reader's view: the chain number of
  * a delta page, the epoch of any other page.
  */
-static bool
-view_is_current(Relation index, uint16 kind, uint32 view)
+bool
+KyroViewIsCurrent(Relation index, uint16 kind, uint32 view)
 {
 	KyroMetaPage meta = KyroReadMeta(index);
 	bool		current;
@@ -315,7 +315,7 @@ KyroReadViewPage(Relation index, BlockNumber blkno, uint16 kind, uint32 tag,
 			return buffer;
 		UnlockReleaseBuffer(buffer);
 	}
-	if (view_is_current(index, kind, view))
+	if (KyroViewIsCurrent(index, kind, view))
 		KyroCorrupt(index, psprintf("Block %u is not an intact %s page of %s %u: %s.",
 									blkno, kind_name(kind),
 									kind == KYRO_PAGE_DELTA ? "chain" : "epoch",
@@ -410,7 +410,8 @@ KyroMarkDeleted(Relation index, BlockNumber *blocks, int nblocks)
 
 /*
  * The blocks of meta's view other than delta pages (directory, snapshot and
- * model pages), as a bitmap over nblocks; NULL if the directory cannot be
+ * model pages, and the pages split off snapshot pages, along their
+ * right-links), as a bitmap over nblocks; NULL if the directory cannot be
  * read.  Snapshot pages carry the tags of the folds that wrote them, so
  * membership, not the tag, says whether a page is in the view.
  */
@@ -429,12 +430,42 @@ view_blocks(Relation index, KyroMetaPage meta, BlockNumber nblocks)
 		bits[items[i].block / 8] |= 1 << (items[i].block % 8);
 	for (uint32 d = 0; d < meta->dir_pages; d++)
 		bits[meta->dir_blocks[d] / 8] |= 1 << (meta->dir_blocks[d] % 8);
+	for (uint32 p = 0; p < meta->key_pages; p++)
+	{
+		Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
+														BUFFER_LOCK_SHARE);
+
+		for (;;)
+		{
+			BlockNumber next = KyroSiblingNext(items, meta->key_pages, p,
+											 BufferGetPage(buffer));
+			RmiPageEntry last;
+
+			rmi_area_edge(KyroSnapContent(BufferGetPage(buffer)),
+						  KYRO_PAGE_CONTENT, 1, &last);
+			UnlockReleaseBuffer(buffer);
+			if (next == InvalidBlockNumber)
+				break;
+			CHECK_FOR_INTERRUPTS();
+			buffer = KyroReadSiblingPage(index, meta->epoch, items,
+									   meta->key_pages, p, next, &last,
+									   BUFFER_LOCK_SHARE);
+			if (!BufferIsValid(buffer))
+				KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
+			if (next < nblocks)
+				bits[next / 8] |= 1 << (next % 8);
+		}
+	}
 	pfree(items);
 	return bits;
 }
 
-/* Whether a live page belongs to the index's current view (blocks: its
- * pages other than the delta's). */
+/*
+ * Whether a live page belongs to the index's current view (blocks: its
+ * pages other than the delta's).  A snapshot page that no right-link led
+ * to may have been split off a page since: one that is not a fold's work
+ * (replaced by one, or of a newer tag, left by one that crashed) is kept.
+ */
 static bool
 page_in_view(Page page, BlockNumber blkno, KyroMetaPage meta,
 			 const uint8 *blocks)
@@ -443,8 +474,12 @@ page_in_view(Page page, BlockNumber blkno, KyroMetaPage meta,
 
 	switch (opaque->flags & KYRO_PAGE_KINDS)
 	{
-		case KYRO_PAGE_DIRECTORY:
 		case KYRO_PAGE_SNAPSHOT:
+			if ((opaque->flags & KYRO_PAGE_REPLACED) == 0 &&
+				opaque->tag <= meta->epoch)
+				return true;
+			/* FALLTHROUGH */
+		case KYRO_PAGE_DIRECTORY:
 		case KYRO_PAGE_MODEL:
 			return (blocks[blkno / 8] & (1 << (blkno % 8))) != 0;
 		case KYRO_PAGE_DELTA:

@@ -447,38 +447,133 @@ KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
 }
 
 /*
+ * The next of snapshot page p's siblings after the page on page (p's own,
+ * or one split off it since the view was written): its right-link, unless
+ * there is none or it is where p's right-link led when the view was
+ * written (siblings_end: the next directory item's block, if the fold
+ * published p's siblings, or a page the fold replaced since).
+ */
+BlockNumber
+KyroSiblingNext(const KyroDirItem *items, uint32 key_pages, uint32 p, Page page)
+{
+	BlockNumber next = KyroPageGetOpaque(page)->next;
+
+	if (next == InvalidBlockNumber || p >= key_pages ||
+		next == items[p].siblings_end)
+		return InvalidBlockNumber;
+	return next;
+}
+
+/*
+ * Why a page reached by a right-link from a page whose last entry was
+ * after is not the next of snapshot page p's siblings, or NULL: it must
+ * hold keys, start after that entry, and start before the next page's
+ * range.  Entries only grow along the siblings, so a damaged link that
+ * points back among them (a cycle) fails here rather than loops.
+ */
+static const char *
+sibling_problem(Page page, const KyroDirItem *items, uint32 key_pages,
+			  uint32 p, const RmiPageEntry *after)
+{
+	void	   *content = KyroSnapContent(page);
+	RmiPageEntry first;
+
+	if (KyroPageGetOpaque(page)->flags & KYRO_PAGE_NULLS)
+		return "holds NULL entries";
+	if (!rmi_area_edge(content, KYRO_PAGE_CONTENT, 0, &first))
+		return "is empty";
+	if (after != NULL && rmi_page_compare(&first, after) <= 0)
+		return "does not start after the page that links to it";
+	if (p + 1 < key_pages)
+	{
+		RmiPageEntry next_first;
+
+		next_first.key = items[p + 1].first_key;
+		next_first.block = items[p + 1].first_block;
+		next_first.offset = items[p + 1].first_offset;
+		if (rmi_page_compare(&first, &next_first) >= 0)
+			return "starts in the next page's range";
+	}
+	return NULL;
+}
+
+/*
+ * Block blkno, reached by the right-link of snapshot page p or one of its
+ * siblings, whose last entry was *after, locked in mode and checked: a page of
+ * p's tag (a split page keeps the tag of the page it was split from) that
+ * lies after it (after NULL: whose first entry the caller checks itself)
+ * and in p's range.  InvalidBuffer if it was recycled since
+ * the view of epoch was taken; damage if the view is still current.
+ */
+Buffer
+KyroReadSiblingPage(Relation index, uint32 epoch, const KyroDirItem *items,
+				  uint32 key_pages, uint32 p, BlockNumber blkno,
+				  const RmiPageEntry *after, int mode)
+{
+	Buffer		buffer = KyroReadViewPage(index, blkno, KYRO_PAGE_SNAPSHOT,
+										  items[p].tag, epoch, mode);
+	const char *problem;
+
+	if (!BufferIsValid(buffer))
+		return buffer;
+	problem = sibling_problem(BufferGetPage(buffer), items, key_pages, p, after);
+	if (problem == NULL)
+		return buffer;
+	UnlockReleaseBuffer(buffer);
+	if (KyroViewIsCurrent(index, KYRO_PAGE_SNAPSHOT, epoch))
+		KyroCorrupt(index, psprintf("Block %u, right of snapshot page %u of epoch %u, %s.",
+									blkno, p, epoch, problem));
+	return InvalidBuffer;
+}
+
+/*
  * The entries on snap's pages: packed, and in the insert areas (all, and
  * the live ones), read page by page under share locks (a snapshot of
- * moving counts, as pgstattuple's).  A page recycled meanwhile (a fold
+ * moving counts, as pgstattuple's), and the pages split off them since
+ * the view was written (*split_pages).  A page recycled meanwhile (a fold
  * switched the view) ends the count there.
  */
 void
 KyroCountPageEntries(Relation index, const KyroSnapCache *snap, int64 *packed,
-					 int64 *area_live, int64 *area_all)
+					 int64 *area_live, int64 *area_all, int64 *split_pages)
 {
 	*packed = *area_live = *area_all = 0;
+	*split_pages = 0;
 	for (uint32 p = 0; p < snap->snap_pages; p++)
 	{
 		Buffer		buffer;
-		void	   *content;
-		uint32		n;
 
 		CHECK_FOR_INTERRUPTS();
 		buffer = KyroReadSnapshotPage(index, snap->epoch, &snap->items[p], p,
 									  BUFFER_LOCK_SHARE);
+		while (BufferIsValid(buffer))
+		{
+			void	   *content = KyroSnapContent(BufferGetPage(buffer));
+			uint32		n = rmi_area_count(content);
+			BlockNumber next = KyroSiblingNext(snap->items, snap->key_pages, p,
+											 BufferGetPage(buffer));
+			RmiPageEntry last;
+
+			*packed += rmi_page_count(content);
+			*area_all += n;
+			for (uint32 i = 0; i < n; i++)
+			{
+				RmiPageEntry e;
+
+				rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
+				*area_live += !e.dead;
+			}
+			rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, &last);
+			UnlockReleaseBuffer(buffer);
+			if (next == InvalidBlockNumber)
+				break;
+			CHECK_FOR_INTERRUPTS();
+			(*split_pages)++;
+			buffer = KyroReadSiblingPage(index, snap->epoch, snap->items,
+									   snap->key_pages, p, next, &last,
+									   BUFFER_LOCK_SHARE);
+		}
 		if (!BufferIsValid(buffer))
 			return;
-		content = KyroSnapContent(BufferGetPage(buffer));
-		*packed += rmi_page_count(content);
-		n = rmi_area_count(content);
-		*area_all += n;
-		for (uint32 i = 0; i < n; i++)
-		{
-			RmiPageEntry e;
-
-			rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
-			*area_live += !e.dead;
-		}
-		UnlockReleaseBuffer(buffer);
 	}
 }

@@ -273,6 +273,8 @@ drop_cache(KyroScanOpaque so, bool recycled)
 {
 	so->recycled |= recycled;
 	so->page_no = -1;
+	so->page_block = InvalidBlockNumber;
+	so->page_next = InvalidBlockNumber;
 	so->cache_n = 0;
 	so->cache_i = 0;
 	so->cache_more = false;
@@ -311,35 +313,51 @@ page_first_entry(const KyroSnapCache *snap, int64 p)
 }
 
 /*
- * Decode up to max entries of snapshot page page_no, packed and in its
- * insert area merged, into the scan's cache, in the scan's direction:
- * from the page's edge if from is NULL, else from the first entry after
- * from (strict) or at it.  One share lock; nothing is held between calls
- * but, under the interlock, the pin.  False (and so->recycled) if a fold
- * recycled the page since the scan took its view.  Sets *mispredicted,
- * if given, when the page's own model missed.
+ * Decode up to max entries of block blkno, packed and in its insert area
+ * merged, into the scan's cache, in the scan's direction: from the page's
+ * edge if from is NULL, else from the first entry after from (strict) or
+ * at it.  blkno is snapshot page page_no's own block, or (after non-NULL)
+ * one of its siblings, reached by a right-link from a page whose last
+ * entry was *after.  One share lock; nothing is held between calls but,
+ * under the interlock, the pin.  False (and so->recycled) if a fold
+ * recycled the page since the scan took its view.  Sets *mispredicted, if
+ * given, when the page's own model missed.
  */
 static bool
-read_page(Relation index, KyroScanOpaque so, int64 page_no,
-		  const KyroEntry *from, bool strict, uint32 max, bool *mispredicted)
+read_page(Relation index, KyroScanOpaque so, int64 page_no, BlockNumber blkno,
+		  const RmiPageEntry *after, const KyroEntry *from, bool strict,
+		  uint32 max, bool *mispredicted)
 {
+	KyroSnapCache *snap = so->snap;
 	bool		backward = ScanDirectionIsBackward(so->dir);
 	Buffer		buffer;
+	Page		page;
 	void	   *content;
 	RmiAreaCursor cursor;
+	RmiPageEntry linked_after;
 	int			missed = 0;
 
-	buffer = KyroReadSnapshotPage(index, so->snap->epoch,
-								  &so->snap->items[page_no], (uint32) page_no,
-								  BUFFER_LOCK_SHARE);
+	if (after != NULL)
+	{
+		linked_after = *after;	/* it may be so->page_after itself */
+		buffer = KyroReadSiblingPage(index, snap->epoch, snap->items,
+								   snap->key_pages, (uint32) page_no, blkno,
+								   &linked_after, BUFFER_LOCK_SHARE);
+	}
+	else
+		buffer = KyroReadSnapshotPage(index, snap->epoch,
+									  &snap->items[page_no], (uint32) page_no,
+									  BUFFER_LOCK_SHARE);
 	if (!BufferIsValid(buffer))
 	{
 		drop_cache(so, true);
 		return false;
 	}
-	if (page_no != so->page_no)
+	if (blkno != so->page_block)
 		so->counts.pages++;		/* a walk that reads on counts a page once */
-	content = KyroSnapContent(BufferGetPage(buffer));
+	page = BufferGetPage(buffer);
+	content = KyroSnapContent(page);
+	so->page_past = false;
 	if (from != NULL)
 	{
 		RmiPageEntry probe;
@@ -348,6 +366,8 @@ read_page(Relation index, KyroScanOpaque so, int64 page_no,
 		/* backward, the cursor goes after the entries to return */
 		rmi_area_seek(content, KYRO_PAGE_CONTENT, &probe,
 					  backward ? !strict : strict, &cursor, &missed);
+		so->page_past = cursor.packed >= rmi_page_count(content) &&
+			cursor.area >= rmi_area_count(content);
 	}
 	else if (backward)
 	{
@@ -359,11 +379,24 @@ read_page(Relation index, KyroScanOpaque so, int64 page_no,
 	so->cache_n = (int) rmi_area_read(content, KYRO_PAGE_CONTENT, &cursor,
 									  backward, so->cache, NULL, max);
 	so->cache_i = 0;
+	if (so->cache_n > 0)
+	{
+		KyroEntryFromPage(&so->walk_from, &so->cache[so->cache_n - 1],
+						  (snap->items[page_no].flags & KYRO_PAGE_NULLS) != 0);
+		so->walk_strict = true;
+	}
 	so->cache_more = backward ? (cursor.packed > 0 || cursor.area > 0) :
 		(cursor.packed < rmi_page_count(content) ||
 		 cursor.area < rmi_area_count(content));
 	so->page_no = page_no;
-	so->page_nulls = (so->snap->items[page_no].flags & KYRO_PAGE_NULLS) != 0;
+	so->page_nulls = (snap->items[page_no].flags & KYRO_PAGE_NULLS) != 0;
+	so->page_block = blkno;
+	so->page_next = KyroSiblingNext(snap->items, snap->key_pages,
+								  (uint32) page_no, page);
+	rmi_area_edge(content, KYRO_PAGE_CONTENT, 0, &so->page_first);
+	rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, &so->page_last);
+	if (after != NULL)
+		so->page_after = linked_after;
 	done_with_page(so, buffer);
 	if (mispredicted)
 		*mispredicted |= missed != 0;
@@ -371,11 +404,157 @@ read_page(Relation index, KyroScanOpaque so, int64 page_no,
 }
 
 /*
+ * The right-link to follow from the page in the cache, with the entry
+ * the page it leads to must start after (*after); false at the end of
+ * siblings.
+ */
+static bool
+sibling_step(KyroScanOpaque so, BlockNumber *blkno, RmiPageEntry *after)
+{
+	if (so->page_next == InvalidBlockNumber)
+		return false;
+	*blkno = so->page_next;
+	*after = so->page_last;
+	return true;
+}
+
+/*
+ * Whether block blkno, a sibling of the scan's page (reached as read_page's
+ * after says) starts before from (or at it, unless strict); false, with
+ * so->recycled, if it was recycled.
+ */
+static bool
+sibling_starts_before(Relation index, KyroScanOpaque so, BlockNumber blkno,
+						 const RmiPageEntry *after, const KyroEntry *from,
+						 bool strict, bool *starts_before)
+{
+	Buffer		buffer = KyroReadSiblingPage(index, so->snap->epoch,
+										   so->snap->items, so->snap->key_pages,
+										   (uint32) so->page_no, blkno, after,
+										   BUFFER_LOCK_SHARE);
+	RmiPageEntry first;
+	RmiPageEntry probe;
+	int			cmp;
+
+	if (!BufferIsValid(buffer))
+	{
+		drop_cache(so, true);
+		return false;
+	}
+	rmi_area_edge(KyroSnapContent(BufferGetPage(buffer)), KYRO_PAGE_CONTENT, 0,
+				  &first);
+	UnlockReleaseBuffer(buffer);
+	KyroEntryToPage(&probe, from);
+	cmp = rmi_page_compare(&first, &probe);
+	*starts_before = strict ? cmp < 0 : cmp <= 0;
+	return true;
+}
+
+/*
+ * read_page, then right along the siblings while the entries sought may lie
+ * there: every entry read was before from (page_past) and the next page
+ * holds some at or after it (forward: any; backward: if it starts before
+ * from).  A split since the scan last read a page may have moved the
+ * entries after its place, or (backward) between the page's new last
+ * entry and its place, to the right.
+ */
+static bool
+read_page_at(Relation index, KyroScanOpaque so, int64 page_no,
+			 BlockNumber blkno, const RmiPageEntry *after,
+			 const KyroEntry *from, bool strict, uint32 max,
+			 bool *mispredicted)
+{
+	KyroEntry	probe = *from;	/* it may be so->walk_from itself */
+
+	if (!read_page(index, so, page_no, blkno, after, &probe, strict, max,
+				   mispredicted))
+		return false;
+	for (;;)
+	{
+		RmiPageEntry link_after;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!so->page_past || !sibling_step(so, &blkno, &link_after))
+			return true;
+		if (ScanDirectionIsBackward(so->dir))
+		{
+			bool		starts_before;
+
+			if (!sibling_starts_before(index, so, blkno, &link_after,
+										  &probe, strict, &starts_before))
+				return false;
+			if (!starts_before)
+				return true;
+		}
+		if (!read_page(index, so, page_no, blkno, &link_after, &probe, strict,
+					   max, NULL))
+			return false;
+	}
+}
+
+/*
+ * Backward, from a page split off snapshot page page_no: read the page
+ * before it among the siblings, walking from page_no's own block (there are
+ * no left-links), its entries before the page's first.  Siblings that no
+ * longer reaches the page is damage, or a view recycled under the scan.
+ */
+static bool
+read_sibling_before(Relation index, KyroScanOpaque so)
+{
+	int64		page_no = so->page_no;
+	BlockNumber target = so->page_block;
+	BlockNumber blkno = so->snap->items[page_no].block;
+	RmiPageEntry after;
+	bool		linked = false;
+	KyroEntry	before;
+
+	KyroEntryFromPage(&before, &so->page_first, false);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!read_page(index, so, page_no, blkno, linked ? &after : NULL,
+					   &before, true, KYRO_SCAN_WALK_CHUNK, NULL))
+			return false;
+		if (so->page_next == target)
+			return true;
+		if (!sibling_step(so, &blkno, &after))
+			break;
+		linked = true;
+	}
+	if (KyroViewIsCurrent(index, KYRO_PAGE_SNAPSHOT, so->snap->epoch))
+		KyroCorrupt(index, psprintf("The siblings of snapshot page %lld of epoch %u no longer reach block %u.",
+									(long long) page_no, so->snap->epoch, target));
+	drop_cache(so, true);
+	return false;
+}
+
+/* Backward: read the last sibling of snapshot page page_no, from its end. */
+static bool
+read_last_sibling(Relation index, KyroScanOpaque so, int64 page_no)
+{
+	BlockNumber blkno = so->snap->items[page_no].block;
+	RmiPageEntry after;
+	bool		linked = false;
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!read_page(index, so, page_no, blkno, linked ? &after : NULL,
+					   NULL, false, KYRO_SCAN_WALK_CHUNK, NULL))
+			return false;
+		if (!sibling_step(so, &blkno, &after))
+			return true;
+		linked = true;
+	}
+}
+
+/*
  * The next live snapshot entry of the range in the scan's direction,
  * without taking it (take_snap_entry does); false when the range has
  * none left, or with so->recycled set.  Pages are read in runs of entries
- * as a walk needs them; a page the range does not reach (its directory
- * item says where it starts) is not read.
+ * as a walk needs them, along each page's siblings (split off it); a page
+ * the range does not reach (its directory item says where it starts) is
+ * not read.
  */
 static bool
 peek_snap_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
@@ -385,6 +564,9 @@ peek_snap_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 
 	for (;;)
 	{
+		BlockNumber blkno;
+		RmiPageEntry after;
+
 		CHECK_FOR_INTERRUPTS();
 		if (so->snap_done)
 			return false;
@@ -406,18 +588,32 @@ peek_snap_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 		{
 			/* more of this page: after the last entry decoded */
 			KyroEntry	from;
+			bool		own = so->page_block == snap->items[so->page_no].block;
 
 			KyroEntryFromPage(&from, &so->cache[so->cache_n - 1], so->page_nulls);
-			if (!read_page(index, so, so->page_no, &from, true,
-						   KYRO_SCAN_WALK_CHUNK, NULL))
+			if (!read_page_at(index, so, so->page_no, so->page_block,
+							  own ? NULL : &so->page_after, &from, true,
+							  KYRO_SCAN_WALK_CHUNK, NULL))
 				return false;
 			continue;
 		}
-		/* the next page, if the range reaches it */
 		if (forward)
 		{
 			KyroEntry	next_first;
 
+			/*
+			 * This page's siblings, then the next page.  Along the
+			 * siblings, from where the walk stands: a split since this page
+			 * was read may have moved entries already returned right.
+			 */
+			if (sibling_step(so, &blkno, &after))
+			{
+				if (!read_page_at(index, so, so->page_no, blkno, &after,
+								  &so->walk_from, so->walk_strict,
+								  KYRO_SCAN_WALK_CHUNK, NULL))
+					return false;
+				continue;
+			}
 			if (so->page_no + 1 >= snap->snap_pages)
 			{
 				so->snap_done = true;
@@ -429,11 +625,21 @@ peek_snap_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 				so->snap_done = true;
 				return false;
 			}
+			if (!read_page(index, so, so->page_no + 1,
+						   snap->items[so->page_no + 1].block, NULL, NULL,
+						   false, KYRO_SCAN_WALK_CHUNK, NULL))
+				return false;
 		}
 		else
 		{
 			KyroEntry	first;
 
+			if (so->page_block != snap->items[so->page_no].block)
+			{
+				if (!read_sibling_before(index, so))
+					return false;
+				continue;
+			}
 			/* the pages before hold only entries before this one's first */
 			first = page_first_entry(snap, so->page_no);
 			if (so->page_no == 0 ||
@@ -442,10 +648,9 @@ peek_snap_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 				so->snap_done = true;
 				return false;
 			}
+			if (!read_last_sibling(index, so, so->page_no - 1))
+				return false;
 		}
-		if (!read_page(index, so, so->page_no + (forward ? 1 : -1), NULL, false,
-					   KYRO_SCAN_WALK_CHUNK, NULL))
-			return false;
 	}
 }
 
@@ -484,8 +689,10 @@ snap_position(Relation index, KyroScanOpaque so, const KyroEntry *from,
 	 */
 	page_no = KyroRoutePage(snap, from, !(backward && strict),
 							&so->counts.probes, mispredicted);
-	read_page(index, so, page_no, from, strict, KYRO_SCAN_SEARCH_CHUNK,
-			  mispredicted);
+	so->walk_from = *from;
+	so->walk_strict = strict;
+	read_page_at(index, so, page_no, snap->items[page_no].block, NULL, from,
+				 strict, KYRO_SCAN_SEARCH_CHUNK, mispredicted);
 }
 
 /* First position in a delta run whose entry is >= probe (> probe if strict). */
@@ -798,6 +1005,8 @@ kyrobeginscan(Relation r, int nkeys, int norderbys)
 
 	so->keytype = r->rd_opcintype[0];
 	so->page_no = -1;
+	so->page_block = InvalidBlockNumber;
+	so->page_next = InvalidBlockNumber;
 	so->cache_buf = InvalidBuffer;
 	so->delta_buf = InvalidBuffer;
 	so->tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "kyro_rmi scan",

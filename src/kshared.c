@@ -117,6 +117,8 @@ startup_shared(void)
 			pg_atomic_init_u64(&slot->inline_folds, 0);
 			pg_atomic_init_u64(&slot->retrains, 0);
 			pg_atomic_init_u64(&slot->repacks, 0);
+			pg_atomic_init_u64(&slot->splits, 0);
+			pg_atomic_init_u32(&slot->unpublished, 0);
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -188,6 +190,7 @@ zero_slot(KyroStatSlot *slot)
 	pg_atomic_write_u64(&slot->inline_folds, 0);
 	pg_atomic_write_u64(&slot->retrains, 0);
 	pg_atomic_write_u64(&slot->repacks, 0);
+	pg_atomic_write_u64(&slot->splits, 0);
 	slot->seen_lookups = slot->seen_probes = slot->seen_mispredicts = 0;
 	slot->reset_time = GetCurrentTimestamp();
 }
@@ -292,6 +295,59 @@ KyroCountEvent(Oid indexoid, int event)
 		pg_atomic_fetch_add_u64(&slot->retrains, 1);
 	else if (event == KYRO_EVENT_REPACK)
 		pg_atomic_fetch_add_u64(&slot->repacks, 1);
+	else if (event == KYRO_EVENT_SPLIT)
+		pg_atomic_fetch_add_u64(&slot->splits, 1);
+}
+
+/* Splits an index may gather before they are published (kyrodb.h). */
+static uint32
+republish_splits(uint32 key_pages)
+{
+	return Max(KYRO_REPUBLISH_MIN_SPLITS, key_pages / KYRO_REPUBLISH_SHARE);
+}
+
+/*
+ * An insert split a page (split) or walked hops right-links: count it;
+ * true if the index's split pages are due to be published.  Without
+ * shared memory only the walk's length can tell.
+ */
+bool
+KyroNoteSplit(Oid indexoid, uint32 key_pages, uint32 hops)
+{
+	KyroStatSlot *slot = KyroGetStatSlot(indexoid, true);
+	uint32		unpublished;
+
+	if (slot == NULL)
+		return hops >= KYRO_REPUBLISH_HOPS;
+	pg_atomic_fetch_add_u64(&slot->splits, 1);
+	unpublished = pg_atomic_add_fetch_u32(&slot->unpublished, 1);
+	/* a long walk makes the republish due whatever the count */
+	if (hops >= KYRO_REPUBLISH_HOPS && unpublished < republish_splits(key_pages))
+	{
+		pg_atomic_write_u32(&slot->unpublished, republish_splits(key_pages));
+		unpublished = republish_splits(key_pages);
+	}
+	return unpublished >= republish_splits(key_pages);
+}
+
+/* Whether the index's split pages are due to be published. */
+bool
+KyroRepublishDue(Oid indexoid, uint32 key_pages)
+{
+	KyroStatSlot *slot = KyroGetStatSlot(indexoid, false);
+
+	return slot != NULL &&
+		pg_atomic_read_u32(&slot->unpublished) >= republish_splits(key_pages);
+}
+
+/* A fold has begun: it publishes every split made before it reads the pages. */
+void
+KyroSplitsPublished(Oid indexoid)
+{
+	KyroStatSlot *slot = KyroGetStatSlot(indexoid, false);
+
+	if (slot != NULL)
+		pg_atomic_write_u32(&slot->unpublished, 0);
 }
 
 /* Zero the counters of one index of dbid, or of all of dbid's indexes. */

@@ -9,9 +9,9 @@
  * snapshot pages and delta chains, and on the pages that folds replaced
  * but that are not yet reused, which scans of an older view may still be
  * reading.  A page is flagged only under a cleanup lock, and only pages
- * with something to flag are cleanup-locked: that is VACUUM's half of the
- * interlock with scans that hold copies of a page's entries (DESIGN.md,
- * "Scans and VACUUM").  It holds the fold lock throughout (DESIGN.md,
+ * with something to flag, or that have been split, are cleanup-locked:
+ * that is VACUUM's half of the interlock with scans that hold copies of a
+ * page's entries (DESIGN.md, "Scans and VACUUM").  It holds the fold lock throughout (DESIGN.md,
  * "Locks"): a fold must not copy an entry into a new snapshot while
  * VACUUM is flagging it in the old one.
  *
@@ -177,14 +177,38 @@ delta_in_view(Page page, KyroMetaPage meta)
 }
 
 /*
+ * Whether a snapshot page the view's directory does not name is one split
+ * off a page of the view, for the counts: not deleted, and of a tag no
+ * newer than the view's (a fold that crashed left pages of a newer one).
+ * A page a fold replaced and had not yet marked deleted when it crashed
+ * counts too, until the next sweep marks it.
+ */
+static bool
+split_page_of_view(Page page, KyroMetaPage meta)
+{
+	KyroPageOpaque opaque = KyroPageGetOpaque(page);
+
+	return (opaque->flags & KYRO_PAGE_DELETED) == 0 &&
+		opaque->tag <= meta->epoch;
+}
+
+/*
  * Flag the dead TIDs of block blkno, whatever it holds: a page of the view
  * is checked as every reader checks it, a page outside the view is read
  * only if it is an intact page of entries (a deleted page still is, until
- * it is reused).
+ * it is reused).  Returns the snapshot page's right-link, if it has one.
+ *
+ * A page with a right-link has been split, and a split moves entries
+ * right without a cleanup lock: a scan may hold copies of entries that now
+ * lie on the page's right, where VACUUM flags them without waiting for
+ * that scan.  So such a page is cleanup-locked even with nothing to flag,
+ * as btree's VACUUM cleanup-locks every leaf: once VACUUM has it, no scan
+ * holds a copy taken from it before the split.
  */
-static void
+static BlockNumber
 vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
-			 const KyroDirItem *items, const uint32 *view, BlockNumber blkno)
+			 const KyroDirItem *items, const uint32 *view, BlockNumber nblocks,
+			 BlockNumber blkno)
 {
 	Buffer		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno,
 											RBM_NORMAL, vac->info->strategy);
@@ -192,13 +216,15 @@ vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 	int64		packed = 0;
 	int64		area = 0;
 	int64	   *flagged = &vac->other_flagged;
+	BlockNumber next = InvalidBlockNumber;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	if (view[blkno] != 0)
+	if (blkno < nblocks && view[blkno] != 0)
 	{
 		KyroCheckSnapshotPage(index, meta, items, view[blkno] - 1, buffer);
 		entries_pass(vac, page, false, true, &packed, &area);
 		flagged = &vac->view_flagged;
+		next = KyroPageGetOpaque(page)->next;
 	}
 	else if (!PageIsNew(page) && KyroPageGetOpaque(page)->page_id == KYRO_PAGE_ID)
 	{
@@ -206,7 +232,15 @@ vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 
 		if (KyroPageKind(page) == KYRO_PAGE_SNAPSHOT &&
 			KyroPageProblem(page, KYRO_PAGE_SNAPSHOT, tag) == NULL)
-			entries_pass(vac, page, false, false, &packed, &area);
+		{
+			bool		in_view = split_page_of_view(page, meta);
+
+			entries_pass(vac, page, false, in_view, &packed, &area);
+			if (in_view)
+				flagged = &vac->view_flagged;
+			if ((KyroPageGetOpaque(page)->flags & KYRO_PAGE_DELETED) == 0)
+				next = KyroPageGetOpaque(page)->next;
+		}
 		else if (KyroPageKind(page) == KYRO_PAGE_DELTA &&
 				 KyroPageProblem(page, KYRO_PAGE_DELTA, tag) == NULL)
 		{
@@ -225,7 +259,13 @@ vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 		if (flagged == &vac->view_flagged)
 			vac->area_flagged += area;
 	}
+	else if (next != InvalidBlockNumber)
+	{
+		LockBufferForCleanup(buffer);
+		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+	}
 	ReleaseBuffer(buffer);
+	return next;
 }
 
 /* Record in the metapage that dead flags were set. */
@@ -274,15 +314,34 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		KyroCorrupt(index, "The directory was recycled while the fold lock was held.");
 
 	/*
-	 * Pages added after this are delta pages that inserts began since: their
-	 * entries are of live tuples.
+	 * Pages added after this are delta pages that inserts began since, whose
+	 * entries are of live tuples, or pages split off a page, which the loop
+	 * reaches by the page's right-link.
 	 */
 	nblocks = RelationGetNumberOfBlocks(index);
 	view = view_pages(meta, items, nblocks);
 	for (BlockNumber blkno = KYRO_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
+		BlockNumber next;
+		BlockNumber hops = 0;
+
 		KyroVacuumDelayPoint();
-		vacuum_block(index, &vac, meta, items, view, blkno);
+		next = vacuum_block(index, &vac, meta, items, view, nblocks, blkno);
+
+		/*
+		 * A split since the pass began may have moved entries of this page
+		 * to a block the pass has gone by, or past its end: follow the
+		 * page's right-links there (flagging twice flags nothing more).
+		 * Entries only grow along a chain, so it ends; the count is for a
+		 * damaged one.
+		 */
+		while (next != InvalidBlockNumber && next != KYRO_METAPAGE_BLKNO &&
+			   (next < blkno || next >= nblocks) &&
+			   next < RelationGetNumberOfBlocks(index) && hops++ < nblocks)
+		{
+			KyroVacuumDelayPoint();
+			next = vacuum_block(index, &vac, meta, items, view, nblocks, next);
+		}
 	}
 	if (vac.view_flagged + vac.delta_flagged + vac.area_flagged > 0)
 		bump_vacuum_generation(index, vac.view_flagged);

@@ -135,7 +135,10 @@ typedef struct KyroDirItem
 	uint16		flags;			/* the page's KYRO_PAGE_NULLS */
 	uint32		count;			/* entries packed on the page when the view
 								 * was written (model: bytes) */
-	uint32		pad;
+	BlockNumber siblings_end;	/* the page's right-link when the view was
+								 * written: the pages split off it since lie
+								 * before it (DESIGN.md, "Splits"); 0 if it
+								 * had none */
 } KyroDirItem;
 
 /* A chain read checks for a loop once it has read this many pages. */
@@ -278,6 +281,18 @@ typedef struct KyroOptions
  * make the last repacks of a filling page cost more per insert.
  */
 #define KYRO_REPACK_MIN_AREA		16
+
+/*
+ * Split pages are published in a new directory (a fold, which need have
+ * nothing to fold) once a lookup's walk along one chain could pass
+ * KYRO_REPUBLISH_HOPS pages, or once the splits since the last fold reach
+ * a share of the pages with keys (1 / KYRO_REPUBLISH_SHARE, at least
+ * KYRO_REPUBLISH_MIN_SPLITS): each republish reads every page and every
+ * backend then reads the new directory, so random splits are gathered.
+ */
+#define KYRO_REPUBLISH_HOPS			16
+#define KYRO_REPUBLISH_SHARE		64
+#define KYRO_REPUBLISH_MIN_SPLITS	64
 #define KYRO_MIN_FILLFACTOR			10
 #define KYRO_MAX_FILLFACTOR			100
 
@@ -353,14 +368,17 @@ typedef struct KyroSnapCache
 	bool		has_model;		/* false: model missing or rejected */
 
 	/*
-	 * Pages with keys that an insert of this backend found full (a repack
-	 * would not leave room for an area), one bit each: later inserts into
-	 * them go to the delta without trying again.  The one part that
-	 * changes, and only a hint: a page it misses costs a try, a page it
-	 * names wrongly (VACUUM has since flagged area entries a repack would
-	 * drop) sends inserts to the delta, never an entry anywhere wrong.
+	 * The page of a chain that an insert of this backend last moved right
+	 * to (DESIGN.md, "Splits"): snapshot page hint_page's chain, block
+	 * hint_block, which starts with hint_first, hint_hops right-links from
+	 * the page's own block.  The one part that changes, and only a hint:
+	 * an insert whose entry is at or after hint_first may start there, as
+	 * a split page keeps its first entry while the view lasts.
 	 */
-	uint8	   *full_pages;
+	uint32		hint_page;
+	BlockNumber hint_block;		/* InvalidBlockNumber: none */
+	RmiPageEntry hint_first;
+	uint32		hint_hops;
 	RmiModel	model;			/* the root: key -> page */
 	void	   *model_buf;		/* the model's bytes: a copy, or the mapping */
 	bool		model_mapped;	/* model_buf maps the model file */
@@ -509,6 +527,31 @@ typedef struct KyroScanOpaqueData
 	 */
 	int64		page_no;		/* -1: none */
 	bool		page_nulls;		/* it is a page of NULL entries */
+
+	/*
+	 * The page those entries came from: page_no's own block, or a page
+	 * split off it since the view was written and reached by right-links
+	 * (DESIGN.md, "Splits"); as read under that one share lock, its first
+	 * and last entries, the next page of its chain (InvalidBlockNumber if
+	 * none), and whether the search that positioned the cache found every
+	 * entry of the page on the near side of its probe (page_past).
+	 */
+	BlockNumber page_block;
+	BlockNumber page_next;
+	RmiPageEntry page_first;
+	RmiPageEntry page_last;
+	RmiPageEntry page_after;	/* last entry of the page linking to a split
+								 * page, which it must start after */
+	bool		page_past;
+
+	/*
+	 * Where the walk stands: the last entry decoded (or, before any, the
+	 * entry the scan was positioned at, strict as then).  A page may split
+	 * between two reads and move entries right, so the walk reads on from
+	 * here, never from a page's edge, along a chain.
+	 */
+	KyroEntry	walk_from;
+	bool		walk_strict;
 	int			cache_i;
 	int			cache_n;
 	bool		cache_more;
@@ -635,6 +678,8 @@ typedef struct KyroStatSlot
 	pg_atomic_uint64 inline_folds;	/* folds run by an inserting backend */
 	pg_atomic_uint64 retrains;	/* models retrained (detector, rebuild) */
 	pg_atomic_uint64 repacks;	/* pages repacked in place by inserts */
+	pg_atomic_uint64 splits;	/* pages split by inserts */
+	pg_atomic_uint32 unpublished;	/* splits since the last fold began */
 	TimestampTz reset_time;
 	/* the worker's last look at the counters: the detector's baseline */
 	uint64		seen_lookups;
@@ -666,6 +711,11 @@ extern void KyroNoteDatabase(void);
 #define KYRO_EVENT_INLINE_FOLD	1
 #define KYRO_EVENT_RETRAIN		2
 #define KYRO_EVENT_REPACK		3
+#define KYRO_EVENT_SPLIT		4
+
+extern bool KyroNoteSplit(Oid indexoid, uint32 key_pages, uint32 hops);
+extern bool KyroRepublishDue(Oid indexoid, uint32 key_pages);
+extern void KyroSplitsPublished(Oid indexoid);
 
 /* ---- Background worker (kworker.c) ---- */
 
@@ -747,6 +797,7 @@ extern void KyroReadMetaInto(Relation index, KyroMetaPage copy);
 extern void KyroCheckMeta(Relation index, KyroMetaPage meta);
 pg_noreturn extern void KyroCorrupt(Relation index, const char *detail);
 extern const char *KyroPageProblem(Page page, uint16 kind, uint32 tag);
+extern bool KyroViewIsCurrent(Relation index, uint16 kind, uint32 view);
 extern Buffer KyroReadViewPage(Relation index, BlockNumber blkno,
 							   uint16 kind, uint32 tag, uint32 view, int mode);
 extern Buffer KyroReadPage(Relation index, BlockNumber blkno, uint16 kind,
@@ -788,9 +839,15 @@ extern Buffer KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
 extern RmiStatus KyroLoadModel(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, MemoryContext cxt,
 							   RmiModel *model, char **buf, bool *recycled);
+extern BlockNumber KyroSiblingNext(const KyroDirItem *items, uint32 key_pages,
+								 uint32 p, Page page);
+extern Buffer KyroReadSiblingPage(Relation index, uint32 epoch,
+								const KyroDirItem *items, uint32 key_pages,
+								uint32 p, BlockNumber blkno,
+								const RmiPageEntry *after, int mode);
 extern void KyroCountPageEntries(Relation index, const KyroSnapCache *snap,
 								 int64 *packed, int64 *area_live,
-								 int64 *area_all);
+								 int64 *area_all, int64 *split_pages);
 extern RmiStatus KyroModelTail(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, uint64 *checksum,
 							   bool *recycled);

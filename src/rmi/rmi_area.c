@@ -351,6 +351,19 @@ rmi_area_read(const void *buf, size_t cap, RmiAreaCursor *cursor,
 	return got;
 }
 
+int
+rmi_area_edge(const void *buf, size_t cap, int last, RmiPageEntry *out)
+{
+	RmiAreaCursor cursor = {0, 0};
+
+	if (last)
+	{
+		cursor.packed = rmi_page_count(buf);
+		cursor.area = area_count(buf);
+	}
+	return rmi_area_read(buf, cap, &cursor, last, out, NULL, 1) == 1;
+}
+
 uint32_t
 rmi_area_decode_all(const void *buf, size_t cap, RmiPageEntry *out)
 {

@@ -150,6 +150,13 @@ extern uint32_t rmi_area_read(const void *buf, size_t cap,
 							  RmiPageEntry *out, uint8_t *from_area,
 							  uint32_t max);
 
+/*
+ * The page's first entry (last: its last), packed or in its area, into
+ * *out; 0 if the page holds none.
+ */
+extern int	rmi_area_edge(const void *buf, size_t cap, int last,
+						  RmiPageEntry *out);
+
 /* Every entry of the page, merged, into out[0..rmi_area_total(buf)). */
 extern uint32_t rmi_area_decode_all(const void *buf, size_t cap,
 									RmiPageEntry *out);

@@ -26,7 +26,7 @@ CREATE EXTENSION kyrodb;
 CREATE SCHEMA hidden;
 CREATE TABLE hidden.h (k int8);
 INSERT INTO hidden.h SELECT g FROM generate_series(1, 20000) g;
-CREATE INDEX h_k ON hidden.h USING kyro_rmi (k) WITH (delta_limit = 1000);
+CREATE INDEX h_k ON hidden.h USING kyro_rmi (k) WITH (delta_limit = 1000, fillfactor = 100);
 });
 is( $node->safe_psql(
 		'postgres', q{

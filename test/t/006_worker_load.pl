@@ -1,5 +1,6 @@
 # The background worker keeps a kyro_rmi index folded without anyone
-# asking:
+# asking (an index of fillfactor 100, whose inserts all go to the delta;
+# 010_write_size.pl has the worker publishing split pages):
 #  - under a pgbench load of inserts and selects the delta stays under its
 #    ceiling, inserting backends never fold (inline_folds stays 0), and
 #    every answer matches a sequential scan;
@@ -23,7 +24,7 @@ $node->safe_psql(
 CREATE EXTENSION kyrodb;
 CREATE TABLE t (k int8, v int8);
 INSERT INTO t SELECT (g * 7919) % 200003, g FROM generate_series(1, 100000) g;
-CREATE INDEX t_k ON t USING kyro_rmi (k) WITH (delta_limit = 2000);
+CREATE INDEX t_k ON t USING kyro_rmi (k) WITH (delta_limit = 2000, fillfactor = 100);
 });
 ok(poll_workers($node, 'postgres', 1),
 	'a worker runs for the database with the extension');

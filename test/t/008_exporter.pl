@@ -156,7 +156,7 @@ sub stats_of
 	my ($index) = @_;
 	my @cols = qw(epoch live_items dead_items snapshot_items delta_items area_items
 	  delta_limit leaves max_error index_bytes model_bytes file_bytes lookups
-	  mispredicts delta_hits folds inline_folds retrains repacks);
+	  mispredicts delta_hits folds inline_folds retrains repacks splits split_pages);
 	my @vals = split /\|/,
 	  $node->safe_psql('postgres',
 		'SELECT ' . join(', ', @cols)
@@ -171,9 +171,9 @@ my @indexes = (
 	{ index => 't_k', relname => 't', schemaname => 'public' },
 	{ index => 'u_k', relname => 'u', schemaname => 'other' });
 # kyrodb.stats() of each, by the index's name (stats_of qualifies it)
-my @counters = qw(lookups mispredicts delta_hits folds inline_folds retrains repacks);
+my @counters = qw(lookups mispredicts delta_hits folds inline_folds retrains repacks splits);
 my @exact_gauges = qw(epoch live_items dead_items snapshot_items delta_items area_items
-  delta_limit leaves max_error index_bytes model_bytes file_bytes);
+  delta_limit leaves max_error index_bytes model_bytes file_bytes split_pages);
 my @float_gauges = qw(mean_error last_fold_timestamp_seconds last_fold_ms);
 
 my %before = map { $_->{index} => stats_of($_->{index}) } @indexes;

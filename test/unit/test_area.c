@@ -143,6 +143,18 @@ sim_check(const Sim *s, uint64_t *state)
 		n = rmi_area_decode_all(p, s->cap, all);
 		CHECK(n == rmi_area_total(p), "page %u: decoded %u of %u", i, n,
 			  rmi_area_total(p));
+		{
+			RmiPageEntry first;
+			RmiPageEntry last;
+			int			have_first = rmi_area_edge(p, s->cap, 0, &first);
+			int			have_last = rmi_area_edge(p, s->cap, 1, &last);
+
+			CHECK(have_first == (n > 0) && have_last == (n > 0),
+				  "page %u: edges of %u entries", i, n);
+			CHECK(n == 0 || (rmi_page_compare(&first, &all[0]) == 0 &&
+							 rmi_page_compare(&last, &all[n - 1]) == 0),
+				  "page %u: its first and last entries are not the merged ends", i);
+		}
 		for (j = 0; j < n; j++, at++)
 		{
 			if (at >= s->n_ref || rmi_page_compare(&all[j], &s->ref[at]) != 0 ||
