@@ -1,21 +1,26 @@
 /*-------------------------------------------------------------------------
  *
  * kinsert.c
- *	  aminsert for kyro_rmi: (key, TID) into the insert area of the
- *	  snapshot page the key belongs to, or else onto the delta.
+ *	  aminsert for kyro_rmi: (key, TID) into the snapshot page the key
+ *	  belongs to, or else onto the delta.
  *
- * An insert routes its key as a lookup does (kroute.c) and adds its entry
- * to that page's insert area under the page's exclusive lock, so inserts
- * of random keys lock different pages.  It goes to the active delta
- * chain's tail page instead when the page is full, when a fold has read
- * the page to rewrite it (KYRO_PAGE_REPLACED), for a NULL key, for an
- * index with fillfactor 100 (packed full, it keeps 0.2's write path), and
- * for an index of format 3 (built by 0.2: its pages have no room kept for an
- * area until a fold rewrites them).  Past the delta limit an insert wakes
- * the worker or, without one, takes a step of a fold itself.  Either way
- * it holds the metapage's lock in share mode while it changes a page: see
- * DESIGN.md, "Locks" and "Inserts".  With the library preloaded, the
- * change is logged by KyroDB's own record (kwal.c), else by generic WAL.
+ * An insert routes its key as a lookup does (kroute.c), moves right along
+ * the page's siblings (pages split off it since the directory was
+ * written) to the one its entry belongs to, and adds its entry to that
+ * page's insert area under the page's exclusive lock, so inserts of random
+ * keys lock different pages.  A full area makes it repack the page, and a
+ * page that no longer fits splits in two (DESIGN.md, "Splits").  It goes
+ * to the active delta chain's tail page instead for a NULL key, for an
+ * entry equal to one on its page, when a fold has read the page to rewrite
+ * it (KYRO_PAGE_REPLACED), for an index with fillfactor 100 (packed full,
+ * it keeps 0.2's write path), and for an index of format 3 (built by 0.2:
+ * its pages have no room kept for an area until a fold rewrites them).
+ * Past the delta limit, or with split pages due to be published, an
+ * insert wakes the worker or, without one, folds itself.  Either way it
+ * holds the metapage's lock in share mode while it changes a page: see
+ * DESIGN.md, "Locks" and "Inserts".  With the library preloaded, an
+ * insert into an area is logged by KyroDB's own record (kwal.c), else by
+ * generic WAL; repacks and splits log whole pages.
  *
  * src/kinsert.c
  *

@@ -510,10 +510,15 @@ KyroReadSiblingPage(Relation index, uint32 epoch, const KyroDirItem *items,
 				  uint32 key_pages, uint32 p, BlockNumber blkno,
 				  const RmiPageEntry *after, int mode)
 {
-	Buffer		buffer = KyroReadViewPage(index, blkno, KYRO_PAGE_SNAPSHOT,
-										  items[p].tag, epoch, mode);
+	Buffer		buffer;
 	const char *problem;
 
+	/* a damaged right-link may lead past the end (blocks are never cut off) */
+	if (blkno >= RelationGetNumberOfBlocks(index))
+		KyroCorrupt(index, psprintf("A right-link of snapshot page %u of epoch %u leads to block %u, past the index's end.",
+									p, epoch, blkno));
+	buffer = KyroReadViewPage(index, blkno, KYRO_PAGE_SNAPSHOT, items[p].tag,
+							  epoch, mode);
 	if (!BufferIsValid(buffer))
 		return buffer;
 	problem = sibling_problem(BufferGetPage(buffer), items, key_pages, p, after);

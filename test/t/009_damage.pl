@@ -22,7 +22,8 @@ use KyroTest;
 # space in the last 24 bytes: deleted_xid, tag, count, next, flags, page_id.
 my ($BLCKSZ, $CONTENT) = (8192, 24);
 my $SPECIAL = $BLCKSZ - 24;
-my ($TAG, $COUNT, $FLAGS) = ($SPECIAL + 8, $SPECIAL + 12, $SPECIAL + 20);
+my ($TAG, $COUNT, $NEXT, $FLAGS) =
+  ($SPECIAL + 8, $SPECIAL + 12, $SPECIAL + 16, $SPECIAL + 20);
 my %kind_name = (0x01 => 'metapage', 0x02 => 'directory', 0x04 => 'snapshot',
 	0x08 => 'model', 0x10 => 'delta');
 
@@ -38,8 +39,9 @@ statement_timeout = '20s'
 
 # Dense keys, sparse ones, a cluster of duplicates, wide keys of both signs,
 # NULLs; snapshotted with its model, then inserts into the pages' areas
-# (the damage lands in areas too: they fill the pages' ends) and, for the
-# NULLs and the full pages, a delta chain.
+# (the damage lands in areas too: they fill the pages' ends), that split
+# the pages of dense keys (pages with right-links), and, for the NULLs, a
+# delta chain.
 $node->safe_psql(
 	'postgres', q{
 CREATE EXTENSION kyrodb;
@@ -56,11 +58,11 @@ INSERT INTO t SELECT CASE WHEN g % 50 = 0 THEN NULL ELSE (g * 7919) % 2000000 EN
 	FROM generate_series(1::int8, 3000) g;
 VACUUM t;
 });
-my ($snapshot_items, $area_items, $delta_items) = split /\|/,
+my ($snapshot_items, $area_items, $delta_items, $split_pages) = split /\|/,
   $node->safe_psql('postgres',
-	q{SELECT snapshot_items, area_items, delta_items FROM kyrodb.stats('idx')});
-ok($snapshot_items > 0 && $area_items > 0 && $delta_items > 0,
-	"a snapshot ($snapshot_items entries packed, $area_items in insert areas) and a delta ($delta_items entries)");
+	q{SELECT snapshot_items, area_items, delta_items, split_pages FROM kyrodb.stats('idx')});
+ok($snapshot_items > 0 && $area_items > 0 && $delta_items > 0 && $split_pages > 0,
+	"a snapshot ($snapshot_items entries packed, $area_items in insert areas, $split_pages pages split off) and a delta ($delta_items entries)");
 my $file = $node->data_dir . '/'
   . $node->safe_psql('postgres', q{SELECT pg_relation_filepath('idx')});
 
@@ -225,6 +227,44 @@ foreach my $round (1 .. 30)
 			join('', map { "; $_ (x$errors{$_})" } sort keys %errors)));
 	ok(!@failures, "$label: every statement ended within 20 s, server up")
 	  or diag(join("\n", @failures));
+}
+
+# Damaged right-links (DESIGN.md, "Splits"): a page split off another that
+# links back to it (a cycle of two), a page linking to itself, and a link
+# past the end of the index.  Each ends in an error, never a loop, and
+# kyrodb.check reports the damage.
+my %next_of;
+foreach my $blkno (@{ $pages{0x04} })
+{
+	my $next = unpack('V', substr($index, $blkno * $BLCKSZ + $NEXT, 4));
+	$next_of{$blkno} = $next if $next != 0xFFFFFFFF;
+}
+my ($left) = sort { $a <=> $b } keys %next_of;
+my $right = $next_of{$left};
+ok(defined $right, "a split page: block $left links to block $right");
+my $nblocks = length($index) / $BLCKSZ;
+foreach my $damage (
+	[ "block $right links back to block $left", $right, $left ],
+	[ "block $left links to itself", $left, $left ],
+	[ "block $left links past the end of the index", $left, $nblocks + 100 ])
+{
+	my ($what, $blkno, $to) = @$damage;
+	restore();
+	write_bytes($blkno * $BLCKSZ, $NEXT => pack('V', $to));
+	$node->start;
+	my @failures;
+	foreach my $b (@battery)
+	{
+		my ($name, $sql) = @$b;
+		my ($outcome, $secs, $first) = run_statement($sql);
+		push @failures, sprintf('%s: %s after %.1f s (%s)', $name, $outcome, $secs, $first)
+		  if $outcome ne 'returned' && $outcome ne 'error';
+	}
+	my ($outcome, undef, $first) = run_statement(q{SELECT kyrodb.check('idx')});
+	ok(!@failures, "right-link damage, $what: every statement ended, server up")
+	  or diag(join("\n", @failures));
+	like("$outcome: $first", qr/^error: index "idx" is corrupted/,
+		"right-link damage, $what: kyrodb.check reports it");
 }
 
 # A metapage of an older format version: refused, with a hint to REINDEX.
