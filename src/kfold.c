@@ -256,14 +256,14 @@ read_snapshot_page(Relation index, KyroMetaPage view, const KyroDirItem *items,
 	bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
 	int64		dead = 0;
 
+	bool		recycled;
+
 	out->n = 0;
-	for (;;)
+	while (BufferIsValid(buffer))
 	{
 		Page		page = BufferGetPage(buffer);
 		void	   *content = KyroSnapContent(page);
 		uint32		total;
-		BlockNumber next;
-		RmiPageEntry last;
 
 		if ((KyroPageGetOpaque(page)->flags & KYRO_PAGE_REPLACED) == 0)
 		{
@@ -281,10 +281,6 @@ read_snapshot_page(Relation index, KyroMetaPage view, const KyroDirItem *items,
 			rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
 			dead -= e.dead;
 		}
-		next = KyroSiblingNext(items, view->key_pages, p, page);
-		rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, &last);
-		block_list_add(freed, BufferGetBlockNumber(buffer));
-		UnlockReleaseBuffer(buffer);
 		for (uint32 i = 0; i < total; i++)
 		{
 			KyroEntry	e;
@@ -297,14 +293,13 @@ read_snapshot_page(Relation index, KyroMetaPage view, const KyroDirItem *items,
 			KyroEntryFromPage(&e, &decoded[i], isnull);
 			KyroEntryArrayAdd(out, &e);
 		}
-		if (next == InvalidBlockNumber)
-			return dead;
-		CHECK_FOR_INTERRUPTS();
-		buffer = KyroReadSiblingPage(index, view->epoch, items, view->key_pages,
-								   p, next, &last, BUFFER_LOCK_EXCLUSIVE);
-		if (!BufferIsValid(buffer))
-			KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
+		block_list_add(freed, BufferGetBlockNumber(buffer));
+		buffer = KyroStepSibling(index, view->epoch, items, view->key_pages, p,
+								 buffer, BUFFER_LOCK_EXCLUSIVE, &recycled);
 	}
+	if (recycled)
+		KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
+	return dead;
 }
 
 /*
@@ -329,8 +324,6 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 	for (uint32 p = 0; p < old->snap_pages + old->model_pages; p++)
 	{
 		Buffer		buffer;
-		BlockNumber next;
-		RmiPageEntry last;
 
 		CHECK_FOR_INTERRUPTS();
 		if (n == max)
@@ -341,7 +334,6 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 		out[n++] = old_items[p];
 		if (p >= old->key_pages)
 			continue;
-		/* each page's siblings end where its right-link leads now */
 		buffer = KyroReadSnapshotPageLocked(index, old, old_items, p,
 											BUFFER_LOCK_SHARE);
 		if (p == 0)
@@ -361,22 +353,19 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 		}
 		for (;;)
 		{
-			Page		page = BufferGetPage(buffer);
+			bool		recycled;
 			KyroDirItem *item;
+			Page		page;
 			RmiPageEntry first;
 
-			next = KyroSiblingNext(old_items, old->key_pages, p, page);
-			out[n - 1].siblings_end = KyroPageGetOpaque(page)->next;
-			rmi_area_edge(KyroSnapContent(page), KYRO_PAGE_CONTENT, 1, &last);
-			UnlockReleaseBuffer(buffer);
-			if (next == InvalidBlockNumber)
-				break;
-			CHECK_FOR_INTERRUPTS();
-			buffer = KyroReadSiblingPage(index, old->epoch, old_items,
-									   old->key_pages, p, next, &last,
-									   BUFFER_LOCK_SHARE);
-			if (!BufferIsValid(buffer))
+			/* each page's siblings end where its right-link leads now */
+			out[n - 1].siblings_end = KyroPageGetOpaque(BufferGetPage(buffer))->next;
+			buffer = KyroStepSibling(index, old->epoch, old_items, old->key_pages,
+									 p, buffer, BUFFER_LOCK_SHARE, &recycled);
+			if (recycled)
 				KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
+			if (!BufferIsValid(buffer))
+				break;
 			if (n == max)
 			{
 				max *= 2;
@@ -386,7 +375,7 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 			rmi_area_edge(KyroSnapContent(page), KYRO_PAGE_CONTENT, 0, &first);
 			item = &out[n++];
 			memset(item, 0, sizeof(*item));
-			item->block = next;
+			item->block = BufferGetBlockNumber(buffer);
 			item->tag = old_items[p].tag;
 			item->first_key = first.key;
 			item->first_block = first.block;

@@ -213,12 +213,11 @@ typedef struct CheckWalk
  * Check snapshot page p or one of its siblings (a page split
  * off it), locked in buffer: its packing, its own model's bounds and its
  * insert area, the order of its entries after every entry before, and
- * that it holds only entries of p's range.  Returns its right-link within
- * the siblings, and its last entry in *last; unlocks the buffer.
+ * that it holds only entries of p's range.  The buffer stays locked.
  */
-static BlockNumber
+static void
 check_page(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items,
-		   uint32 p, Buffer buffer, CheckWalk *walk, RmiPageEntry *last)
+		   uint32 p, Buffer buffer, CheckWalk *walk)
 {
 	Relation	index = cs->index;
 	BlockNumber blkno = BufferGetBlockNumber(buffer);
@@ -230,7 +229,6 @@ check_page(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items,
 	uint32		total = 0;
 	uint32		area_dead = 0;
 	uint32		in_area = 0;
-	BlockNumber next = InvalidBlockNumber;
 	RmiPageEntry *decoded = walk->decoded;
 
 	if (area_status == RMI_AREA_OK)
@@ -244,10 +242,7 @@ check_page(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items,
 			rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
 			area_dead += e.dead;
 		}
-		next = KyroSiblingNext(items, meta->key_pages, p, BufferGetPage(buffer));
-		rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, last);
 	}
-	UnlockReleaseBuffer(buffer);
 	if (area_status == RMI_AREA_PACKED_BAD)
 		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) fails its check: %s.",
 									p, blkno, rmi_page_status_message(status)));
@@ -300,7 +295,6 @@ check_page(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items,
 	for (uint32 i = 0; i < total; i++)
 		walk->dead += decoded[i].dead;
 	walk->dead -= area_dead;
-	return next;
 }
 
 /*
@@ -326,22 +320,16 @@ check_snapshot(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 	{
 		Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
 														BUFFER_LOCK_SHARE);
+		bool		recycled = false;
 
-		for (;;)
+		while (BufferIsValid(buffer))
 		{
-			RmiPageEntry last;
-			BlockNumber next = check_page(cs, meta, items, p, buffer, &walk,
-										  &last);
-
-			CHECK_FOR_INTERRUPTS();
-			if (next == InvalidBlockNumber)
-				break;
-			buffer = KyroReadSiblingPage(index, meta->epoch, items,
-									   meta->key_pages, p, next, &last,
-									   BUFFER_LOCK_SHARE);
-			if (!BufferIsValid(buffer))
-				KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
+			check_page(cs, meta, items, p, buffer, &walk);
+			buffer = KyroStepSibling(index, meta->epoch, items, meta->key_pages,
+									 p, buffer, BUFFER_LOCK_SHARE, &recycled);
 		}
+		if (recycled)
+			KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
 	}
 	if (walk.dead != meta->snap_dead)
 		KyroCorrupt(index, "The snapshot's dead entries do not match the metapage's count.");

@@ -434,27 +434,22 @@ view_blocks(Relation index, KyroMetaPage meta, BlockNumber nblocks)
 	{
 		Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
 														BUFFER_LOCK_SHARE);
+		bool		recycled;
 
 		for (;;)
 		{
-			BlockNumber next = KyroSiblingNext(items, meta->key_pages, p,
-											 BufferGetPage(buffer));
-			RmiPageEntry last;
+			BlockNumber blkno;
 
-			rmi_area_edge(KyroSnapContent(BufferGetPage(buffer)),
-						  KYRO_PAGE_CONTENT, 1, &last);
-			UnlockReleaseBuffer(buffer);
-			if (next == InvalidBlockNumber)
-				break;
-			CHECK_FOR_INTERRUPTS();
-			buffer = KyroReadSiblingPage(index, meta->epoch, items,
-									   meta->key_pages, p, next, &last,
-									   BUFFER_LOCK_SHARE);
+			buffer = KyroStepSibling(index, meta->epoch, items, meta->key_pages,
+									 p, buffer, BUFFER_LOCK_SHARE, &recycled);
 			if (!BufferIsValid(buffer))
-				KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
-			if (next < nblocks)
-				bits[next / 8] |= 1 << (next % 8);
+				break;
+			blkno = BufferGetBlockNumber(buffer);
+			if (blkno < nblocks)
+				bits[blkno / 8] |= 1 << (blkno % 8);
 		}
+		if (recycled)
+			KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
 	}
 	pfree(items);
 	return bits;

@@ -532,6 +532,34 @@ KyroReadSiblingPage(Relation index, uint32 epoch, const KyroDirItem *items,
 }
 
 /*
+ * Done with the locked page in buffer, snapshot page p of the view of
+ * epoch or one of its siblings: release it, and return its next sibling
+ * locked in mode (KyroReadSiblingPage), or InvalidBuffer at the end of the
+ * siblings or (*recycled set) if a fold recycled the page since.  How
+ * every walk over a page's siblings steps.
+ */
+Buffer
+KyroStepSibling(Relation index, uint32 epoch, const KyroDirItem *items,
+				uint32 key_pages, uint32 p, Buffer buffer, int mode,
+				bool *recycled)
+{
+	BlockNumber next = KyroSiblingNext(items, key_pages, p, BufferGetPage(buffer));
+	RmiPageEntry last;
+
+	*recycled = false;
+	rmi_area_edge(KyroSnapContent(BufferGetPage(buffer)), KYRO_PAGE_CONTENT, 1,
+				  &last);
+	UnlockReleaseBuffer(buffer);
+	if (next == InvalidBlockNumber)
+		return InvalidBuffer;
+	CHECK_FOR_INTERRUPTS();
+	buffer = KyroReadSiblingPage(index, epoch, items, key_pages, p, next,
+								 &last, mode);
+	*recycled = !BufferIsValid(buffer);
+	return buffer;
+}
+
+/*
  * The entries on snap's pages: packed, and in the insert areas (all, and
  * the live ones), read page by page under share locks (a snapshot of
  * moving counts, as pgstattuple's), and the pages split off them since
@@ -547,18 +575,18 @@ KyroCountPageEntries(Relation index, const KyroSnapCache *snap, int64 *packed,
 	for (uint32 p = 0; p < snap->snap_pages; p++)
 	{
 		Buffer		buffer;
+		bool		recycled;
 
 		CHECK_FOR_INTERRUPTS();
 		buffer = KyroReadSnapshotPage(index, snap->epoch, &snap->items[p], p,
 									  BUFFER_LOCK_SHARE);
-		while (BufferIsValid(buffer))
+		recycled = !BufferIsValid(buffer);
+		for (int sibling = 0; BufferIsValid(buffer); sibling++)
 		{
 			void	   *content = KyroSnapContent(BufferGetPage(buffer));
 			uint32		n = rmi_area_count(content);
-			BlockNumber next = KyroSiblingNext(snap->items, snap->key_pages, p,
-											 BufferGetPage(buffer));
-			RmiPageEntry last;
 
+			*split_pages += sibling > 0;
 			*packed += rmi_page_count(content);
 			*area_all += n;
 			for (uint32 i = 0; i < n; i++)
@@ -568,17 +596,11 @@ KyroCountPageEntries(Relation index, const KyroSnapCache *snap, int64 *packed,
 				rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
 				*area_live += !e.dead;
 			}
-			rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, &last);
-			UnlockReleaseBuffer(buffer);
-			if (next == InvalidBlockNumber)
-				break;
-			CHECK_FOR_INTERRUPTS();
-			(*split_pages)++;
-			buffer = KyroReadSiblingPage(index, snap->epoch, snap->items,
-									   snap->key_pages, p, next, &last,
-									   BUFFER_LOCK_SHARE);
+			buffer = KyroStepSibling(index, snap->epoch, snap->items,
+									 snap->key_pages, p, buffer,
+									 BUFFER_LOCK_SHARE, &recycled);
 		}
-		if (!BufferIsValid(buffer))
+		if (recycled)
 			return;
 	}
 }

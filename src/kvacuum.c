@@ -133,12 +133,15 @@ entries_pass(KyroVacuum *vac, Page page, bool flag, bool counted,
  */
 static void
 flag_entries(Relation index, KyroVacuum *vac, Buffer buffer, int64 *packed,
-			 int64 *area)
+			 int64 *area, BlockNumber *next)
 {
 	GenericXLogState *state;
 	Page		page;
 
 	LockBufferForCleanup(buffer);
+	/* a split since the share lock moved entries there, unflagged */
+	if (KyroPageKind(BufferGetPage(buffer)) == KYRO_PAGE_SNAPSHOT)
+		*next = KyroPageGetOpaque(BufferGetPage(buffer))->next;
 	state = GenericXLogStart(index);
 	page = GenericXLogRegisterBuffer(state, buffer, 0);
 	entries_pass(vac, page, true, false, packed, area);
@@ -238,8 +241,8 @@ vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 			entries_pass(vac, page, false, in_view, &packed, &area);
 			if (in_view)
 				flagged = &vac->view_flagged;
-			if ((KyroPageGetOpaque(page)->flags & KYRO_PAGE_DELETED) == 0)
-				next = KyroPageGetOpaque(page)->next;
+			/* a page a fold replaced may have split before, under a scan */
+			next = KyroPageGetOpaque(page)->next;
 		}
 		else if (KyroPageKind(page) == KYRO_PAGE_DELTA &&
 				 KyroPageProblem(page, KYRO_PAGE_DELTA, tag) == NULL)
@@ -254,7 +257,7 @@ vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 	if (packed + area > 0)
 	{
-		flag_entries(index, vac, buffer, &packed, &area);
+		flag_entries(index, vac, buffer, &packed, &area, &next);
 		*flagged += packed;
 		if (flagged == &vac->view_flagged)
 			vac->area_flagged += area;
@@ -262,6 +265,7 @@ vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 	else if (next != InvalidBlockNumber)
 	{
 		LockBufferForCleanup(buffer);
+		next = KyroPageGetOpaque(page)->next;
 		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 	}
 	ReleaseBuffer(buffer);

@@ -845,6 +845,10 @@ extern Buffer KyroReadSiblingPage(Relation index, uint32 epoch,
 								const KyroDirItem *items, uint32 key_pages,
 								uint32 p, BlockNumber blkno,
 								const RmiPageEntry *after, int mode);
+extern Buffer KyroStepSibling(Relation index, uint32 epoch,
+							  const KyroDirItem *items, uint32 key_pages,
+							  uint32 p, Buffer buffer, int mode,
+							  bool *recycled);
 extern void KyroCountPageEntries(Relation index, const KyroSnapCache *snap,
 								 int64 *packed, int64 *area_live,
 								 int64 *area_all, int64 *split_pages);
