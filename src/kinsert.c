@@ -30,6 +30,7 @@
 
 #include "access/xloginsert.h"
 #include "miscadmin.h"
+#include "storage/indexfsm.h"
 
 #include "kyrodb.h"
 
@@ -181,18 +182,24 @@ entries_kept(void *content, const RmiPageEntry *entry, RmiPageEntry *kept)
 	return n;
 }
 
-/* Encode e[0..n) as the content of page, with an empty area; its hole set. */
-static void
-encode_page(Page page, const RmiPageEntry *e, uint32 n)
+/* e[0..n) encoded as a snapshot page's content, with an empty area. */
+static char *
+encode_entries(const RmiPageEntry *e, uint32 n)
 {
 	char	   *encoded = palloc(KYRO_PAGE_CONTENT);
 
 	if (rmi_page_encode(e, n, encoded, KYRO_PAGE_CONTENT) == 0)
 		elog(ERROR, "kyro_rmi: a page of %u entries does not encode in the size measured", n);
+	return encoded;
+}
+
+/* Make encoded (of n entries) the content of page, its hole set. */
+static void
+set_page_content(Page page, const char *encoded, uint32 n)
+{
 	memcpy(KyroSnapContent(page), encoded, KYRO_PAGE_CONTENT);
 	KyroPageGetOpaque(page)->count = n;
 	KyroSetAreaHole(page);
-	pfree(encoded);
 }
 
 /*
@@ -207,15 +214,19 @@ repack_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
 			size_t reserve)
 {
 	size_t		size = rmi_page_size(kept, n);
+	char	   *encoded;
 
 	if (size == SIZE_MAX || size + reserve > KYRO_PAGE_CONTENT)
 		return false;
+	/* no allocation, and nothing that can fail, in the critical section */
+	encoded = encode_entries(kept, n);
 	START_CRIT_SECTION();
-	encode_page(BufferGetPage(buffer), kept, n);
+	set_page_content(BufferGetPage(buffer), encoded, n);
 	MarkBufferDirty(buffer);
 	if (RelationNeedsWAL(index))
 		log_newpage_buffer(buffer, true);
 	END_CRIT_SECTION();
+	pfree(encoded);
 	return true;
 }
 
@@ -229,19 +240,24 @@ repack_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
  * ids, timestamps), which keeps every old entry on the left, packed full,
  * and starts the new page with the new one, as a B-tree splits its
  * rightmost leaf.  Both pages are logged whole in one WAL record.  False,
- * nothing changed, if no split fits.
+ * nothing changed, if no split fits.  The new page is never block
+ * siblings_end, where the page's siblings end (a block a fold freed that a
+ * kept page still links to): there it would be no sibling at all.
  */
 static bool
 split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
-		   bool rightmost)
+		   bool rightmost, BlockNumber siblings_end)
 {
 	uint32		starts[2];
 	uint32		at;
 	size_t		size;
 	Buffer		newbuf;
+	Buffer		refused = InvalidBuffer;
 	GenericXLogState *state;
 	Page		left;
 	Page		right;
+	char	   *left_content;
+	char	   *right_content;
 
 	size = rightmost && n > 1 ? rmi_page_size(kept, n - 1) : SIZE_MAX;
 	if (size != SIZE_MAX && size <= KYRO_PAGE_CONTENT)
@@ -253,17 +269,32 @@ split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
 	else
 		return false;
 
+	left_content = encode_entries(kept, at);
+	right_content = encode_entries(kept + at, n - at);
 	newbuf = KyroNewBuffer(index);
+	if (BufferGetBlockNumber(newbuf) == siblings_end)
+	{
+		/* keep it while taking another, then give it back */
+		refused = newbuf;
+		newbuf = KyroNewBuffer(index);
+	}
 	state = GenericXLogStart(index);
 	left = GenericXLogRegisterBuffer(state, buffer, GENERIC_XLOG_FULL_IMAGE);
 	right = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
 	KyroInitPage(right, KYRO_PAGE_SNAPSHOT, KyroPageGetOpaque(left)->tag);
-	encode_page(right, kept + at, n - at);
+	set_page_content(right, right_content, n - at);
 	KyroPageGetOpaque(right)->next = KyroPageGetOpaque(left)->next;
-	encode_page(left, kept, at);
+	set_page_content(left, left_content, at);
 	KyroPageGetOpaque(left)->next = BufferGetBlockNumber(newbuf);
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(newbuf);
+	if (BufferIsValid(refused))
+	{
+		UnlockReleaseBuffer(refused);
+		RecordFreeIndexPage(index, siblings_end);
+	}
+	pfree(left_content);
+	pfree(right_content);
 	return true;
 }
 
@@ -354,6 +385,13 @@ lock_entry_page(Relation index, KyroMetaPage meta, KyroSnapCache *snap,
 			rmi_page_compare(pe, &last) <= 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
+		/* we hold this page, and locking it again would wait for ever */
+		if (next == BufferGetBlockNumber(buffer) || next == snap->items[p].block)
+		{
+			UnlockReleaseBuffer(buffer);
+			KyroCorrupt(index, psprintf("A right-link of snapshot page %u of epoch %u leads back to block %u.",
+										p, snap->epoch, next));
+		}
 		nextbuf = KyroReadSiblingPage(index, snap->epoch, snap->items,
 									snap->key_pages, p, next, &last,
 									BUFFER_LOCK_EXCLUSIVE);
@@ -460,7 +498,8 @@ insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
 		else if (n > 0 &&
 				 split_page(index, buffer, kept, n,
 							p + 1 == snap->key_pages && last_sibling &&
-							rmi_page_compare(&kept[n - 1], &pe) == 0))
+							rmi_page_compare(&kept[n - 1], &pe) == 0,
+							snap->items[p].siblings_end))
 			change = KYRO_CHANGE_SPLIT;
 		pfree(kept);
 	}

@@ -370,14 +370,17 @@ item_problem(Page page, const KyroDirItem *item, uint32 p, bool first_entry)
 
 /*
  * Snapshot page p of the view of epoch (item: its directory item), locked
- * in mode and checked against the item's kind; InvalidBuffer if it was
- * recycled under the caller (see KyroReadPage).  A page of the right tag
- * that disagrees with its item is damage: a page keeps its tag until it is
- * freed.
+ * in mode and checked against the item's kind, and with first_entry its
+ * first entry too; InvalidBuffer if it was recycled under the caller (see
+ * KyroReadPage).  A page of the right tag that disagrees with its item is
+ * damage, unless first_entry finds it recycled: a split page keeps the
+ * tag of the page it was split from, so a block freed by a fold may come
+ * back with its old tag and other entries.  Readers whose MVCC snapshot
+ * holds back the reuse of what their view names need not look.
  */
 Buffer
 KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
-					 uint32 p, int mode)
+					 uint32 p, bool first_entry, int mode)
 {
 	Buffer		buffer = KyroReadViewPage(index, item->block,
 										  KYRO_PAGE_SNAPSHOT, item->tag, epoch,
@@ -386,10 +389,13 @@ KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
 
 	if (!BufferIsValid(buffer))
 		return buffer;
-	problem = item_problem(BufferGetPage(buffer), item, p, false);
+	problem = item_problem(BufferGetPage(buffer), item, p, first_entry);
 	if (problem != NULL)
 	{
 		UnlockReleaseBuffer(buffer);
+		/* a page of the same tag may have been split into the block */
+		if (first_entry && !KyroViewIsCurrent(index, KYRO_PAGE_SNAPSHOT, epoch))
+			return InvalidBuffer;
 		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u %s.",
 									p, item->block, epoch, problem));
 	}
@@ -547,8 +553,10 @@ KyroStepSibling(Relation index, uint32 epoch, const KyroDirItem *items,
 	RmiPageEntry last;
 
 	*recycled = false;
-	rmi_area_edge(KyroSnapContent(BufferGetPage(buffer)), KYRO_PAGE_CONTENT, 1,
-				  &last);
+	/* an empty page has no siblings: nothing was ever split off it */
+	if (!rmi_area_edge(KyroSnapContent(BufferGetPage(buffer)),
+					   KYRO_PAGE_CONTENT, 1, &last))
+		next = InvalidBlockNumber;
 	UnlockReleaseBuffer(buffer);
 	if (next == InvalidBlockNumber)
 		return InvalidBuffer;
@@ -579,7 +587,7 @@ KyroCountPageEntries(Relation index, const KyroSnapCache *snap, int64 *packed,
 
 		CHECK_FOR_INTERRUPTS();
 		buffer = KyroReadSnapshotPage(index, snap->epoch, &snap->items[p], p,
-									  BUFFER_LOCK_SHARE);
+									  false, BUFFER_LOCK_SHARE);
 		recycled = !BufferIsValid(buffer);
 		for (int sibling = 0; BufferIsValid(buffer); sibling++)
 		{

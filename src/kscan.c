@@ -18,7 +18,10 @@
  * gallops outward from the window (rmi_search_window, the model library's
  * one search).  A wrong model costs reads, never a wrong position.  The
  * snapshot's cursor is a value (the last entry decoded), not a slot:
- * pages take inserts and repacks between the scan's calls.
+ * pages take inserts, repacks and splits between the scan's calls.  A page
+ * split since the view was written is read with its siblings, along the
+ * right-links: forward past its end, backward by walking them from the
+ * page's own block (DESIGN.md, "Splits").
  *
  * A scan remembers the last entry it returned.  If it reads a page that
  * was recycled after a fold, it takes a fresh view and resumes strictly
@@ -347,7 +350,7 @@ read_page(Relation index, KyroScanOpaque so, int64 page_no, BlockNumber blkno,
 	else
 		buffer = KyroReadSnapshotPage(index, snap->epoch,
 									  &snap->items[page_no], (uint32) page_no,
-									  BUFFER_LOCK_SHARE);
+									  so->check_first, BUFFER_LOCK_SHARE);
 	if (!BufferIsValid(buffer))
 	{
 		drop_cache(so, true);
@@ -956,6 +959,9 @@ scan_next(IndexScanDesc scan, ScanDirection dir, KyroEntry *out)
 		KyroCountIndexSearch(scan);
 		so->started = true;
 		so->interlock = scan->xs_want_itup || scan->xs_snapshot == NULL ||
+			!IsMVCCSnapshot(scan->xs_snapshot);
+		/* nothing holds back the reuse of its view's pages (kread.c) */
+		so->check_first = scan->xs_snapshot == NULL ||
 			!IsMVCCSnapshot(scan->xs_snapshot);
 		so->dir = dir;
 		so->range_no = ScanDirectionIsForward(dir) ? 0 : so->nranges - 1;

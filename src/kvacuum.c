@@ -206,12 +206,14 @@ split_page_of_view(Page page, KyroMetaPage meta)
  * lie on the page's right, where VACUUM flags them without waiting for
  * that scan.  So such a page is cleanup-locked even with nothing to flag,
  * as btree's VACUUM cleanup-locks every leaf: once VACUUM has it, no scan
- * holds a copy taken from it before the split.
+ * holds a copy taken from it before the split.  A block looked at again
+ * (revisit: a right-link led back to it) counts none of its entries in
+ * the index's tuples.
  */
 static BlockNumber
 vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 			 const KyroDirItem *items, const uint32 *view, BlockNumber nblocks,
-			 BlockNumber blkno)
+			 BlockNumber blkno, bool revisit)
 {
 	Buffer		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno,
 											RBM_NORMAL, vac->info->strategy);
@@ -225,7 +227,7 @@ vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 	if (blkno < nblocks && view[blkno] != 0)
 	{
 		KyroCheckSnapshotPage(index, meta, items, view[blkno] - 1, buffer);
-		entries_pass(vac, page, false, true, &packed, &area);
+		entries_pass(vac, page, false, !revisit, &packed, &area);
 		flagged = &vac->view_flagged;
 		next = KyroPageGetOpaque(page)->next;
 	}
@@ -238,7 +240,7 @@ vacuum_block(Relation index, KyroVacuum *vac, KyroMetaPage meta,
 		{
 			bool		in_view = split_page_of_view(page, meta);
 
-			entries_pass(vac, page, false, in_view, &packed, &area);
+			entries_pass(vac, page, false, in_view && !revisit, &packed, &area);
 			if (in_view)
 				flagged = &vac->view_flagged;
 			/* a page a fold replaced may have split before, under a scan */
@@ -330,7 +332,8 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		BlockNumber hops = 0;
 
 		KyroVacuumDelayPoint();
-		next = vacuum_block(index, &vac, meta, items, view, nblocks, blkno);
+		next = vacuum_block(index, &vac, meta, items, view, nblocks, blkno,
+							false);
 
 		/*
 		 * A split since the pass began may have moved entries of this page
@@ -344,7 +347,8 @@ kyrobulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			   next < RelationGetNumberOfBlocks(index) && hops++ < nblocks)
 		{
 			KyroVacuumDelayPoint();
-			next = vacuum_block(index, &vac, meta, items, view, nblocks, next);
+			next = vacuum_block(index, &vac, meta, items, view, nblocks, next,
+								next < blkno);
 		}
 	}
 	if (vac.view_flagged + vac.delta_flagged + vac.area_flagged > 0)

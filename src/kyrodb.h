@@ -498,6 +498,8 @@ typedef struct KyroScanOpaqueData
 	 * holds or has just returned.  InvalidBuffer when not held.
 	 */
 	bool		interlock;
+	bool		check_first;	/* a non-MVCC snapshot: check each page's
+								 * first entry against its item */
 	Buffer		cache_buf;
 	Buffer		delta_buf;
 
@@ -829,7 +831,8 @@ extern uint32 KyroTailCount(Relation index, const KyroChain *chain);
 extern uint64 KyroDeltaSize(Relation index, KyroMetaPage meta);
 extern KyroDirItem *KyroReadDirectory(Relation index, KyroMetaPage meta);
 extern Buffer KyroReadSnapshotPage(Relation index, uint32 epoch,
-								   const KyroDirItem *item, uint32 p, int mode);
+								   const KyroDirItem *item, uint32 p,
+								   bool first_entry, int mode);
 extern void KyroCheckSnapshotPage(Relation index, KyroMetaPage meta,
 								  const KyroDirItem *items, uint32 p,
 								  Buffer buffer);

@@ -4,7 +4,10 @@
 # and started again.  Each crash comes during a load of its own: keys past
 # the last one (append folds), random keys (partial folds), and random
 # keys with rebuilds (full folds); partial folds take steps of one page.
-# After each crash recovery kyrodb.check passes with heapallindexed, and
+# The folded index has fillfactor 100, so that every insert goes to the
+# delta; a second index on the same column, of the default fillfactor,
+# takes the inserts into its pages, which repack and split.
+# After each crash recovery kyrodb.check passes with heapallindexed on both, and
 # the index answers every query as a sequential scan does, row counts
 # included.  Crash recovery also compares each replayed generic WAL or
 # KyroDB record with the page image the server wrote
@@ -31,7 +34,8 @@ CREATE EXTENSION kyrodb;
 CREATE TABLE t (id bigserial, k int8);
 INSERT INTO t (k) SELECT CASE WHEN g % 20 = 0 THEN NULL ELSE g * 3 END
 	FROM generate_series(1, 1000) g;
-CREATE INDEX t_k_idx ON t USING kyro_rmi (k) WITH (delta_limit = 64);
+CREATE INDEX t_k_idx ON t USING kyro_rmi (k) WITH (delta_limit = 64, fillfactor = 100);
+CREATE INDEX t_s_idx ON t USING kyro_rmi (k) WITH (fillfactor = 50);
 });
 
 # For the clients that read during the load: a few queries around key x,
@@ -167,6 +171,8 @@ sub verify
 	my ($label) = @_;
 	is($node->safe_psql('postgres', q{SELECT kyrodb.check('t_k_idx', true)}),
 		't', "$label: kyrodb.check with heapallindexed");
+	is($node->safe_psql('postgres', q{SELECT kyrodb.check('t_s_idx', true)}),
+		't', "$label: kyrodb.check with heapallindexed of the index whose pages split");
 
 	my @q = queries();
 	compare_with_seqscan($node, 'postgres',
@@ -252,6 +258,8 @@ foreach my $crash (1 .. 3)
 	$last_epoch = $epoch;
 	verify("crash $crash, after a fold");
 }
+cmp_ok($node->safe_psql('postgres', q{SELECT split_pages + folds FROM kyrodb.stats('t_s_idx')}),
+	'>', 0, 't_s_idx: its pages split during the loads');
 
 $node->stop;
 
