@@ -136,11 +136,35 @@ SELECT area_items AS areas_before, snapshot_pages AS pages_before,
 FROM kyrodb.stats('ka_k') \gset
 SELECT delta_items, split_pages > 0 AS split FROM kyrodb.stats('ka_k');
 SELECT * FROM pg_temp.ka_ordered(0, 1e11::int8);
+-- point lookups of the newest keys, one index scan each: the directory
+-- names the page they were split off, and each moves right to its key
+CREATE FUNCTION pg_temp.ka_probe_newest() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	found bigint := 0;
+BEGIN
+	SET LOCAL enable_seqscan = off;
+	SET LOCAL enable_bitmapscan = off;
+	FOR i IN 2901..3000 LOOP
+		found := found + (SELECT count(*) FROM ka WHERE k = 1e10::int8 + i);
+	END LOOP;
+	RETURN found;
+END
+$$;
+SELECT kyrodb.stats_reset('ka_k');
+SELECT pg_temp.ka_probe_newest() AS found;
+SELECT lookups >= 100 AS looked_up, mean_right_moves >= 1 AS moved_right
+FROM kyrodb.stats('ka_k');
 SELECT kyrodb.snapshot('ka_k') > :epoch_before AS new_epoch;
 SELECT delta_items, split_pages, epoch > :epoch_before AS published,
 	   area_items = :areas_before AS areas_kept,
 	   snapshot_pages = :pages_before AS pages_kept,
 	   live_items = (SELECT count(*) FROM ka) AS counted
+FROM kyrodb.stats('ka_k');
+-- published, the directory names the split pages: no lookup moves right
+SELECT kyrodb.stats_reset('ka_k');
+SELECT pg_temp.ka_probe_newest() AS found;
+SELECT lookups >= 100 AS looked_up, mean_right_moves AS right_moves
 FROM kyrodb.stats('ka_k');
 SELECT * FROM pg_temp.ka_compare();
 SELECT * FROM pg_temp.ka_ordered(0, 1e11::int8);

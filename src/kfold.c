@@ -58,14 +58,13 @@ static KyroMetaPage
 freeze_delta(Relation index, bool *resumed)
 {
 	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-	GenericXLogState *state;
+	KyroMetaChange change;
 	KyroMetaPage meta;
 	KyroMetaPage copy = palloc(KYRO_PAGE_CONTENT);
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
-	state = GenericXLogStart(index);
-	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	meta = KyroStartMetaChange(index, metabuf, &change);
 
 	*resumed = meta->frozen.number != 0;
 	if (!*resumed)
@@ -77,7 +76,7 @@ freeze_delta(Relation index, bool *resumed)
 	/* the new snapshot's number is never reused, even if this fold fails */
 	meta->next_epoch++;
 	memcpy(copy, meta, KYRO_PAGE_CONTENT);
-	GenericXLogFinish(state);
+	KyroFinishMetaChange(&change);
 	UnlockReleaseBuffer(metabuf);
 	return copy;
 }
@@ -87,15 +86,14 @@ static uint32
 reserve_chain_number(Relation index)
 {
 	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-	GenericXLogState *state;
+	KyroMetaChange change;
 	KyroMetaPage meta;
 	uint32		number;
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	state = GenericXLogStart(index);
-	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	meta = KyroStartMetaChange(index, metabuf, &change);
 	number = meta->next_chain++;
-	GenericXLogFinish(state);
+	KyroFinishMetaChange(&change);
 	UnlockReleaseBuffer(metabuf);
 	return number;
 }
@@ -176,13 +174,12 @@ void
 KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 {
 	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-	GenericXLogState *state;
+	KyroMetaChange change;
 	KyroMetaPage meta;
 	TimestampTz now = GetCurrentTimestamp();
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	state = GenericXLogStart(index);
-	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	meta = KyroStartMetaChange(index, metabuf, &change);
 	meta->version = KYRO_FORMAT_VERSION;
 	meta->epoch = built->epoch;
 	meta->next_epoch = Max(meta->next_epoch, built->epoch + 1);
@@ -209,7 +206,7 @@ KyroSwitchView(Relation index, KyroMetaPage built, TimestampTz started)
 		meta->last_fold_time = now;
 		meta->last_fold_usecs = now - started;
 	}
-	GenericXLogFinish(state);
+	KyroFinishMetaChange(&change);
 	UnlockReleaseBuffer(metabuf);
 }
 

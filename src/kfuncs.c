@@ -630,6 +630,7 @@ enum
 	STAT_REPACKS,
 	STAT_SPLITS,
 	STAT_SPLIT_PAGES,
+	STAT_MEAN_RIGHT_MOVES,
 	STAT_COLUMNS
 };
 
@@ -696,7 +697,10 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 			Float8GetDatum(lookups ? (double) pg_atomic_read_u64(&slot->probes) / lookups : 0);
 		values[STAT_MEAN_PAGES_READ] =
 			Float8GetDatum(lookups ? (double) pg_atomic_read_u64(&slot->pages) / lookups : 0);
-		nulls[STAT_MEAN_PROBE_LENGTH] = nulls[STAT_MEAN_PAGES_READ] = lookups == 0;
+		values[STAT_MEAN_RIGHT_MOVES] =
+			Float8GetDatum(lookups ? (double) pg_atomic_read_u64(&slot->right_moves) / lookups : 0);
+		nulls[STAT_MEAN_PROBE_LENGTH] = nulls[STAT_MEAN_PAGES_READ] =
+			nulls[STAT_MEAN_RIGHT_MOVES] = lookups == 0;
 		values[STAT_MISPREDICTS] = Int64GetDatum(pg_atomic_read_u64(&slot->mispredicts));
 		values[STAT_DELTA_HITS] = Int64GetDatum(pg_atomic_read_u64(&slot->delta_hits));
 		values[STAT_INLINE_FOLDS] = Int64GetDatum(pg_atomic_read_u64(&slot->inline_folds));
@@ -709,7 +713,7 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 		nulls[STAT_LOOKUPS] = nulls[STAT_MEAN_PROBE_LENGTH] =
 			nulls[STAT_MEAN_PAGES_READ] = nulls[STAT_MISPREDICTS] =
 			nulls[STAT_DELTA_HITS] = nulls[STAT_INLINE_FOLDS] = nulls[STAT_RETRAINS] =
-			nulls[STAT_REPACKS] = nulls[STAT_SPLITS] =
+			nulls[STAT_REPACKS] = nulls[STAT_SPLITS] = nulls[STAT_MEAN_RIGHT_MOVES] =
 			nulls[STAT_STATS_RESET] = true;
 
 	pfree(meta);

@@ -206,8 +206,7 @@ set_page_content(Page page, const char *encoded, uint32 n)
  * Repack the exclusively locked snapshot page in buffer as kept[0..n), in
  * place, so that its area is empty again; only if the page keeps at least
  * reserve bytes free after it (false, the page untouched, if not).  The
- * page changes whole, so it is logged as a full page image, which replays
- * without the library.
+ * page changes whole, so it is logged as a full page image (kwal.c).
  */
 static bool
 repack_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
@@ -223,8 +222,7 @@ repack_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
 	START_CRIT_SECTION();
 	set_page_content(BufferGetPage(buffer), encoded, n);
 	MarkBufferDirty(buffer);
-	if (RelationNeedsWAL(index))
-		log_newpage_buffer(buffer, true);
+	KyroLogRepack(index, buffer);
 	END_CRIT_SECTION();
 	pfree(encoded);
 	return true;
@@ -239,7 +237,8 @@ repack_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
  * rightmost (the last page of keys, its new entry after all the others:
  * ids, timestamps), which keeps every old entry on the left, packed full,
  * and starts the new page with the new one, as a B-tree splits its
- * rightmost leaf.  Both pages are logged whole in one WAL record.  False,
+ * rightmost leaf.  Both pages are logged whole in one WAL record
+ * (kwal.c).  False,
  * nothing changed, if no split fits.  The new page is never block
  * siblings_end, where the page's siblings end (a block a fold freed that a
  * kept page still links to): there it would be no sibling at all.
@@ -253,7 +252,6 @@ split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
 	size_t		size;
 	Buffer		newbuf;
 	Buffer		refused = InvalidBuffer;
-	GenericXLogState *state;
 	Page		left;
 	Page		right;
 	char	   *left_content;
@@ -278,15 +276,18 @@ split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
 		refused = newbuf;
 		newbuf = KyroNewBuffer(index);
 	}
-	state = GenericXLogStart(index);
-	left = GenericXLogRegisterBuffer(state, buffer, GENERIC_XLOG_FULL_IMAGE);
-	right = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
+	left = BufferGetPage(buffer);
+	right = BufferGetPage(newbuf);
+	START_CRIT_SECTION();
 	KyroInitPage(right, KYRO_PAGE_SNAPSHOT, KyroPageGetOpaque(left)->tag);
 	set_page_content(right, right_content, n - at);
 	KyroPageGetOpaque(right)->next = KyroPageGetOpaque(left)->next;
 	set_page_content(left, left_content, at);
 	KyroPageGetOpaque(left)->next = BufferGetBlockNumber(newbuf);
-	GenericXLogFinish(state);
+	MarkBufferDirty(buffer);
+	MarkBufferDirty(newbuf);
+	KyroLogSplit(index, buffer, newbuf);
+	END_CRIT_SECTION();
 	UnlockReleaseBuffer(newbuf);
 	if (BufferIsValid(refused))
 	{

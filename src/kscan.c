@@ -396,8 +396,11 @@ read_page(Relation index, KyroScanOpaque so, int64 page_no, BlockNumber blkno,
 	so->page_block = blkno;
 	so->page_next = KyroSiblingNext(snap->items, snap->key_pages,
 								  (uint32) page_no, page);
-	rmi_area_edge(content, KYRO_PAGE_CONTENT, 0, &so->page_first);
-	rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, &so->page_last);
+	/* the edges only a page with siblings needs (sibling_step, read_sibling_before) */
+	if (so->page_next != InvalidBlockNumber)
+		rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, &so->page_last);
+	if (blkno != snap->items[page_no].block)
+		rmi_area_edge(content, KYRO_PAGE_CONTENT, 0, &so->page_first);
 	if (after != NULL)
 		so->page_after = linked_after;
 	done_with_page(so, buffer);
@@ -492,6 +495,7 @@ read_page_at(Relation index, KyroScanOpaque so, int64 page_no,
 		if (!read_page(index, so, page_no, blkno, &link_after, &probe, strict,
 					   max, NULL))
 			return false;
+		so->counts.right_moves++;
 	}
 }
 

@@ -114,6 +114,7 @@ startup_shared(void)
 			pg_atomic_init_u64(&slot->mispredicts, 0);
 			pg_atomic_init_u64(&slot->delta_hits, 0);
 			pg_atomic_init_u64(&slot->pages, 0);
+			pg_atomic_init_u64(&slot->right_moves, 0);
 			pg_atomic_init_u64(&slot->inline_folds, 0);
 			pg_atomic_init_u64(&slot->retrains, 0);
 			pg_atomic_init_u64(&slot->repacks, 0);
@@ -187,6 +188,7 @@ zero_slot(KyroStatSlot *slot)
 	pg_atomic_write_u64(&slot->mispredicts, 0);
 	pg_atomic_write_u64(&slot->delta_hits, 0);
 	pg_atomic_write_u64(&slot->pages, 0);
+	pg_atomic_write_u64(&slot->right_moves, 0);
 	pg_atomic_write_u64(&slot->inline_folds, 0);
 	pg_atomic_write_u64(&slot->retrains, 0);
 	pg_atomic_write_u64(&slot->repacks, 0);
@@ -277,6 +279,7 @@ KyroAddScanCounts(Relation index, KyroScanCounts *counts)
 		pg_atomic_fetch_add_u64(&slot->mispredicts, counts->mispredicts);
 		pg_atomic_fetch_add_u64(&slot->delta_hits, counts->delta_hits);
 		pg_atomic_fetch_add_u64(&slot->pages, counts->pages);
+		pg_atomic_fetch_add_u64(&slot->right_moves, counts->right_moves);
 	}
 	memset(counts, 0, sizeof(KyroScanCounts));
 }

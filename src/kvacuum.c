@@ -279,15 +279,14 @@ static void
 bump_vacuum_generation(Relation index, int64 snap_flagged)
 {
 	Buffer		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-	GenericXLogState *state;
+	KyroMetaChange change;
 	KyroMetaPage meta;
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	state = GenericXLogStart(index);
-	meta = KyroPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	meta = KyroStartMetaChange(index, metabuf, &change);
 	meta->vacuum_generation++;
 	meta->snap_dead += snap_flagged;
-	GenericXLogFinish(state);
+	KyroFinishMetaChange(&change);
 	UnlockReleaseBuffer(metabuf);
 }
 

@@ -3,8 +3,9 @@
  * kwal.c
  *	  KyroDB's own WAL records, when the library is preloaded: a custom
  *	  resource manager whose records say what changed (an entry appended
- *	  to a delta page, or added to a snapshot page's insert area) instead
- *	  of generic WAL's copy of the changed bytes.
+ *	  to a delta page, or added to a snapshot page's insert area; a page
+ *	  repacked or split, as full page images; the metapage's fields)
+ *	  instead of generic WAL's copy of the changed bytes.
  *
  * Generic WAL compares the whole page outside its hole on every change,
  * and was the largest single cost of an insert after the index's own
@@ -27,6 +28,7 @@
 #include "access/xlog_internal.h"
 #include "access/xloginsert.h"
 #include "access/xlogutils.h"
+#include "catalog/pg_control.h"
 #include "miscadmin.h"
 
 #include "kyrodb.h"
@@ -36,6 +38,19 @@
 										 * the entry appended */
 #define XLOG_KYRO_AREA_INSERT	0x20	/* block 0: a snapshot page; its data:
 										 * the entry added to its area */
+#define XLOG_KYRO_REPACK		0x30	/* block 0: a snapshot page repacked,
+										 * whole; data: its entries */
+#define XLOG_KYRO_SPLIT			0x40	/* block 0: the page split, block 1:
+										 * the new page, both whole; data:
+										 * their entries */
+#define XLOG_KYRO_META			0x50	/* block 0: the metapage; its data:
+										 * the metapage's fields through
+										 * its last directory block */
+
+/* The metapage's bytes a META record carries: the directory blocks in use */
+#define META_RECORD_BYTES(meta) \
+	(offsetof(KyroMetaPageData, dir_blocks) + \
+	 sizeof(BlockNumber) * Min((meta)->dir_pages, KYRO_MAX_DIR_PAGES))
 
 /* Whether this process registered the resource manager (preloaded). */
 static bool kyro_rmgr_registered = false;
@@ -127,16 +142,119 @@ KyroWalAreaInsert(Relation index, Buffer buf, const RmiPageEntry *entry)
 	END_CRIT_SECTION();
 }
 
+/*
+ * Log the pages in buffers[0..n) (n at most 2), changed whole in the
+ * caller's critical section, exclusively locked and marked dirty, as full
+ * page images in one record: KyroDB's own of kind info when preloaded
+ * (its data their entry counts, for rm_desc), else PostgreSQL's
+ * XLOG_FPI, which replays without the library.  Nothing for an unlogged
+ * index.
+ */
+static void
+log_whole_pages(Relation index, uint8 info, Buffer *buffers, int n)
+{
+	uint32		entries[2];
+	bool		own = KyroOwnWal();
+	XLogRecPtr	recptr;
+
+	Assert(n <= (int) lengthof(entries));
+	if (!RelationNeedsWAL(index))
+		return;
+	XLogBeginInsert();
+	for (int i = 0; i < n; i++)
+	{
+		XLogRegisterBuffer(i, buffers[i], REGBUF_FORCE_IMAGE | REGBUF_STANDARD);
+		entries[i] = KyroPageGetOpaque(BufferGetPage(buffers[i]))->count;
+	}
+	if (own)
+		XLogRegisterData((char *) entries, sizeof(uint32) * n);
+	recptr = XLogInsert(own ? KYRO_RMGR_ID : RM_XLOG_ID, own ? info : XLOG_FPI);
+	for (int i = 0; i < n; i++)
+		PageSetLSN(BufferGetPage(buffers[i]), recptr);
+}
+
+/* Log a snapshot page repacked in place (see log_whole_pages). */
+void
+KyroLogRepack(Relation index, Buffer buffer)
+{
+	log_whole_pages(index, XLOG_KYRO_REPACK, &buffer, 1);
+}
+
+/* Log a split: the page left in its block and the new one (see log_whole_pages). */
+void
+KyroLogSplit(Relation index, Buffer left, Buffer right)
+{
+	Buffer		buffers[2] = {left, right};
+
+	log_whole_pages(index, XLOG_KYRO_SPLIT, buffers, 2);
+}
+
+/*
+ * Start a change to the metapage in metabuf (exclusively locked), and
+ * return its fields to change: the page's own, in a critical section,
+ * when preloaded (KyroFinishMetaChange logs a META record), else generic
+ * WAL's copy.  Nothing between the two calls may fail.
+ */
+KyroMetaPage
+KyroStartMetaChange(Relation index, Buffer metabuf, KyroMetaChange *change)
+{
+	change->index = index;
+	change->buffer = metabuf;
+	if (!KyroOwnWal())
+	{
+		change->state = GenericXLogStart(index);
+		return KyroPageGetMeta(GenericXLogRegisterBuffer(change->state, metabuf, 0));
+	}
+	change->state = NULL;
+	START_CRIT_SECTION();
+	return KyroPageGetMeta(BufferGetPage(metabuf));
+}
+
+/* Log the change KyroStartMetaChange started, and end it. */
+void
+KyroFinishMetaChange(KyroMetaChange *change)
+{
+	Page		page = BufferGetPage(change->buffer);
+	KyroMetaPage meta = KyroPageGetMeta(page);
+
+	if (change->state != NULL)
+	{
+		GenericXLogFinish(change->state);
+		return;
+	}
+	MarkBufferDirty(change->buffer);
+	if (RelationNeedsWAL(change->index))
+	{
+		XLogRecPtr	recptr;
+
+		XLogBeginInsert();
+		XLogRegisterBuffer(0, change->buffer, REGBUF_STANDARD);
+		XLogRegisterBufData(0, (char *) meta, META_RECORD_BYTES(meta));
+		recptr = XLogInsert(KYRO_RMGR_ID, XLOG_KYRO_META);
+		PageSetLSN(page, recptr);
+	}
+	END_CRIT_SECTION();
+}
+
 /* ---- Replay ---- */
 
-/* Apply a record's entry (data, its length checked) to its page. */
-typedef void (*KyroRedoApply) (Page page, const char *data);
+/* Apply a record's block data (data, len bytes) to its page. */
+typedef void (*KyroRedoApply) (Page page, const char *data, Size len);
+
+/* The length of a record's entry, as its kind has it. */
+static void
+check_entry_bytes(Size len, Size want)
+{
+	if (len != want)
+		elog(PANIC, "kyrodb: WAL record of %zu bytes, %zu expected", len, want);
+}
 
 static void
-apply_delta_append(Page page, const char *data)
+apply_delta_append(Page page, const char *data, Size len)
 {
 	KyroDeltaEntry entry;
 
+	check_entry_bytes(len, sizeof(entry));
 	if (KyroPageKind(page) != KYRO_PAGE_DELTA ||
 		KyroPageGetOpaque(page)->count >= KYRO_DELTA_PER_PAGE)
 		elog(PANIC, "kyrodb: delta append record does not fit its page");
@@ -145,10 +263,11 @@ apply_delta_append(Page page, const char *data)
 }
 
 static void
-apply_area_insert(Page page, const char *data)
+apply_area_insert(Page page, const char *data, Size len)
 {
 	RmiPageEntry entry;
 
+	check_entry_bytes(len, sizeof(entry));
 	if (KyroPageKind(page) != KYRO_PAGE_SNAPSHOT ||
 		rmi_area_check(KyroSnapContent(page), KYRO_PAGE_CONTENT, NULL) != RMI_AREA_OK)
 		elog(PANIC, "kyrodb: area insert record does not fit its page");
@@ -159,11 +278,28 @@ apply_area_insert(Page page, const char *data)
 }
 
 /*
- * Replay a record of one entry of entry_bytes on block 0, unless the
- * block's full page image was restored or it is newer than the record.
+ * The metapage's fields from a META record: the fixed part and the
+ * directory blocks in use, as the primary wrote them.
  */
 static void
-redo_entry(XLogReaderState *record, Size entry_bytes, KyroRedoApply apply)
+apply_meta(Page page, const char *data, Size len)
+{
+	KyroMetaPageData fixed;
+
+	if (KyroPageKind(page) != KYRO_PAGE_META ||
+		len < offsetof(KyroMetaPageData, dir_blocks))
+		elog(PANIC, "kyrodb: metapage record does not fit its page");
+	memcpy(&fixed, data, offsetof(KyroMetaPageData, dir_blocks));
+	check_entry_bytes(len, META_RECORD_BYTES(&fixed));
+	memcpy(KyroPageGetMeta(page), data, len);
+}
+
+/*
+ * Replay a record whose block 0 carries what changed, unless the block's
+ * full page image was restored or it is newer than the record.
+ */
+static void
+redo_block(XLogReaderState *record, KyroRedoApply apply)
 {
 	Buffer		buf;
 
@@ -173,14 +309,27 @@ redo_entry(XLogReaderState *record, Size entry_bytes, KyroRedoApply apply)
 		Size		len;
 		char	   *data = XLogRecGetBlockData(record, 0, &len);
 
-		if (len != entry_bytes)
-			elog(PANIC, "kyrodb: WAL record of %zu bytes, %zu expected", len, entry_bytes);
-		apply(page, data);
+		apply(page, data, len);
 		PageSetLSN(page, record->EndRecPtr);
 		MarkBufferDirty(buf);
 	}
 	if (BufferIsValid(buf))
 		UnlockReleaseBuffer(buf);
+}
+
+/* Replay pages logged whole: every block restores from its image. */
+static void
+redo_whole_pages(XLogReaderState *record)
+{
+	for (int block_id = 0; block_id <= XLogRecMaxBlockId(record); block_id++)
+	{
+		Buffer		buf;
+
+		if (XLogReadBufferForRedo(record, block_id, &buf) != BLK_RESTORED)
+			elog(PANIC, "kyrodb: block %d of a repack or split record carries no page image",
+				 block_id);
+		UnlockReleaseBuffer(buf);
+	}
 }
 
 static void
@@ -191,10 +340,17 @@ kyro_redo(XLogReaderState *record)
 	switch (info)
 	{
 		case XLOG_KYRO_DELTA_APPEND:
-			redo_entry(record, sizeof(KyroDeltaEntry), apply_delta_append);
+			redo_block(record, apply_delta_append);
 			break;
 		case XLOG_KYRO_AREA_INSERT:
-			redo_entry(record, sizeof(RmiPageEntry), apply_area_insert);
+			redo_block(record, apply_area_insert);
+			break;
+		case XLOG_KYRO_REPACK:
+		case XLOG_KYRO_SPLIT:
+			redo_whole_pages(record);
+			break;
+		case XLOG_KYRO_META:
+			redo_block(record, apply_meta);
 			break;
 		default:
 			elog(PANIC, "kyrodb: unknown WAL record kind %u", info);
@@ -203,12 +359,10 @@ kyro_redo(XLogReaderState *record)
 
 /* ---- Description (pg_waldump, wal_debug, errors during replay) ---- */
 
+/* Describe a record of one entry (data, len bytes) of kind info. */
 static void
-kyro_desc(StringInfo buf, XLogReaderState *record)
+desc_entry(StringInfo buf, uint8 info, const char *data, Size len)
 {
-	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
-	Size		len = 0;
-	char	   *data = XLogRecGetBlockData(record, 0, &len);
 	Size		want = info == XLOG_KYRO_DELTA_APPEND ? sizeof(KyroDeltaEntry) :
 		sizeof(RmiPageEntry);
 
@@ -238,6 +392,50 @@ kyro_desc(StringInfo buf, XLogReaderState *record)
 	}
 }
 
+static void
+kyro_desc(StringInfo buf, XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+	Size		len = 0;
+	char	   *data;
+
+	switch (info)
+	{
+		case XLOG_KYRO_DELTA_APPEND:
+		case XLOG_KYRO_AREA_INSERT:
+			data = XLogRecGetBlockData(record, 0, &len);
+			desc_entry(buf, info, data, len);
+			break;
+		case XLOG_KYRO_REPACK:
+		case XLOG_KYRO_SPLIT:
+			{
+				uint32		entries[2] = {0, 0};
+
+				memcpy(entries, XLogRecGetData(record),
+					   Min(XLogRecGetDataLen(record), sizeof(entries)));
+				if (info == XLOG_KYRO_REPACK)
+					appendStringInfo(buf, "entries %u", entries[0]);
+				else
+					appendStringInfo(buf, "left %u entries, right %u", entries[0], entries[1]);
+				break;
+			}
+		case XLOG_KYRO_META:
+			data = XLogRecGetBlockData(record, 0, &len);
+			if (data == NULL || len < offsetof(KyroMetaPageData, dir_blocks))
+				appendStringInfoString(buf, "fields in the page image");
+			else
+			{
+				KyroMetaPageData fixed;
+
+				memcpy(&fixed, data, offsetof(KyroMetaPageData, dir_blocks));
+				appendStringInfo(buf, "epoch %u, directory %u pages, key pages %u, vacuum generation %u",
+								 fixed.epoch, fixed.dir_pages, fixed.key_pages,
+								 fixed.vacuum_generation);
+			}
+			break;
+	}
+}
+
 static const char *
 kyro_identify(uint8 info)
 {
@@ -247,6 +445,12 @@ kyro_identify(uint8 info)
 			return "DELTA_APPEND";
 		case XLOG_KYRO_AREA_INSERT:
 			return "AREA_INSERT";
+		case XLOG_KYRO_REPACK:
+			return "REPACK";
+		case XLOG_KYRO_SPLIT:
+			return "SPLIT";
+		case XLOG_KYRO_META:
+			return "META";
 	}
 	return NULL;
 }

@@ -238,6 +238,20 @@ extern void KyroWalDeltaAppend(Relation index, Buffer buf,
 							   const KyroDeltaEntry *entry);
 extern void KyroWalAreaInsert(Relation index, Buffer buf,
 							  const RmiPageEntry *entry);
+extern void KyroLogRepack(Relation index, Buffer buffer);
+extern void KyroLogSplit(Relation index, Buffer left, Buffer right);
+
+/* A change to the metapage, logged as KyroDB's record or generic WAL. */
+typedef struct KyroMetaChange
+{
+	Relation	index;
+	Buffer		buffer;
+	GenericXLogState *state;	/* NULL: KyroDB's own record */
+} KyroMetaChange;
+
+extern KyroMetaPage KyroStartMetaChange(Relation index, Buffer metabuf,
+										KyroMetaChange *change);
+extern void KyroFinishMetaChange(KyroMetaChange *change);
 
 /* ---- Options ---- */
 
@@ -456,6 +470,8 @@ typedef struct KyroScanCounts
 	uint64		mispredicts;
 	uint64		delta_hits;
 	uint64		pages;			/* snapshot pages read by lookups */
+	uint64		right_moves;	/* siblings read past a split, for a key
+								 * not on the page first read */
 } KyroScanCounts;
 
 /* Entries a scan decodes from a page: around a search's answer, or ahead
@@ -534,8 +550,8 @@ typedef struct KyroScanOpaqueData
 	 * The page those entries came from: page_no's own block, or a page
 	 * split off it since the view was written and reached by right-links
 	 * (DESIGN.md, "Splits"); as read under that one share lock, its first
-	 * and last entries, the next page of its chain (InvalidBlockNumber if
-	 * none), and whether the search that positioned the cache found every
+	 * entry (only if it is a split page) and last (only if a page follows),
+	 * the next page of its chain (InvalidBlockNumber if none), and whether the search that positioned the cache found every
 	 * entry of the page on the near side of its probe (page_past).
 	 */
 	BlockNumber page_block;
@@ -677,6 +693,7 @@ typedef struct KyroStatSlot
 	pg_atomic_uint64 mispredicts;	/* key outside the model's window */
 	pg_atomic_uint64 delta_hits;	/* lookups that found entries in the delta */
 	pg_atomic_uint64 pages;		/* snapshot pages read by those */
+	pg_atomic_uint64 right_moves;	/* siblings those moved right to */
 	pg_atomic_uint64 inline_folds;	/* folds run by an inserting backend */
 	pg_atomic_uint64 retrains;	/* models retrained (detector, rebuild) */
 	pg_atomic_uint64 repacks;	/* pages repacked in place by inserts */

@@ -1,6 +1,7 @@
 # KyroDB's own WAL records (preloaded): inserts are logged as "kyrodb"
 # records (into a page's insert area, or onto the delta), not generic WAL
-# ones, and repacks as full page images; a standby replays them to the primary's
+# ones, repacks and splits as records of full page images, and the
+# metapage's changes as its fields; a standby replays them to the primary's
 # pages (wal_consistency_checking = kyrodb on both, so a record that
 # replays to another page stops the standby); pg_waldump lists and
 # describes them; and a server that must replay them without the library
@@ -33,8 +34,17 @@ my $standby = kyro_standby($primary, 'standby');
 $standby->append_conf('postgresql.conf', $checks);
 $standby->restart;
 
-# The records pg_waldump lists between two LSNs of the primary: KyroDB's
-# and generic WAL's.
+# KyroDB's record kinds (XLOG_KYRO_* in src/kwal.c), by the number
+# pg_waldump prints for a resource manager it cannot load
+my %KINDS = (
+	'10' => 'DELTA_APPEND',
+	'20' => 'AREA_INSERT',
+	'30' => 'REPACK',
+	'40' => 'SPLIT',
+	'50' => 'META');
+
+# The records pg_waldump lists between two LSNs of the primary: KyroDB's,
+# generic WAL's, PostgreSQL's full page images, and KyroDB's by kind.
 sub records_between
 {
 	my ($from, $to) = @_;
@@ -45,10 +55,17 @@ sub records_between
 	  ],
 	  '>', \$out, '2>', \$err;
 	my @lines = split /\n/, $out;
+	my %kinds = map { $_ => 0 } values %KINDS;
+	foreach (@lines)
+	{
+		$kinds{ $KINDS{$1} // "UNKNOWN $1" }++
+		  if /rmgr: custom$RMGR_ID\b.*desc: UNKNOWN \((\w+)\)/;
+	}
 	return (
 		scalar(grep { /rmgr: custom$RMGR_ID\b/ } @lines),
 		scalar(grep { /rmgr: Generic\b/ } @lines),
-		scalar(grep { /rmgr: XLOG\b.*\bFPI\b/ } @lines));
+		scalar(grep { /rmgr: XLOG\b.*\bFPI\b/ } @lines),
+		\%kinds);
 }
 
 my @queries = (
@@ -87,11 +104,16 @@ replayed_cleanly($standby);
 # pg_waldump: a kyrodb record per insert into an area or the delta (but
 # the few that start a new delta page, which change the metapage too, and
 # those that repack their page).
-my ($ours, $generic) = records_between($lsn_before, $lsn_after);
+my ($ours, $generic, undef, $kinds) = records_between($lsn_before, $lsn_after);
 cmp_ok($ours, '>=', 3500,
 	"pg_waldump lists the inserts as records of resource manager $RMGR_ID");
 cmp_ok($generic, '<', $ours / 20,
 	'inserts no longer write generic WAL records (only folds and new pages do)');
+cmp_ok($kinds->{AREA_INSERT}, '>', 0, "$kinds->{AREA_INSERT} inserts into pages' areas");
+cmp_ok($kinds->{DELTA_APPEND}, '>', 0, "$kinds->{DELTA_APPEND} appends to the delta");
+# the fold (its chain, its switch) and VACUUM (the vacuum generation)
+cmp_ok($kinds->{META}, '>=', 3, "$kinds->{META} changes to the metapage's fields");
+is(join(',', grep { /^UNKNOWN/ } sort keys %$kinds), '', 'no record of a kind not known');
 
 # The library's own description of a record, as a backend sees it
 # (pg_walinspect: a contrib module of 15 and later, where it is built).
@@ -106,7 +128,8 @@ SKIP:
 			SELECT DISTINCT ON (record_type)
 				resource_manager || ' ' || record_type || ' ' || description AS d
 			FROM pg_get_wal_records_info('$lsn_before', '$lsn_after')
-			WHERE resource_manager = 'kyrodb' AND description LIKE 'key %'
+			WHERE resource_manager = 'kyrodb'
+			  AND (description LIKE 'key %' OR record_type = 'META')
 			ORDER BY record_type, start_lsn) r});
 	like(
 		$described,
@@ -116,11 +139,15 @@ SKIP:
 		$described,
 		qr/kyrodb DELTA_APPEND key (?:\d+|NULL) tid \(\d+,\d+\)/,
 		'and an append to the delta (NULL keys)');
+	like(
+		$described,
+		qr/kyrodb META (?:epoch \d+, directory \d+ pages, key pages \d+, vacuum generation \d+|fields in the page image)/,
+		'and a change to the metapage');
 }
 
 # Repacks: random keys fill the pages' areas, and inserts repack the
-# pages in place, each logged as a full page image (a core record, which
-# the standby replays and checks like any other).
+# pages in place, each logged as a REPACK record of the page's image,
+# which the standby replays and checks like any other.
 $primary->safe_psql(
 	'postgres', q{
 CREATE TABLE r (k int8);
@@ -137,17 +164,19 @@ my @repack_queries = (
 	'SELECT k FROM r WHERE k > 999000000000 ORDER BY k DESC');
 compare_with_seqscan($primary, 'postgres', 'primary after repacks',
 	@repack_queries);
-my (undef, undef, $images) = records_between($lsn_before, $lsn_after);
-cmp_ok($images, '>', 0, 'pages repacked in place are logged as full page images');
+my (undef, undef, $images);
+(undef, undef, $images, $kinds) = records_between($lsn_before, $lsn_after);
 cmp_ok(
 	$primary->safe_psql('postgres',
 		"SELECT snapshot_items FROM kyrodb.stats('r_k_idx')"),
 	'>', 20000,
 	'the repacked pages hold more packed entries than the build wrote');
-cmp_ok(
-	$primary->safe_psql('postgres',
-		"SELECT repacks FROM kyrodb.stats('r_k_idx')"),
-	'>', 0, 'kyrodb.stats counts the repacks');
+my ($repacks, $splits) = split /\|/,
+  $primary->safe_psql('postgres', "SELECT repacks, splits FROM kyrodb.stats('r_k_idx')");
+cmp_ok($repacks, '>', 0, 'kyrodb.stats counts the repacks');
+is($kinds->{REPACK}, $repacks, "each of the $repacks repacks is a REPACK record");
+is($kinds->{SPLIT}, $splits, "each of the $splits splits is a SPLIT record");
+is($images, 0, 'and none a core full page image record');
 $primary->wait_for_catchup($standby);
 @on_primary = answers($primary, 'postgres', $force_index, @repack_queries);
 @on_standby = answers($standby, 'postgres', $force_index, @repack_queries);
@@ -161,11 +190,20 @@ replayed_cleanly($standby);
 is($standby->safe_psql('postgres', "SELECT kyrodb.check('r_k_idx')"),
 	't', 'kyrodb.check passes on the standby');
 
-# Splits: more inserts than the repacked pages hold split them, each split
-# one generic record of two full page images; then a fold publishes the
+# Splits: more inserts than the pages hold split them (some split already
+# above), each split one SPLIT record of two full page images; then a fold publishes the
 # split pages.  The standby replays both (wal_consistency_checking).
+my $splits_before = $splits;
+$lsn_before = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 $primary->safe_psql('postgres',
-	'INSERT INTO r SELECT (random() * 1e12)::int8 FROM generate_series(1, 8000)');
+	'INSERT INTO r SELECT (random() * 1e12)::int8 FROM generate_series(1, 20000)');
+$lsn_after = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+(undef, undef, $images, $kinds) = records_between($lsn_before, $lsn_after);
+$splits = $primary->safe_psql('postgres', "SELECT splits FROM kyrodb.stats('r_k_idx')")
+  - $splits_before;
+cmp_ok($splits, '>', 0, "$splits more pages split");
+is($kinds->{SPLIT}, $splits, "each a SPLIT record");
+is($images, 0, 'and none a core full page image record');
 is( $primary->safe_psql(
 		'postgres',
 		"SELECT splits > 0 AND split_pages > 0 AND delta_items = 0 FROM kyrodb.stats('r_k_idx')"),
@@ -201,19 +239,29 @@ $primary->safe_psql('postgres',
 	'ALTER SYSTEM SET kyrodb.wal_records = off; SELECT pg_reload_conf()');
 $primary->poll_query_until('postgres', 'SHOW kyrodb.wal_records', 'off');
 $lsn_before = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
-$primary->safe_psql('postgres',
-	'INSERT INTO t (k) SELECT (g * 31) % 7000 FROM generate_series(1, 300) g');
+my $changes_before = $primary->safe_psql('postgres',
+	"SELECT repacks + splits FROM kyrodb.stats('r_k_idx')");
+$primary->safe_psql(
+	'postgres', q{
+INSERT INTO t (k) SELECT (g * 31) % 7000 FROM generate_series(1, 300) g;
+INSERT INTO r SELECT (random() * 1e12)::int8 FROM generate_series(1, 4000);
+});
 $lsn_after = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
-is((records_between($lsn_before, $lsn_after))[0], 0,
-	'with kyrodb.wal_records off, inserts write no kyrodb records');
+($ours, undef, $images) = records_between($lsn_before, $lsn_after);
+is($ours, 0, 'with kyrodb.wal_records off, inserts write no kyrodb records');
+cmp_ok($primary->safe_psql('postgres', "SELECT repacks + splits FROM kyrodb.stats('r_k_idx')"),
+	'>', $changes_before, 'pages repacked or split meanwhile');
+cmp_ok($images, '>', 0,
+	'and their splits and repacks are core full page image records, which replay anywhere');
 $primary->safe_psql('postgres',
 	'ALTER SYSTEM RESET kyrodb.wal_records; SELECT pg_reload_conf()');
 $primary->poll_query_until('postgres', 'SHOW kyrodb.wal_records', 'on');
 $primary->wait_for_catchup($standby);
-@on_primary = answers($primary, 'postgres', $force_index, @queries);
-@on_standby = answers($standby, 'postgres', $force_index, @queries);
+my @all_queries = (@queries, @repack_queries);
+@on_primary = answers($primary, 'postgres', $force_index, @all_queries);
+@on_standby = answers($standby, 'postgres', $force_index, @all_queries);
 is( count_mismatches(
-		'standby after generic records', \@queries,
+		'standby after generic records', \@all_queries,
 		primary => \@on_primary,
 		standby => \@on_standby),
 	0,
