@@ -39,10 +39,10 @@
 #define XLOG_KYRO_AREA_INSERT	0x20	/* block 0: a snapshot page; its data:
 										 * the entry added to its area */
 #define XLOG_KYRO_REPACK		0x30	/* block 0: a snapshot page repacked,
-										 * whole; data: its entries */
-#define XLOG_KYRO_SPLIT			0x40	/* block 0: the page split, block 1:
-										 * the new page, both whole; data:
-										 * their entries */
+										 * whole; main data: its entry count */
+#define XLOG_KYRO_SPLIT			0x40	/* block 0: the new page, block 1:
+										 * the page split, both whole; main
+										 * data: their entry counts */
 #define XLOG_KYRO_META			0x50	/* block 0: the metapage; its data:
 										 * the metapage's fields through
 										 * its last directory block */
@@ -180,11 +180,17 @@ KyroLogRepack(Relation index, Buffer buffer)
 	log_whole_pages(index, XLOG_KYRO_REPACK, &buffer, 1);
 }
 
-/* Log a split: the page left in its block and the new one (see log_whole_pages). */
+/*
+ * Log a split: the new page and the page left in its block (see
+ * log_whole_pages).  The new page is block 0: replay restores (and
+ * unlocks) the blocks in order, PostgreSQL's XLOG_FPI one at a time, so a
+ * standby's scan that follows the split page's new right-link finds the
+ * new page already there, as a B-link tree writes the right page first.
+ */
 void
 KyroLogSplit(Relation index, Buffer left, Buffer right)
 {
-	Buffer		buffers[2] = {left, right};
+	Buffer		buffers[2] = {right, left};
 
 	log_whole_pages(index, XLOG_KYRO_SPLIT, buffers, 2);
 }
@@ -317,19 +323,24 @@ redo_block(XLogReaderState *record, KyroRedoApply apply)
 		UnlockReleaseBuffer(buf);
 }
 
-/* Replay pages logged whole: every block restores from its image. */
+/*
+ * Replay pages logged whole: every block restores from its image, and all
+ * are unlocked together, so that a standby's scan sees the split whole.
+ */
 static void
 redo_whole_pages(XLogReaderState *record)
 {
-	for (int block_id = 0; block_id <= XLogRecMaxBlockId(record); block_id++)
-	{
-		Buffer		buf;
+	Buffer		buffers[XLR_MAX_BLOCK_ID + 1];
+	int			last = XLogRecMaxBlockId(record);
 
-		if (XLogReadBufferForRedo(record, block_id, &buf) != BLK_RESTORED)
+	for (int block_id = 0; block_id <= last; block_id++)
+	{
+		if (XLogReadBufferForRedo(record, block_id, &buffers[block_id]) != BLK_RESTORED)
 			elog(PANIC, "kyrodb: block %d of a repack or split record carries no page image",
 				 block_id);
-		UnlockReleaseBuffer(buf);
 	}
+	for (int block_id = 0; block_id <= last; block_id++)
+		UnlockReleaseBuffer(buffers[block_id]);
 }
 
 static void
@@ -416,7 +427,7 @@ kyro_desc(StringInfo buf, XLogReaderState *record)
 				if (info == XLOG_KYRO_REPACK)
 					appendStringInfo(buf, "entries %u", entries[0]);
 				else
-					appendStringInfo(buf, "left %u entries, right %u", entries[0], entries[1]);
+					appendStringInfo(buf, "left %u entries, right %u", entries[1], entries[0]);
 				break;
 			}
 		case XLOG_KYRO_META:
