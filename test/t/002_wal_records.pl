@@ -1,10 +1,10 @@
 # KyroDB's own WAL records (preloaded): inserts are logged as "kyrodb"
 # records (into a page's insert area, or onto the delta), not generic WAL
 # ones, repacks and splits as records of full page images, and the
-# metapage's changes as its fields; a standby replays them to the primary's
-# pages (wal_consistency_checking = kyrodb on both, so a record that
-# replays to another page stops the standby); pg_waldump lists and
-# describes them; and a server that must replay them without the library
+# metapage's changes as its fields; a standby replays them to the
+# primary's pages (wal_consistency_checking = all on both: kyrodb's
+# records, generic WAL's and the heap's, so a record that replays to
+# another page stops the standby); pg_waldump lists and describes them; and a server that must replay them without the library
 # stops with PostgreSQL's documented error, then recovers every row once
 # the library is preloaded again.  Without preloading, inserts go on
 # through generic WAL (006_no_preload.pl covers those servers).
@@ -19,7 +19,7 @@ use KyroTest;
 my $RMGR_ID = 171;    # KYRO_RMGR_ID in src/kyrodb.h
 # (the standby replays slowly with every page checked: the primary keeps
 # the WAL it has not yet streamed)
-my $checks = "wal_consistency_checking = 'generic,kyrodb'\nautovacuum = off\n"
+my $checks = "wal_consistency_checking = 'all'\nautovacuum = off\n"
   . "wal_keep_size = '1GB'\n";
 
 my $primary = kyro_node('primary', allows_streaming => 1, conf => $checks);
