@@ -382,6 +382,7 @@ read_page(Relation index, KyroScanOpaque so, int64 page_no, BlockNumber blkno,
 	so->cache_n = (int) rmi_area_read(content, KYRO_PAGE_CONTENT, &cursor,
 									  backward, so->cache, NULL, max);
 	so->cache_i = 0;
+	so->more_chunk = Min(2 * max, KYRO_SCAN_WALK_CHUNK);
 	if (so->cache_n > 0)
 	{
 		KyroEntryFromPage(&so->walk_from, &so->cache[so->cache_n - 1],
@@ -600,7 +601,7 @@ peek_snap_entry(Relation index, KyroScanOpaque so, KyroEntry *out)
 			KyroEntryFromPage(&from, &so->cache[so->cache_n - 1], so->page_nulls);
 			if (!read_page_at(index, so, so->page_no, so->page_block,
 							  own ? NULL : &so->page_after, &from, true,
-							  KYRO_SCAN_WALK_CHUNK, NULL))
+							  so->more_chunk, NULL))
 				return false;
 			continue;
 		}

@@ -474,8 +474,12 @@ typedef struct KyroScanCounts
 								 * not on the page first read */
 } KyroScanCounts;
 
-/* Entries a scan decodes from a page: around a search's answer, or ahead
- * of a walk. */
+/*
+ * Entries a scan decodes from a page: around a search's answer, then, on
+ * the same page, twice as many each time up to a walk's (a key's few
+ * equal entries cost a small read, a range soon reads whole runs), and a
+ * walk's on every page after.
+ */
 #define KYRO_SCAN_SEARCH_CHUNK	8
 #define KYRO_SCAN_WALK_CHUNK	128
 
@@ -573,6 +577,7 @@ typedef struct KyroScanOpaqueData
 	int			cache_i;
 	int			cache_n;
 	bool		cache_more;
+	uint32		more_chunk;		/* entries the next read of this page takes */
 	RmiPageEntry cache[KYRO_SCAN_WALK_CHUNK];
 
 	/* mark and restore */

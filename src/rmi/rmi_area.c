@@ -290,6 +290,37 @@ rmi_area_seek(const void *buf, size_t cap, const RmiPageEntry *probe,
 	cursor->area = rmi_area_search(buf, cap, probe, strict);
 }
 
+/*
+ * Packed entries a read has decoded, a run at a time: one opening of the
+ * page per run, not per entry (slots lo..lo + n).
+ */
+#define PACKED_RUN_ENTRIES	32
+
+typedef struct PackedRun
+{
+	RmiPageEntry e[PACKED_RUN_ENTRIES];
+	uint32_t	lo;
+	uint32_t	n;
+} PackedRun;
+
+/*
+ * Packed entry slot, decoding a run of up to want entries from it in the
+ * read's direction if the run does not hold it (want: how many entries on
+ * that side the read may still take, slot's own included).
+ */
+static const RmiPageEntry *
+packed_at(const void *buf, PackedRun *run, uint32_t slot, int backward,
+		  uint32_t want)
+{
+	if (run->n == 0 || slot < run->lo || slot >= run->lo + run->n)
+	{
+		run->n = want < PACKED_RUN_ENTRIES ? want : PACKED_RUN_ENTRIES;
+		run->lo = backward ? slot + 1 - run->n : slot;
+		rmi_page_decode(buf, run->lo, run->n, run->e);
+	}
+	return &run->e[slot - run->lo];
+}
+
 uint32_t
 rmi_area_read(const void *buf, size_t cap, RmiAreaCursor *cursor,
 			  int backward, RmiPageEntry *out, uint8_t *from_area,
@@ -304,6 +335,9 @@ rmi_area_read(const void *buf, size_t cap, RmiAreaCursor *cursor,
 	RmiPageEntry ae;
 	int			need_p = 1;		/* pe is to be read (again) */
 	int			need_a = 1;
+	PackedRun	run;
+
+	run.n = 0;
 
 	/*
 	 * Each step compares the next entry of each side and takes one; only
@@ -318,7 +352,12 @@ rmi_area_read(const void *buf, size_t cap, RmiAreaCursor *cursor,
 		if (!have_p && !have_a)
 			break;
 		if (have_p && need_p)
-			rmi_page_get(buf, backward ? p - 1 : p, &pe);
+		{
+			uint32_t	left = backward ? p : packed_n - p;
+
+			pe = *packed_at(buf, &run, backward ? p - 1 : p, backward,
+							left < max - got ? left : max - got);
+		}
 		if (have_a && need_a)
 			rmi_area_get(buf, cap, backward ? a - 1 : a, &ae);
 		need_p = need_a = 0;

@@ -15,7 +15,7 @@
 #include "keygen.h"
 #include "unit.h"
 
-#define READ_RUN		24		/* entries read from each probe */
+#define READ_RUN		80		/* entries read from each probe */
 #define PROBES_A_ROUND	200
 #define ROUNDS			40
 #define KILL_EVERY		9		/* about one entry in this many is flagged dead */
@@ -66,11 +66,13 @@ draw_entry(InsertShape shape, uint64_t *state, uint64_t *next_id)
 }
 
 /*
- * Read READ_RUN entries from probe, forward or backward, across pages as a
- * scan does, and compare them with the reference's from the same place.
+ * Read READ_RUN entries from probe, forward or backward, chunk entries a
+ * call, across pages as a scan does, and compare them with the
+ * reference's from the same place.
  */
 static void
-check_read(const Sim *s, const RmiPageEntry *probe, int strict, int backward)
+check_read(const Sim *s, const RmiPageEntry *probe, int strict, int backward,
+		   uint32_t chunk)
 {
 	RmiPageEntry got[READ_RUN];
 	uint32_t	n_got = 0;
@@ -84,10 +86,15 @@ check_read(const Sim *s, const RmiPageEntry *probe, int strict, int backward)
 	/* read across pages as a scan does: next or previous page from its end */
 	for (;;)
 	{
-		n_got += rmi_area_read(s->pages[i], s->cap, &c, backward,
-							   got + n_got, NULL, READ_RUN - n_got);
+		uint32_t	ask = chunk < READ_RUN - n_got ? chunk : READ_RUN - n_got;
+		uint32_t	got_now = rmi_area_read(s->pages[i], s->cap, &c, backward,
+											got + n_got, NULL, ask);
+
+		n_got += got_now;
 		if (n_got == READ_RUN)
 			break;
+		if (got_now == ask)
+			continue;			/* the page may hold more */
 		if (backward ? i == 0 : i + 1 == s->n_pages)
 			break;
 		i = backward ? i - 1 : i + 1;
@@ -176,7 +183,8 @@ sim_check(const Sim *s, uint64_t *state)
 
 		if (r & 1)				/* absent: between two entries, or past */
 			probe.offset = (uint16_t) (probe.offset + 1 + r % 3);
-		check_read(s, &probe, (int) (r >> 8) & 1, (int) (r >> 9) & 1);
+		check_read(s, &probe, (int) (r >> 8) & 1, (int) (r >> 9) & 1,
+				   1 + (uint32_t) (r >> 10) % READ_RUN);
 	}
 }
 
