@@ -238,8 +238,7 @@ repack_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
  * ids, timestamps), which keeps every old entry on the left, packed full,
  * and starts the new page with the new one, as a B-tree splits its
  * rightmost leaf.  Both pages are logged whole in one WAL record
- * (kwal.c).  False,
- * nothing changed, if no split fits.  The new page is never block
+ * (kwal.c).  False, nothing changed, if no split fits.  The new page is never block
  * siblings_end, where the page's siblings end (a block a fold freed that a
  * kept page still links to): there it would be no sibling at all.
  */

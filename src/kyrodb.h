@@ -555,8 +555,9 @@ typedef struct KyroScanOpaqueData
 	 * split off it since the view was written and reached by right-links
 	 * (DESIGN.md, "Splits"); as read under that one share lock, its first
 	 * entry (only if it is a split page) and last (only if a page follows),
-	 * the next page of its chain (InvalidBlockNumber if none), and whether the search that positioned the cache found every
-	 * entry of the page on the near side of its probe (page_past).
+	 * the next page of its chain (InvalidBlockNumber if none), and whether
+	 * the search that positioned the cache found every entry of the page on
+	 * the near side of its probe (page_past).
 	 */
 	BlockNumber page_block;
 	BlockNumber page_next;

@@ -25,7 +25,7 @@ our @EXPORT = qw(
   kyro_node kyro_standby extension_available skip_all_unless_extension
   marked_script split_marked answers one_line
   count_mismatches compare_with_seqscan plan_uses_index replayed_cleanly
-  pgbench_script pgbench_command
+  pgbench_script pgbench_command pages_sql
   wait_for poll_workers);
 
 # The planner settings that force each kind of scan.  Each sets every scan
@@ -203,6 +203,20 @@ sub replayed_cleanly
 		'no inconsistent page found during replay');
 	is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'),
 		't', 'standby still in recovery');
+}
+
+# A query of every page of an index, read with pageinspect's get_raw_page:
+# its block b, and the tag and flags of its special space
+# (KyroPageOpaqueData: deleted_xid, tag, count, next, flags, page_id, so
+# tag 16 bytes and flags 4 from a page's end, two bytes each read).
+sub pages_sql
+{
+	my ($index) = @_;
+	return qq{
+SELECT b, get_byte(p, 8176) + 256 * get_byte(p, 8177) AS tag,
+	get_byte(p, 8188) + 256 * get_byte(p, 8189) AS flags
+FROM generate_series(0, pg_relation_size('$index') / 8192 - 1) b,
+	LATERAL (SELECT get_raw_page('$index', b::int) AS p) r};
 }
 
 # Write a pgbench script into the node's directory; returns its path.

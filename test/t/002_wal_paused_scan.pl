@@ -32,13 +32,10 @@ CREATE INDEX big_k_idx ON big USING kyro_rmi (k) WITH (delta_limit = 64);
 INSERT INTO big (k) SELECT g * 3 FROM generate_series(1, 30) g;
 });
 
-# The tag (epoch or chain number) and flags of every page of big_k_idx,
-# from its special space.
-my $page_tags = q{
-SELECT b, get_byte(p, 8176) + 256 * get_byte(p, 8177) AS tag,
-	get_byte(p, 8188) + 256 * get_byte(p, 8189) AS flags
-FROM generate_series(1, pg_relation_size('big_k_idx') / 8192 - 1) b,
-	LATERAL (SELECT get_raw_page('big_k_idx', b::int) AS p) r};
+# The tag (epoch or chain number) and flags of every page of big_k_idx
+# but the metapage, from its special space.
+my $page_tags =
+  'SELECT b, tag, flags FROM (' . pages_sql('big_k_idx') . ') s WHERE b > 0 ORDER BY b';
 
 # A scan in the given direction that pauses at pause_key while the primary
 # rebuilds ten times, inserting keys that vary with round.

@@ -46,10 +46,7 @@ CREATE INDEX tf_k ON tf USING kyro_rmi (k)
 	WITH (fillfactor = 100, delta_limit = 1000, delta_scale_factor = 0);
 });
 
-# where a page's flags sit in its special space (KyroPageOpaqueData's
-# last two fields are flags and the page id, two bytes each), and the
-# flags page_counts reads
-my $flags_at = 8192 - 4;
+# the page flags page_counts reads (KYRO_PAGE_* in src/kyrodb.h)
 my $snapshot_page = 0x0004;
 my $freed_or_replaced = 0x0100 | 0x0400;
 
@@ -69,9 +66,7 @@ sub page_counts
 			'postgres', qq{
 SELECT (SELECT count(*) FROM $table), count(*),
 	count(*) FILTER (WHERE flags & $snapshot_page <> 0 AND flags & $freed_or_replaced = 0)
-FROM (SELECT get_byte(p, $flags_at) + 256 * get_byte(p, $flags_at + 1) AS flags
-	  FROM generate_series(0, pg_relation_size('$index') / 8192 - 1) b,
-		LATERAL (SELECT get_raw_page('$index', b::int) AS p) r) s}));
+FROM (} . pages_sql($index) . q{) s}));
 }
 
 # Size of the index against a fresh build of the same rows, after a load
