@@ -185,20 +185,37 @@ COMMIT;
 SELECT * FROM pg_temp.ka_ordered(1000, 1100);
 
 -- A heap TID that VACUUM freed comes back with the same key: the new
--- entry equals the dead one on the page, so it goes to the delta, not
--- beside it (a scan that resumes after the dead one would skip it).  The
--- dead entry is the eighth of its key, where a lookup's first read of a
--- page ends.
+-- entry equals the dead one on the page, and the insert clears its dead
+-- flag rather than add a second entry beside it (a scan that resumes
+-- after the dead one would skip it), and the metapage's count of dead
+-- entries with it (kyrodb.check compares the two).  The dead entry is the
+-- eighth of its key, where a lookup's first read of a page ends.
 CREATE TABLE kr (k int8) WITH (autovacuum_enabled = off);
 INSERT INTO kr SELECT 5 FROM generate_series(1, 20);
 INSERT INTO kr SELECT 100 + i FROM generate_series(1, 100) i;
 CREATE INDEX kr_k ON kr USING kyro_rmi (k);
 DELETE FROM kr WHERE ctid = '(0,8)';
 VACUUM kr;
+SELECT area_items, delta_items, dead_items FROM kyrodb.stats('kr_k');
 INSERT INTO kr VALUES (5) RETURNING ctid = '(0,8)' AS reused;
 SELECT area_items, delta_items, dead_items FROM kyrodb.stats('kr_k');
 SELECT * FROM kyro_test.compare('SELECT k, ctid FROM kr WHERE k = 5');
 SELECT * FROM kyro_test.compare('SELECT k FROM kr WHERE k <= 5 ORDER BY k DESC', '{index}');
+SELECT kyrodb.check('kr_k', true);
+-- and a dead entry in the area likewise: revived where it is
+INSERT INTO kr VALUES (7) RETURNING ctid AS area_ctid \gset
+DELETE FROM kr WHERE k = 7;
+VACUUM kr;
+INSERT INTO kr VALUES (7) RETURNING ctid = :'area_ctid' AS reused;
+SELECT area_items, delta_items, dead_items FROM kyrodb.stats('kr_k');
+SELECT * FROM kyro_test.compare('SELECT k, ctid FROM kr WHERE k BETWEEN 5 AND 7');
+SELECT kyrodb.check('kr_k', true);
+-- a dead entry whose TID comes back with another key stays dead beside it
+DELETE FROM kr WHERE k = 7;
+VACUUM kr;
+INSERT INTO kr VALUES (8) RETURNING ctid = :'area_ctid' AS reused;
+SELECT area_items, delta_items, dead_items FROM kyrodb.stats('kr_k');
+SELECT * FROM kyro_test.compare('SELECT k, ctid FROM kr WHERE k BETWEEN 5 AND 8');
 SELECT kyrodb.check('kr_k', true);
 DROP TABLE kr;
 

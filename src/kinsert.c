@@ -9,18 +9,19 @@
  * written) to the one its entry belongs to, and adds its entry to that
  * page's insert area under the page's exclusive lock, so inserts of random
  * keys lock different pages.  A full area makes it repack the page, and a
- * page that no longer fits splits in two (DESIGN.md, "Splits").  It goes
- * to the active delta chain's tail page instead for a NULL key, for an
- * entry equal to one on its page, when a fold has read the page to rewrite
- * it (KYRO_PAGE_REPLACED), for an index with fillfactor 100 (packed full,
- * it keeps 0.2's write path), and for an index of format 3 (built by 0.2:
- * its pages have no room kept for an area until a fold rewrites them).
- * Past the delta limit, or with split pages due to be published, an
- * insert wakes the worker or, without one, folds itself.  Either way it
- * holds the metapage's lock in share mode while it changes a page: see
+ * page that no longer fits splits in two (DESIGN.md, "Splits").  An entry
+ * equal to a dead one on its page revives it.  It goes to the active
+ * delta chain's tail page instead for a NULL key, when a fold has read the
+ * page to rewrite it (KYRO_PAGE_REPLACED), for an index with fillfactor
+ * 100 (packed full, it keeps 0.2's write path), and for an index of format
+ * 3 (built by 0.2: its pages have no room kept for an area until a fold
+ * rewrites them).  Past the delta limit, or with split pages due to be
+ * published, an insert wakes the worker or, without one, folds itself.
+ * It holds the metapage's lock in share mode while it changes a page
+ * (exclusively to revive an entry, whose count the metapage keeps): see
  * DESIGN.md, "Locks" and "Inserts".  With the library preloaded, an
  * insert into an area is logged by KyroDB's own record (kwal.c), else by
- * generic WAL; repacks and splits log whole pages.
+ * generic WAL; repacks, splits and revivals log whole pages.
  *
  * src/kinsert.c
  *
@@ -298,33 +299,83 @@ split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
 	return true;
 }
 
+/* An entry on a page equal to the one an insert adds (find_equal). */
+typedef enum KyroEqual
+{
+	KYRO_EQUAL_NONE,
+	KYRO_EQUAL_LIVE,			/* the entry is there already */
+	KYRO_EQUAL_DEAD_AREA,		/* dead, in the area */
+	KYRO_EQUAL_DEAD_PACKED		/* dead, packed (the metapage counts it) */
+} KyroEqual;
+
 /*
- * Whether the page in content holds an entry equal to e (packed or in its
- * area): a dead one whose heap TID VACUUM let a new tuple of the same key
- * take.  Such an insert goes to the delta: two equal entries on one page
- * would let a scan that resumes after the first (by value, kscan.c) skip
- * the second.
+ * Whether the page in content holds an entry equal to e, and where (its
+ * area position or packed slot in *at).  A dead one is a heap TID that
+ * VACUUM freed, taken again by a new tuple of the same key: the insert
+ * clears its dead flag (revive_entry) rather than add a second entry
+ * beside it, which a scan that resumes after the first (by value,
+ * kscan.c) would skip.  A dead area entry is preferred, whose revival
+ * leaves the metapage's count alone.
  */
-static bool
-page_holds_equal(void *content, const RmiPageEntry *e)
+static KyroEqual
+find_equal(void *content, const RmiPageEntry *e, uint32 *at)
 {
 	RmiAreaCursor cursor;
-	RmiPageEntry at;
+	RmiPageEntry found;
+	KyroEqual equal = KYRO_EQUAL_NONE;
 
 	rmi_area_seek(content, KYRO_PAGE_CONTENT, e, 0, &cursor, NULL);
 	if (cursor.packed < rmi_page_count(content))
 	{
-		rmi_page_get(content, cursor.packed, &at);
-		if (rmi_page_compare(&at, e) == 0)
-			return true;
+		rmi_page_get(content, cursor.packed, &found);
+		if (rmi_page_compare(&found, e) == 0)
+		{
+			if (!found.dead)
+				return KYRO_EQUAL_LIVE;
+			equal = KYRO_EQUAL_DEAD_PACKED;
+			*at = cursor.packed;
+		}
 	}
 	if (cursor.area < rmi_area_count(content))
 	{
-		rmi_area_get(content, KYRO_PAGE_CONTENT, cursor.area, &at);
-		if (rmi_page_compare(&at, e) == 0)
-			return true;
+		rmi_area_get(content, KYRO_PAGE_CONTENT, cursor.area, &found);
+		if (rmi_page_compare(&found, e) == 0)
+		{
+			if (!found.dead)
+				return KYRO_EQUAL_LIVE;
+			equal = KYRO_EQUAL_DEAD_AREA;
+			*at = cursor.area;
+		}
 	}
-	return false;
+	return equal;
+}
+
+/*
+ * Clear the dead flag of the entry find_equal found at (equal says where)
+ * on the exclusively locked page in buffer, under the metapage's exclusive
+ * lock (metabuf), which counts the packed part's dead entries; both pages
+ * in one WAL record.
+ */
+static void
+revive_entry(Relation index, Buffer metabuf, Buffer buffer, KyroEqual equal,
+			 uint32 at)
+{
+	Page		page = BufferGetPage(buffer);
+	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
+
+	START_CRIT_SECTION();
+	if (equal == KYRO_EQUAL_DEAD_AREA)
+		rmi_area_set_dead(KyroSnapContent(page), KYRO_PAGE_CONTENT, at, 0);
+	else
+	{
+		rmi_page_set_dead(KyroSnapContent(page), at, 0);
+		if (meta->snap_dead > 0)
+			meta->snap_dead--;
+	}
+	MarkBufferDirty(buffer);
+	MarkBufferDirty(metabuf);
+	KyroLogRevive(index, buffer, metabuf);
+	END_CRIT_SECTION();
 }
 
 /*
@@ -418,7 +469,10 @@ lock_entry_page(Relation index, KyroMetaPage meta, KyroSnapCache *snap,
 /* What an insert into a page did, for the counters. */
 typedef enum KyroPageChange
 {
-	KYRO_CHANGE_NONE,			/* went to the delta */
+	KYRO_CHANGE_NONE,			/* goes to the delta */
+	KYRO_CHANGE_REVIVE_WAITS,	/* a revival needs the metapage exclusively */
+	KYRO_CHANGE_PRESENT,		/* the entry is there already */
+	KYRO_CHANGE_REVIVE,
 	KYRO_CHANGE_AREA,
 	KYRO_CHANGE_REPACK,
 	KYRO_CHANGE_SPLIT
@@ -426,15 +480,18 @@ typedef enum KyroPageChange
 
 /*
  * Add entry to its snapshot page (snap: the backend's snapshot cache,
- * routes it), under the metapage's share lock: into the page's insert
- * area, or else repack the page, or else split it.  KYRO_CHANGE_NONE if it
- * must go to the delta: the view is not snap's, it has no areas (format
- * 3, fillfactor 100), a fold is rewriting the page, or the page holds an
- * equal entry (page_holds_equal).  *hops: the right-links it followed.
+ * routes it), under the metapage's lock (exclusive if meta_exclusive):
+ * revive an equal dead entry (find_equal), or add it to the page's insert
+ * area, or else repack the page, or else split it.
+ * KYRO_CHANGE_REVIVE_WAITS if a revival needs the metapage's exclusive
+ * lock; KYRO_CHANGE_NONE if it must go to the delta: the view is not
+ * snap's (a fold switched it since the cache was read), it has no areas
+ * (format 3, fillfactor 100), or a fold is rewriting the page.  *hops: the
+ * right-links it followed.
  */
 static KyroPageChange
-insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
-				 const KyroDeltaEntry *entry, uint32 *hops)
+insert_into_page(Relation index, Buffer metabuf, bool meta_exclusive,
+				 KyroSnapCache *snap, const KyroDeltaEntry *entry, uint32 *hops)
 {
 	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
 	KyroEntry	e;
@@ -447,6 +504,8 @@ insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
 
 	GenericXLogState *state = NULL;
 	bool		last_sibling;
+	KyroEqual	equal;
+	uint32		equal_at = 0;
 	KyroPageChange change = KYRO_CHANGE_NONE;
 
 	if (meta->version < KYRO_FORMAT_VERSION ||
@@ -466,9 +525,17 @@ insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
 	page = BufferGetPage(buffer);
 	content = KyroSnapContent(page);
 	/* a page a fold has read takes no more: the fold would not see them */
-	if ((KyroPageGetOpaque(page)->flags & KYRO_PAGE_REPLACED) != 0 ||
-		page_holds_equal(content, &pe))
+	if ((KyroPageGetOpaque(page)->flags & KYRO_PAGE_REPLACED) != 0)
 		change = KYRO_CHANGE_NONE;
+	else if ((equal = find_equal(content, &pe, &equal_at)) == KYRO_EQUAL_LIVE)
+		change = KYRO_CHANGE_PRESENT;
+	else if (equal != KYRO_EQUAL_NONE && !meta_exclusive)
+		change = KYRO_CHANGE_REVIVE_WAITS;
+	else if (equal != KYRO_EQUAL_NONE)
+	{
+		revive_entry(index, metabuf, buffer, equal, equal_at);
+		change = KYRO_CHANGE_REVIVE;
+	}
 	else if (rmi_area_free(content, KYRO_PAGE_CONTENT) >= RMI_AREA_ENTRY_BYTES &&
 			 rmi_area_count(content) < RMI_AREA_MAX_ENTRIES)
 	{
@@ -519,35 +586,46 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 			 bool *republish)
 {
 	Buffer		metabuf;
-	KyroSnapCache *snap = NULL;
 	uint64		entries;
+	bool		meta_exclusive = false;
 
 	*republish = false;
-	/* the cache reads the metapage itself: before we lock it */
-	if (!entry->isnull)
-		KyroGetCaches(index, &snap, NULL);
-	metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
-	KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
-	if (snap != NULL)
+	for (;;)
 	{
+		KyroSnapCache *snap = NULL;
 		uint32		hops = 0;
-		uint32		key_pages = snap->key_pages;
-		KyroPageChange change = insert_into_page(index, metabuf, snap, entry,
-												 &hops);
+		uint32		key_pages;
+		KyroPageChange change;
 
+		/* the cache reads the metapage itself: before we lock it */
+		if (!entry->isnull)
+			KyroGetCaches(index, &snap, NULL);
+		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
+		LockBuffer(metabuf, meta_exclusive ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
+		KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
+		if (snap == NULL)
+			break;
+		key_pages = snap->key_pages;
+		change = insert_into_page(index, metabuf, meta_exclusive, snap, entry,
+								  &hops);
 		KyroReleaseCaches(snap, NULL);
-		if (change != KYRO_CHANGE_NONE)
+		/* once more, with the metapage's exclusive lock (asked once) */
+		if (change == KYRO_CHANGE_REVIVE_WAITS && !meta_exclusive)
 		{
+			meta_exclusive = true;
 			UnlockReleaseBuffer(metabuf);
-			/* the counters' lock is never taken under a buffer lock */
-			if (change == KYRO_CHANGE_REPACK)
-				KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_REPACK);
-			else if (change == KYRO_CHANGE_SPLIT)
-				*republish = KyroNoteSplit(RelationGetRelid(index), key_pages,
-										   hops);
-			return 0;
+			continue;
 		}
+		if (change == KYRO_CHANGE_NONE)
+			break;
+		UnlockReleaseBuffer(metabuf);
+		/* the counters' lock is never taken under a buffer lock */
+		if (change == KYRO_CHANGE_REPACK)
+			KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_REPACK);
+		else if (change == KYRO_CHANGE_SPLIT)
+			*republish = KyroNoteSplit(RelationGetRelid(index), key_pages,
+									   hops);
+		return 0;
 	}
 	entries = append_to_tail(index, metabuf, entry, snap_entries);
 	if (entries == 0)

@@ -78,7 +78,7 @@ entries_pass(KyroVacuum *vac, Page page, bool flag, bool counted,
 			{
 				(*packed)++;
 				if (flag)
-					rmi_page_set_dead(content, i);
+					rmi_page_set_dead(content, i, 1);
 			}
 			else if (counted)
 				vac->stats->num_index_tuples += 1;
@@ -94,7 +94,7 @@ entries_pass(KyroVacuum *vac, Page page, bool flag, bool counted,
 			{
 				(*area)++;
 				if (flag)
-					rmi_area_set_dead(content, KYRO_PAGE_CONTENT, i);
+					rmi_area_set_dead(content, KYRO_PAGE_CONTENT, i, 1);
 			}
 			else if (counted)
 				vac->stats->num_index_tuples += 1;

@@ -4,8 +4,9 @@
  *	  KyroDB's own WAL records, when the library is preloaded: a custom
  *	  resource manager whose records say what changed (an entry appended
  *	  to a delta page, or added to a snapshot page's insert area; a page
- *	  repacked or split, as full page images; the metapage's fields)
- *	  instead of generic WAL's copy of the changed bytes.
+ *	  repacked or split, or a dead entry revived, as full page images;
+ *	  the metapage's fields) instead of generic WAL's copy of the changed
+ *	  bytes.
  *
  * Generic WAL compares the whole page outside its hole on every change,
  * and was the largest single cost of an insert after the index's own
@@ -46,6 +47,11 @@
 #define XLOG_KYRO_META			0x50	/* block 0: the metapage; its data:
 										 * the metapage's fields through
 										 * its last directory block */
+#define XLOG_KYRO_REVIVE		0x60	/* block 0: a snapshot page whose
+										 * dead entry an insert revived,
+										 * block 1: the metapage, both
+										 * whole; main data: their entry
+										 * counts */
 
 /* The metapage's bytes a META record carries: the directory blocks in use */
 #define META_RECORD_BYTES(meta) \
@@ -196,6 +202,20 @@ KyroLogSplit(Relation index, Buffer left, Buffer right)
 }
 
 /*
+ * Log a dead entry revived by an insert (kinsert.c): its snapshot page
+ * and the metapage, whose count of dead entries changed with it, in one
+ * record (see log_whole_pages).  Rare (a heap TID VACUUM freed, taken
+ * again by the same key), so whole pages cost little.
+ */
+void
+KyroLogRevive(Relation index, Buffer buffer, Buffer metabuf)
+{
+	Buffer		buffers[2] = {buffer, metabuf};
+
+	log_whole_pages(index, XLOG_KYRO_REVIVE, buffers, 2);
+}
+
+/*
  * Start a change to the metapage in metabuf (exclusively locked), and
  * return its fields to change: the page's own, in a critical section,
  * when preloaded (KyroFinishMetaChange logs a META record), else generic
@@ -336,7 +356,7 @@ redo_whole_pages(XLogReaderState *record)
 	for (int block_id = 0; block_id <= last; block_id++)
 	{
 		if (XLogReadBufferForRedo(record, block_id, &buffers[block_id]) != BLK_RESTORED)
-			elog(PANIC, "kyrodb: block %d of a repack or split record carries no page image",
+			elog(PANIC, "kyrodb: block %d of a record of whole pages carries no page image",
 				 block_id);
 	}
 	for (int block_id = 0; block_id <= last; block_id++)
@@ -358,6 +378,7 @@ kyro_redo(XLogReaderState *record)
 			break;
 		case XLOG_KYRO_REPACK:
 		case XLOG_KYRO_SPLIT:
+		case XLOG_KYRO_REVIVE:
 			redo_whole_pages(record);
 			break;
 		case XLOG_KYRO_META:
@@ -419,12 +440,13 @@ kyro_desc(StringInfo buf, XLogReaderState *record)
 			break;
 		case XLOG_KYRO_REPACK:
 		case XLOG_KYRO_SPLIT:
+		case XLOG_KYRO_REVIVE:
 			{
 				uint32		entries[2] = {0, 0};
 
 				memcpy(entries, XLogRecGetData(record),
 					   Min(XLogRecGetDataLen(record), sizeof(entries)));
-				if (info == XLOG_KYRO_REPACK)
+				if (info != XLOG_KYRO_SPLIT)
 					appendStringInfo(buf, "entries %u", entries[0]);
 				else
 					appendStringInfo(buf, "left %u entries, right %u", entries[1], entries[0]);
@@ -462,6 +484,8 @@ kyro_identify(uint8 info)
 			return "SPLIT";
 		case XLOG_KYRO_META:
 			return "META";
+		case XLOG_KYRO_REVIVE:
+			return "REVIVE";
 	}
 	return NULL;
 }

@@ -240,6 +240,7 @@ extern void KyroWalAreaInsert(Relation index, Buffer buf,
 							  const RmiPageEntry *entry);
 extern void KyroLogRepack(Relation index, Buffer buffer);
 extern void KyroLogSplit(Relation index, Buffer left, Buffer right);
+extern void KyroLogRevive(Relation index, Buffer buffer, Buffer metabuf);
 
 /* A change to the metapage, logged as KyroDB's record or generic WAL. */
 typedef struct KyroMetaChange
@@ -290,9 +291,9 @@ typedef struct KyroOptions
 /*
  * An insert that finds its page's area full repacks the page in place
  * while the page then keeps room for an area of this many entries; past
- * that the page is full, and its inserts go to the delta until a fold
- * splits it.  Each repack re-encodes the page, so a smaller area would
- * make the last repacks of a filling page cost more per insert.
+ * that the page is full, and splits.  Each repack re-encodes the page, so
+ * a smaller area would make the last repacks of a filling page cost more
+ * per insert.
  */
 #define KYRO_REPACK_MIN_AREA		16
 

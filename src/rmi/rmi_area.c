@@ -244,13 +244,13 @@ rmi_area_insert(void *buf, size_t cap, const RmiPageEntry *entry)
 }
 
 void
-rmi_area_set_dead(void *buf, size_t cap, uint32_t pos)
+rmi_area_set_dead(void *buf, size_t cap, uint32_t pos, int dead)
 {
 	uint32_t	r = order_get(buf, area_count(buf), pos);
-	uint16_t	dead = 1;
+	uint16_t	flag = dead ? 1 : 0;
 
 	memcpy((unsigned char *) buf + record_at(cap, r) +
-		   offsetof(AreaRecord, dead), &dead, sizeof(dead));
+		   offsetof(AreaRecord, dead), &flag, sizeof(flag));
 }
 
 void

@@ -109,8 +109,8 @@ extern uint32_t rmi_area_search(const void *buf, size_t cap,
  */
 extern int	rmi_area_insert(void *buf, size_t cap, const RmiPageEntry *entry);
 
-/* Flag the area entry at pos dead. */
-extern void rmi_area_set_dead(void *buf, size_t cap, uint32_t pos);
+/* Set or clear the dead flag of the area entry at pos (dead: 0 or 1). */
+extern void rmi_area_set_dead(void *buf, size_t cap, uint32_t pos, int dead);
 
 /*
  * Empty the area, keeping the packed part (the records' bytes are

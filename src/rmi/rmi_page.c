@@ -888,9 +888,9 @@ rmi_page_decode(const void *buf, uint32_t from, uint32_t n, RmiPageEntry *out)
 	decode_records(&r, from, n, out);
 }
 
-/* Mark slot of a checked page dead. */
+/* Set or clear the dead flag of slot of a checked page. */
 void
-rmi_page_set_dead(void *buf, uint32_t slot)
+rmi_page_set_dead(void *buf, uint32_t slot, int dead)
 {
 	unsigned char *b = (unsigned char *) buf;
 	RmiPageHeader hdr;
@@ -900,7 +900,10 @@ rmi_page_set_dead(void *buf, uint32_t slot)
 	memcpy(&hdr, buf, sizeof(hdr));
 	stride = record_bits(hdr.keys.bits, hdr.blocks.bits, hdr.offsets.bits);
 	pos = (uint64_t) slot * stride + stride - DEAD_BITS;
-	b[RECORDS_AT + (pos >> 3)] |= (unsigned char) (1u << (pos & 7));
+	if (dead)
+		b[RECORDS_AT + (pos >> 3)] |= (unsigned char) (1u << (pos & 7));
+	else
+		b[RECORDS_AT + (pos >> 3)] &= (unsigned char) ~(1u << (pos & 7));
 }
 
 /* ---- Searching ---- */

@@ -123,7 +123,8 @@ extern uint64_t rmi_page_key(const void *buf, uint32_t slot);
 extern void rmi_page_get(const void *buf, uint32_t slot, RmiPageEntry *out);
 extern void rmi_page_decode(const void *buf, uint32_t from, uint32_t n,
 							RmiPageEntry *out);
-extern void rmi_page_set_dead(void *buf, uint32_t slot);
+/* Set or clear the dead flag of the entry at slot (dead: 0 or 1). */
+extern void rmi_page_set_dead(void *buf, uint32_t slot, int dead);
 
 /*
  * Compare two entries by (key, block, offset): <0, 0, >0.  The dead flag

@@ -58,7 +58,7 @@ read_raw(const uint8_t *data, size_t size)
 				abort();
 		}
 	if (rmi_area_count(page) > 0)
-		rmi_area_set_dead(page, sizeof(page), (uint32_t) (probe.key % rmi_area_count(page)));
+		rmi_area_set_dead(page, sizeof(page), (uint32_t) (probe.key % rmi_area_count(page)), 1);
 	(void) rmi_area_insert(page, sizeof(page), &probe);
 }
 
@@ -88,7 +88,7 @@ run_ops(const uint8_t *data, size_t size)
 		e.block = op[3];
 		e.offset = (uint16_t) (op[4] | op[5] << 8);
 		if ((op[0] & 7) == 7 && sim.n_ref > 0)
-			sim_kill(&sim, (uint32_t) (e.key % sim.n_ref));
+			sim_set_dead(&sim, (uint32_t) (e.key % sim.n_ref), 1);
 		else if (!sim_present(&sim, &e) && !sim_insert(&sim, &e))
 			abort();
 	}

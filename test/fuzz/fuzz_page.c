@@ -122,7 +122,7 @@ exercise_page(const unsigned char *buf, size_t cap, const uint8_t *data,
 	if (copy == NULL)
 		return;
 	memcpy(copy, buf, cap);
-	rmi_page_set_dead(copy, slot);
+	rmi_page_set_dead(copy, slot, 1);
 	rmi_page_get(copy, slot, &one);
 	if (one.dead != 1 || rmi_page_compare(&one, &decoded[slot]) != 0 ||
 		rmi_page_check(copy, cap) != RMI_PAGE_OK)

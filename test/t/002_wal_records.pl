@@ -41,7 +41,8 @@ my %KINDS = (
 	'20' => 'AREA_INSERT',
 	'30' => 'REPACK',
 	'40' => 'SPLIT',
-	'50' => 'META');
+	'50' => 'META',
+	'60' => 'REVIVE');
 
 # The records pg_waldump lists between two LSNs of the primary: KyroDB's,
 # generic WAL's, PostgreSQL's full page images, and KyroDB's by kind.
@@ -231,6 +232,43 @@ is( count_mismatches(
 		standby => \@on_standby),
 	0,
 	'the standby answers as the primary after the splits are published');
+replayed_cleanly($standby);
+
+# A revival: a heap TID that VACUUM freed, taken again by the same key,
+# clears the dead entry's flag (packed, so the metapage's count of dead
+# entries changes too), one REVIVE record of both pages, which the
+# standby replays (kyrodb.check there compares the count with the pages).
+$primary->safe_psql(
+	'postgres', q{
+CREATE TABLE v (k int8) WITH (autovacuum_enabled = off);
+INSERT INTO v SELECT g % 10 FROM generate_series(1, 200) g;
+CREATE INDEX v_k_idx ON v USING kyro_rmi (k);
+DELETE FROM v WHERE ctid = '(0,5)';
+VACUUM v;
+});
+$lsn_before = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+is($primary->safe_psql('postgres', "INSERT INTO v VALUES (5) RETURNING ctid = '(0,5)'"),
+	't', 'the freed TID is taken again by the same key');
+$lsn_after = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+(undef, undef, undef, $kinds) = records_between($lsn_before, $lsn_after);
+is($kinds->{REVIVE}, 1, 'the insert is one REVIVE record');
+is( $primary->safe_psql(
+		'postgres', "SELECT dead_items, delta_items FROM kyrodb.stats('v_k_idx')"),
+	'0|0',
+	'the dead entry is live again, and nothing went to the delta');
+my @revive_queries = ('SELECT k, ctid FROM v WHERE k = 5 ORDER BY ctid');
+compare_with_seqscan($primary, 'postgres', 'primary after a revival', @revive_queries);
+$primary->wait_for_catchup($standby);
+@on_primary = answers($primary, 'postgres', $force_index, @revive_queries);
+@on_standby = answers($standby, 'postgres', $force_index, @revive_queries);
+is( count_mismatches(
+		'standby after a revival', \@revive_queries,
+		primary => \@on_primary,
+		standby => \@on_standby),
+	0,
+	'the standby answers as the primary after a revival');
+is($standby->safe_psql('postgres', "SELECT kyrodb.check('v_k_idx')"),
+	't', 'kyrodb.check passes on the standby after a revival');
 replayed_cleanly($standby);
 
 # kyrodb.wal_records = off: generic WAL again, which the standby replays

@@ -280,9 +280,13 @@ sim_present(const Sim *s, const RmiPageEntry *e)
 	return at < s->n_ref && rmi_page_compare(&s->ref[at], e) == 0;
 }
 
-/* Flag the entry the reference holds at position at dead, in both. */
+/*
+ * Set or clear the dead flag of the entry the reference holds at position
+ * at, in both (a repack drops dead area entries: revive only an entry
+ * that was live when it was flagged).
+ */
 static inline void
-sim_kill(Sim *s, uint32_t at)
+sim_set_dead(Sim *s, uint32_t at, int dead)
 {
 	const RmiPageEntry *e = &s->ref[at];
 	unsigned char *page = s->pages[sim_route(s, e)];
@@ -290,18 +294,18 @@ sim_kill(Sim *s, uint32_t at)
 	uint32_t	pos = rmi_area_search(page, s->cap, e, 0);
 	RmiPageEntry got;
 
-	s->ref[at].dead = 1;
+	s->ref[at].dead = (uint16_t) dead;
 	if (slot < rmi_page_count(page))
 	{
 		rmi_page_get(page, slot, &got);
 		if (rmi_page_compare(&got, e) == 0)
 		{
-			rmi_page_set_dead(page, slot);
+			rmi_page_set_dead(page, slot, dead);
 			return;
 		}
 	}
 	if (pos < rmi_area_count(page))
-		rmi_area_set_dead(page, s->cap, pos);
+		rmi_area_set_dead(page, s->cap, pos, dead);
 }
 
 #endif							/* KYRO_AREA_SIM_H */

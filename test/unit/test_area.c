@@ -236,7 +236,15 @@ run_rounds(InsertShape shape, KeyDist base, uint32_t base_n, size_t reserve,
 				break;
 			}
 			if (keygen_random(&state) % KILL_EVERY == 0)
-				sim_kill(s, (uint32_t) (keygen_random(&state) % s->n_ref));
+			{
+				uint32_t	at = (uint32_t) (keygen_random(&state) % s->n_ref);
+				int			was_live = !s->ref[at].dead;
+
+				sim_set_dead(s, at, 1);
+				/* a heap TID VACUUM freed, back with the same key */
+				if (was_live && keygen_random(&state) % 4 == 0)
+					sim_set_dead(s, at, 0);
+			}
 		}
 		sim_check(s, &state);
 	}

@@ -673,12 +673,22 @@ test_dead_bits(void)
 		uint32_t	slot = t == 0 ? 0 : t == 1 ? n - 1 :
 			(uint32_t) (keygen_random(&state) % n);
 
-		rmi_page_set_dead(p.buf, slot);
+		rmi_page_set_dead(p.buf, slot, 1);
 		e[slot].dead = 1;
 	}
 	check_decode(p.buf, e, n, "dead bits");
 	probe_page(p.buf, e, n, 1, "dead bits");
 	CHECK(rmi_page_verify(p.buf, p.size) == RMI_PAGE_OK, "verify after set_dead");
+	/* clearing a flag (a revived entry) leaves its neighbours' alone */
+	for (int t = 0; t < 100; t++)
+	{
+		uint32_t	slot = (uint32_t) (keygen_random(&state) % n);
+
+		rmi_page_set_dead(p.buf, slot, 0);
+		e[slot].dead = 0;
+	}
+	check_decode(p.buf, e, n, "dead bits cleared");
+	probe_page(p.buf, e, n, 1, "dead bits cleared");
 	free(p.alloc);
 	free(e);
 }
