@@ -10,9 +10,10 @@
 -- publishes them.  kyrodb.stats() gains area_items (the entries in the
 -- pages' insert areas), repacks and splits (pages repacked in place and
 -- split by inserts, counters of shared memory) and split_pages (pages
--- split off since the directory was written) and mean_right_moves (pages
--- a lookup read past a split, on average), so it and the view over it
--- are made again.
+-- split off since the directory was written), mean_right_moves (pages
+-- a lookup read past a split, on average) and area_fill (the share of the
+-- pages' room for insert areas that area entries take), so it and the
+-- view over it are made again.
 
 DROP VIEW kyrodb.stat_indexes;
 DROP FUNCTION kyrodb.stats(regclass);
@@ -30,7 +31,8 @@ CREATE FUNCTION kyrodb.stats(index regclass,
 	OUT last_fold timestamp with time zone, OUT last_fold_ms double precision,
 	OUT stats_reset timestamp with time zone,
 	OUT area_items bigint, OUT repacks bigint, OUT splits bigint,
-	OUT split_pages bigint, OUT mean_right_moves double precision)
+	OUT split_pages bigint, OUT mean_right_moves double precision,
+	OUT area_fill double precision)
 RETURNS record
 AS 'MODULE_PATHNAME', 'kyrodb_stats'
 LANGUAGE C STRICT VOLATILE;

@@ -16,7 +16,7 @@ INSERT INTO ka SELECT (random() * 1e9)::int8 * 10, i FROM generate_series(1, 200
 INSERT INTO ka SELECT i, 0 FROM generate_series(1000, 1100, 10) i;
 CREATE INDEX ka_k ON ka USING kyro_rmi (k) WITH (delta_limit = 1073741824);
 SELECT reloptions FROM pg_class WHERE relname = 'ka_k';
-SELECT area_items, delta_items, snapshot_items FROM kyrodb.stats('ka_k');
+SELECT area_items, delta_items, snapshot_items, area_fill FROM kyrodb.stats('ka_k');
 
 -- the quals every phase compares with a sequential scan
 CREATE FUNCTION pg_temp.ka_compare()
@@ -70,11 +70,31 @@ BEGIN
 END
 $$;
 
+-- area_fill against the pages themselves: the area entries' bytes (18
+-- each) over those and the holes of the snapshot pages (the areas' free
+-- space, between pd_lower and pd_upper; flags in the special space:
+-- snapshot, neither deleted nor replaced)
+CREATE EXTENSION IF NOT EXISTS pageinspect;
+CREATE FUNCTION pg_temp.ka_fill_matches()
+RETURNS bool LANGUAGE sql AS $$
+	SELECT abs(s.area_fill - 18.0 * s.area_items / (18.0 * s.area_items + h.free)) < 1e-9
+	FROM kyrodb.stats('ka_k') s,
+		 (SELECT sum(ph.upper - ph.lower) AS free
+		  FROM generate_series(1, pg_relation_size('ka_k') / 8192 - 1) b,
+			   LATERAL (SELECT get_raw_page('ka_k', b::int) AS p) r,
+			   LATERAL page_header(r.p) ph
+		  WHERE (get_byte(r.p, 8188) + 256 * get_byte(r.p, 8189)) & 4 <> 0
+			AND (get_byte(r.p, 8188) + 256 * get_byte(r.p, 8189)) & (256 + 1024) = 0) h
+$$;
+SELECT pg_temp.ka_fill_matches() AS fill_matches;
+
 -- Phase 1: a few inserts between the keys of every page go to the pages'
 -- areas.
 INSERT INTO ka SELECT (random() * 1e9)::int8 * 10 + 5, -i FROM generate_series(1, 50) i;
 INSERT INTO ka VALUES (1005, 1), (1005, 2), (1095, 1);
-SELECT area_items, delta_items, live_items FROM kyrodb.stats('ka_k');
+SELECT area_items, delta_items, live_items, area_fill > 0 AS filling,
+	   pg_temp.ka_fill_matches() AS fill_matches
+FROM kyrodb.stats('ka_k');
 SELECT * FROM pg_temp.ka_compare();
 SELECT * FROM pg_temp.ka_ordered(0, 1e10::int8);
 SELECT kyrodb.check('ka_k', true);
@@ -86,14 +106,16 @@ SELECT kyrodb.check('ka_k', true);
 INSERT INTO ka SELECT (random() * 1e9)::int8 * 10 + 3, i FROM generate_series(1, 3000) i;
 SELECT snapshot_items > 20011 AS repacked, area_items > 0 AS in_areas,
 	   split_pages > 0 AS split, delta_items,
-	   live_items = (SELECT count(*) FROM ka) AS counted
+	   live_items = (SELECT count(*) FROM ka) AS counted,
+	   pg_temp.ka_fill_matches() AS fill_matches
 FROM kyrodb.stats('ka_k');
 SELECT * FROM pg_temp.ka_compare();
 SELECT * FROM pg_temp.ka_ordered(0, 1e10::int8);
 SELECT * FROM pg_temp.ka_ordered(1000, 1100);
 SELECT kyrodb.check('ka_k', true);
 
--- NULL keys go to the delta: NULL pages take no inserts
+-- NULL keys go to the delta while the index has no NULL page (a fold
+-- writes one)
 INSERT INTO ka SELECT NULL, i FROM generate_series(1, 40) i;
 SELECT * FROM pg_temp.ka_compare() WHERE n = 8;
 
@@ -218,6 +240,58 @@ SELECT area_items, delta_items, dead_items FROM kyrodb.stats('kr_k');
 SELECT * FROM kyro_test.compare('SELECT k, ctid FROM kr WHERE k BETWEEN 5 AND 8');
 SELECT kyrodb.check('kr_k', true);
 DROP TABLE kr;
+
+-- NULL pages take inserts as pages of keys do: into their areas, and a
+-- full one splits (the last NULL page as a rightmost page: new rows' TIDs
+-- come after its last); scans and kyrodb.check follow their right-links,
+-- VACUUM flags their dead entries, a freed TID taken by a NULL again
+-- revives its entry, and a fold publishes the split pages.
+CREATE TABLE kn (k int8, v int) WITH (autovacuum_enabled = off);
+INSERT INTO kn SELECT CASE WHEN i % 3 = 0 THEN NULL ELSE i END, i
+FROM generate_series(1, 6000) i;
+CREATE INDEX kn_k ON kn USING kyro_rmi (k);
+CREATE FUNCTION pg_temp.kn_compare()
+RETURNS TABLE (n int, scan text, nrows bigint, missing bigint, extra bigint)
+LANGUAGE sql AS $$
+	SELECT 1, c.* FROM kyro_test.compare('SELECT k, v FROM kn WHERE k IS NULL') c
+	UNION ALL
+	SELECT 2, c.* FROM kyro_test.compare('SELECT k FROM kn WHERE k IS NULL') c
+	UNION ALL
+	SELECT 3, c.* FROM kyro_test.compare('SELECT k, v FROM kn WHERE k IS NULL OR k < 100') c
+	UNION ALL
+	SELECT 4, c.* FROM kyro_test.compare('SELECT k, v FROM kn WHERE k IS NOT NULL AND k > 5900') c
+	ORDER BY 1, 2
+$$;
+SELECT snapshot_pages, split_pages, delta_items FROM kyrodb.stats('kn_k');
+-- a NULL whose TID (one VACUUM freed) comes before the first NULL page's
+-- first entry goes to that page, whose range starts at minus infinity, and
+-- is its first entry once the inserts below repack it
+DELETE FROM kn WHERE v = 1;
+VACUUM kn;
+INSERT INTO kn VALUES (NULL, 0) RETURNING ctid = '(0,1)' AS before_first;
+INSERT INTO kn SELECT NULL, i FROM generate_series(1, 3000) i;
+SELECT area_items > 0 AS in_areas, splits > 0 AS split,
+	   split_pages > 0 AS unpublished, delta_items
+FROM kyrodb.stats('kn_k');
+SELECT * FROM pg_temp.kn_compare();
+SELECT kyrodb.check('kn_k', true);
+-- (few enough dead entries that VACUUM does not fold)
+DELETE FROM kn WHERE k IS NULL AND v % 50 = 0;
+VACUUM kn;
+SELECT dead_items AS dead_before, split_pages > 0 AS unpublished
+FROM kyrodb.stats('kn_k') \gset
+SELECT :dead_before > 0 AS flagged, :'unpublished' AS unpublished;
+INSERT INTO kn SELECT NULL, -i FROM generate_series(1, 500) i;
+SELECT delta_items, dead_items < :dead_before AS revived,
+	   live_items = (SELECT count(*) FROM kn) AS counted
+FROM kyrodb.stats('kn_k');
+SELECT * FROM pg_temp.kn_compare();
+SELECT kyrodb.check('kn_k', true);
+SELECT FROM kyrodb.snapshot('kn_k');
+SELECT split_pages, delta_items FROM kyrodb.stats('kn_k');
+SELECT * FROM pg_temp.kn_compare();
+SELECT kyrodb.check('kn_k', true);
+DROP TABLE kn;
 
 -- fillfactor 100: pages packed full, inserts go to the delta as in 0.2
 CREATE TABLE kf100 (k int8);

@@ -291,8 +291,9 @@ read_snapshot_page(Relation index, KyroMetaPage view, const KyroDirItem *items,
 			KyroEntryArrayAdd(out, &e);
 		}
 		block_list_add(freed, BufferGetBlockNumber(buffer));
-		buffer = KyroStepSibling(index, view->epoch, items, view->key_pages, p,
-								 buffer, BUFFER_LOCK_EXCLUSIVE, &recycled);
+		buffer = KyroStepSibling(index, view->epoch, items, view->key_pages,
+								 view->snap_pages, p, buffer,
+								 BUFFER_LOCK_EXCLUSIVE, &recycled);
 	}
 	if (recycled)
 		KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
@@ -316,6 +317,7 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 	uint32		max = old->snap_pages + old->model_pages + 16;
 	uint32		n = 0;
 	KyroDirItem *out = palloc(sizeof(KyroDirItem) * max);
+	uint32		key_siblings = 0;
 
 	memcpy(view, old, KYRO_PAGE_CONTENT);
 	for (uint32 p = 0; p < old->snap_pages + old->model_pages; p++)
@@ -329,24 +331,25 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 			out = repalloc(out, sizeof(KyroDirItem) * max);
 		}
 		out[n++] = old_items[p];
-		if (p >= old->key_pages)
+		if (p >= old->snap_pages)
 			continue;
 		buffer = KyroReadSnapshotPageLocked(index, old, old_items, p,
 											BUFFER_LOCK_SHARE);
-		if (p == 0)
+		if (p == 0 || p == old->key_pages)
 		{
 			RmiPageEntry first;
 
 			/*
-			 * The first page's range starts at minus infinity, so it may
-			 * have packed entries before its item's, and its siblings start
-			 * after those: the new item starts where the packed part does
-			 * (its area's entries lie in the range all the same).
+			 * The first page's range (of keys, or of NULLs) starts at minus
+			 * infinity, so it may have packed entries before its item's,
+			 * and its siblings start after those: the new item starts
+			 * where the packed part does (its area's entries lie in the
+			 * range all the same).
 			 */
 			rmi_page_get(KyroSnapContent(BufferGetPage(buffer)), 0, &first);
-			out[0].first_key = first.key;
-			out[0].first_block = first.block;
-			out[0].first_offset = first.offset;
+			out[n - 1].first_key = first.key;
+			out[n - 1].first_block = first.block;
+			out[n - 1].first_offset = first.offset;
 		}
 		for (;;)
 		{
@@ -357,8 +360,9 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 
 			/* each page's siblings end where its right-link leads now */
 			out[n - 1].siblings_end = KyroPageGetOpaque(BufferGetPage(buffer))->next;
-			buffer = KyroStepSibling(index, old->epoch, old_items, old->key_pages,
-									 p, buffer, BUFFER_LOCK_SHARE, &recycled);
+			buffer = KyroStepSibling(index, old->epoch, old_items,
+									 old->key_pages, old->snap_pages, p,
+									 buffer, BUFFER_LOCK_SHARE, &recycled);
 			if (recycled)
 				KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
 			if (!BufferIsValid(buffer))
@@ -374,6 +378,8 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 			memset(item, 0, sizeof(*item));
 			item->block = BufferGetBlockNumber(buffer);
 			item->tag = old_items[p].tag;
+			item->flags = old_items[p].flags & KYRO_PAGE_NULLS;
+			key_siblings += p < old->key_pages;
 			item->first_key = first.key;
 			item->first_block = first.block;
 			item->first_offset = first.offset;
@@ -381,7 +387,7 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 		}
 	}
 	view->snap_pages = n - old->model_pages;
-	view->key_pages = old->key_pages + (view->snap_pages - old->snap_pages);
+	view->key_pages = old->key_pages + key_siblings;
 	*items = out;
 	return view;
 }

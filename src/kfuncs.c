@@ -228,12 +228,10 @@ check_page(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items,
 	bool		isnull = (items[p].flags & KYRO_PAGE_NULLS) != 0;
 	uint32		total = 0;
 	uint32		area_dead = 0;
-	uint32		in_area = 0;
 	RmiPageEntry *decoded = walk->decoded;
 
 	if (area_status == RMI_AREA_OK)
 	{
-		in_area = rmi_area_count(content);
 		total = rmi_area_decode_all(content, KYRO_PAGE_CONTENT, decoded);
 		for (uint32 i = 0; i < rmi_area_count(content); i++)
 		{
@@ -249,11 +247,11 @@ check_page(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items,
 	if (area_status != RMI_AREA_OK)
 		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) fails its check: %s.",
 									p, blkno, rmi_area_status_message(area_status)));
-	if (isnull && in_area > 0)
-		KyroCorrupt(index, psprintf("NULL page %u (block %u) has an insert area.",
-									p, blkno));
-	/* an area entry before the page's first is outside its range */
-	if (p > 0 && total > 0)
+	/*
+	 * An entry before the page's first is outside its range, but on the
+	 * first page of keys or of NULLs, whose range starts at minus infinity.
+	 */
+	if (p > 0 && p != meta->key_pages && total > 0)
 	{
 		KyroEntry	e;
 		KyroEntry	first;
@@ -325,8 +323,9 @@ check_snapshot(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 		while (BufferIsValid(buffer))
 		{
 			check_page(cs, meta, items, p, buffer, &walk);
-			buffer = KyroStepSibling(index, meta->epoch, items, meta->key_pages,
-									 p, buffer, BUFFER_LOCK_SHARE, &recycled);
+			buffer = KyroStepSibling(index, meta->epoch, items,
+									 meta->key_pages, meta->snap_pages, p,
+									 buffer, BUFFER_LOCK_SHARE, &recycled);
 		}
 		if (recycled)
 			KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
@@ -631,6 +630,7 @@ enum
 	STAT_SPLITS,
 	STAT_SPLIT_PAGES,
 	STAT_MEAN_RIGHT_MOVES,
+	STAT_AREA_FILL,
 	STAT_COLUMNS
 };
 
@@ -652,25 +652,29 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 	bool		nulls[STAT_COLUMNS];
 	int64		delta_items = KyroDeltaSize(index, meta);
 	int64		file_bytes;
-	int64		packed;
-	int64		area_live;
-	int64		area_all;
-	int64		split_pages;
+	KyroPageCounts counts;
+	double		area_bytes;
 
 	memset(nulls, 0, sizeof(nulls));
 	KyroGetCaches(index, &snap, &delta);
 	values[STAT_EPOCH] = Int64GetDatum(snap->epoch);
 	values[STAT_DEAD_ITEMS] = Int64GetDatum(meta->snap_dead);
 	values[STAT_DELTA_ITEMS] = Int64GetDatum(delta_items);
-	KyroCountPageEntries(index, snap, &packed, &area_live, &area_all,
-						 &split_pages);
+	KyroCountPageEntries(index, snap, &counts);
 	/* the pages split off since the view was written are its pages too */
-	values[STAT_SNAPSHOT_PAGES] = Int64GetDatum(snap->snap_pages + split_pages);
-	values[STAT_SPLIT_PAGES] = Int64GetDatum(split_pages);
-	values[STAT_SNAPSHOT_ITEMS] = Int64GetDatum(packed);
-	values[STAT_AREA_ITEMS] = Int64GetDatum(area_all);
-	values[STAT_LIVE_ITEMS] = Int64GetDatum(packed - (int64) meta->snap_dead +
-											delta_items + area_live);
+	values[STAT_SNAPSHOT_PAGES] = Int64GetDatum(snap->snap_pages +
+												counts.split_pages);
+	values[STAT_SPLIT_PAGES] = Int64GetDatum(counts.split_pages);
+	values[STAT_SNAPSHOT_ITEMS] = Int64GetDatum(counts.packed);
+	values[STAT_AREA_ITEMS] = Int64GetDatum(counts.area_all);
+	values[STAT_LIVE_ITEMS] = Int64GetDatum(counts.packed -
+											(int64) meta->snap_dead +
+											delta_items + counts.area_live);
+	/* of the room the pages have for areas, the share their entries take */
+	area_bytes = (double) counts.area_all * RMI_AREA_ENTRY_BYTES;
+	values[STAT_AREA_FILL] = Float8GetDatum(area_bytes + counts.area_free > 0 ?
+											area_bytes / (area_bytes + counts.area_free) : 0);
+	nulls[STAT_AREA_FILL] = area_bytes + counts.area_free == 0;
 	values[STAT_DELTA_LIMIT] = Int64GetDatum(KyroDeltaLimit(index, meta->snap_entries));
 	values[STAT_LEAVES] = Int32GetDatum(snap->has_model ? snap->model.n_leaves : 0);
 	values[STAT_MEAN_ERROR] = Float8GetDatum(snap->has_model ? snap->model.mean_error : 0);

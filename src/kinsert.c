@@ -235,13 +235,14 @@ repack_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
  * stays in its block, the right part goes to a new block with the page's
  * tag, and the page's right-link now leads there and from there where it
  * led before (DESIGN.md, "Splits").  The halves are even by count, unless
- * rightmost (the last page of keys, its new entry after all the others:
- * ids, timestamps), which keeps every old entry on the left, packed full,
- * and starts the new page with the new one, as a B-tree splits its
- * rightmost leaf.  Both pages are logged whole in one WAL record
- * (kwal.c).  False, nothing changed, if no split fits.  The new page is never block
- * siblings_end, where the page's siblings end (a block a fold freed that a
- * kept page still links to): there it would be no sibling at all.
+ * rightmost (the last page of keys or of NULLs, its new entry after all
+ * the others: ids, timestamps, new rows' TIDs), which keeps every old
+ * entry on the left, packed full, and starts the new page with the new
+ * one, as a B-tree splits its rightmost leaf.  Both pages are logged whole
+ * in one WAL record (kwal.c).  False, nothing changed, if no split fits.
+ * The new page is never block siblings_end, where the page's siblings end
+ * (a block a fold freed that a kept page still links to): there it would
+ * be no sibling at all.
  */
 static bool
 split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
@@ -280,6 +281,8 @@ split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
 	right = BufferGetPage(newbuf);
 	START_CRIT_SECTION();
 	KyroInitPage(right, KYRO_PAGE_SNAPSHOT, KyroPageGetOpaque(left)->tag);
+	KyroPageGetOpaque(right)->flags |=
+		KyroPageGetOpaque(left)->flags & KYRO_PAGE_NULLS;
 	set_page_content(right, right_content, n - at);
 	KyroPageGetOpaque(right)->next = KyroPageGetOpaque(left)->next;
 	set_page_content(left, left_content, at);
@@ -401,8 +404,9 @@ lock_entry_page(Relation index, KyroMetaPage meta, KyroSnapCache *snap,
 		RmiPageEntry first;
 
 		buffer = KyroReadSiblingPage(index, snap->epoch, snap->items,
-								   snap->key_pages, p, snap->hint_block, NULL,
-								   BUFFER_LOCK_EXCLUSIVE);
+									 snap->key_pages, snap->snap_pages, p,
+									 snap->hint_block, NULL,
+									 BUFFER_LOCK_EXCLUSIVE);
 		if (BufferIsValid(buffer) &&
 			rmi_area_edge(KyroSnapContent(BufferGetPage(buffer)),
 						  KYRO_PAGE_CONTENT, 0, &first) &&
@@ -425,7 +429,7 @@ lock_entry_page(Relation index, KyroMetaPage meta, KyroSnapCache *snap,
 	for (;;)
 	{
 		void	   *content = KyroSnapContent(BufferGetPage(buffer));
-		BlockNumber next = KyroSiblingNext(snap->items, snap->key_pages, p,
+		BlockNumber next = KyroSiblingNext(snap->items, p,
 										 BufferGetPage(buffer));
 		RmiPageEntry last;
 		RmiPageEntry first;
@@ -444,8 +448,8 @@ lock_entry_page(Relation index, KyroMetaPage meta, KyroSnapCache *snap,
 										p, snap->epoch, next));
 		}
 		nextbuf = KyroReadSiblingPage(index, snap->epoch, snap->items,
-									snap->key_pages, p, next, &last,
-									BUFFER_LOCK_EXCLUSIVE);
+									  snap->key_pages, snap->snap_pages, p,
+									  next, &last, BUFFER_LOCK_EXCLUSIVE);
 		if (!BufferIsValid(nextbuf))
 			elog(ERROR, "kyro_rmi: the view changed under its metapage lock");
 		rmi_area_edge(KyroSnapContent(BufferGetPage(nextbuf)), KYRO_PAGE_CONTENT,
@@ -506,14 +510,19 @@ insert_into_page(Relation index, Buffer metabuf, bool meta_exclusive,
 	bool		last_sibling;
 	KyroEqual	equal;
 	uint32		equal_at = 0;
+	uint32		kind_end;
 	KyroPageChange change = KYRO_CHANGE_NONE;
 
+	/* the pages of the entry's kind: keys, or NULLs after them */
+	kind_end = entry->isnull ? snap->snap_pages : snap->key_pages;
 	if (meta->version < KYRO_FORMAT_VERSION ||
 		KyroGetOptions(index)->fillfactor >= KYRO_MAX_FILLFACTOR ||
-		meta->epoch != snap->epoch || snap->key_pages == 0)
+		meta->epoch != snap->epoch ||
+		kind_end == (entry->isnull ? snap->key_pages : 0))
 		return KYRO_CHANGE_NONE;
 	memset(&e, 0, sizeof(e));
-	e.key = entry->key;
+	e.isnull = entry->isnull;
+	e.key = entry->isnull ? 0 : entry->key;
 	e.tid = entry->tid;
 	p = KyroRoutePage(snap, &e, true, &compared, NULL);
 	KyroEntryToPage(&pe, &e);
@@ -564,7 +573,7 @@ insert_into_page(Relation index, Buffer metabuf, bool meta_exclusive,
 			change = KYRO_CHANGE_REPACK;
 		else if (n > 0 &&
 				 split_page(index, buffer, kept, n,
-							p + 1 == snap->key_pages && last_sibling &&
+							p + 1 == kind_end && last_sibling &&
 							rmi_page_compare(&kept[n - 1], &pe) == 0,
 							snap->items[p].siblings_end))
 			change = KYRO_CHANGE_SPLIT;
@@ -598,13 +607,10 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 		KyroPageChange change;
 
 		/* the cache reads the metapage itself: before we lock it */
-		if (!entry->isnull)
-			KyroGetCaches(index, &snap, NULL);
+		KyroGetCaches(index, &snap, NULL);
 		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
 		LockBuffer(metabuf, meta_exclusive ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
 		KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
-		if (snap == NULL)
-			break;
 		key_pages = snap->key_pages;
 		change = insert_into_page(index, metabuf, meta_exclusive, snap, entry,
 								  &hops);

@@ -440,8 +440,9 @@ view_blocks(Relation index, KyroMetaPage meta, BlockNumber nblocks)
 		{
 			BlockNumber blkno;
 
-			buffer = KyroStepSibling(index, meta->epoch, items, meta->key_pages,
-									 p, buffer, BUFFER_LOCK_SHARE, &recycled);
+			buffer = KyroStepSibling(index, meta->epoch, items,
+									 meta->key_pages, meta->snap_pages, p,
+									 buffer, BUFFER_LOCK_SHARE, &recycled);
 			if (!BufferIsValid(buffer))
 				break;
 			blkno = BufferGetBlockNumber(buffer);

@@ -343,11 +343,12 @@ KyroModelTail(Relation index, KyroMetaPage meta, const KyroDirItem *items,
  * insert that repacks the page in place changes the page's own count and
  * not the item's.  The first entry of a page after the first stays (a
  * repack keeps the packed entries, dead ones too, and the page takes only
- * entries of its range, which starts there); the first page's range
- * starts at minus infinity, so a repack may give it an earlier one.
+ * entries of its range, which starts there); the range of the first page
+ * of keys, and of the first NULL page (open: p is 0 or key_pages), starts
+ * at minus infinity, so a repack may give it an earlier one.
  */
 static const char *
-item_problem(Page page, const KyroDirItem *item, uint32 p, bool first_entry)
+item_problem(Page page, const KyroDirItem *item, bool open, bool first_entry)
 {
 	RmiPageEntry first;
 	RmiPageEntry want;
@@ -363,7 +364,7 @@ item_problem(Page page, const KyroDirItem *item, uint32 p, bool first_entry)
 	want.block = item->first_block;
 	want.offset = item->first_offset;
 	cmp = rmi_page_compare(&first, &want);
-	if (cmp > 0 || (cmp < 0 && p > 0))
+	if (cmp > 0 || (cmp < 0 && !open))
 		return "does not start with its directory item's entry";
 	return NULL;
 }
@@ -380,7 +381,7 @@ item_problem(Page page, const KyroDirItem *item, uint32 p, bool first_entry)
  */
 Buffer
 KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
-					 uint32 p, bool first_entry, int mode)
+					 uint32 p, uint32 key_pages, bool first_entry, int mode)
 {
 	Buffer		buffer = KyroReadViewPage(index, item->block,
 										  KYRO_PAGE_SNAPSHOT, item->tag, epoch,
@@ -389,7 +390,8 @@ KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
 
 	if (!BufferIsValid(buffer))
 		return buffer;
-	problem = item_problem(BufferGetPage(buffer), item, p, first_entry);
+	problem = item_problem(BufferGetPage(buffer), item,
+						   p == 0 || p == key_pages, first_entry);
 	if (problem != NULL)
 	{
 		UnlockReleaseBuffer(buffer);
@@ -422,7 +424,8 @@ KyroCheckSnapshotPage(Relation index, KyroMetaPage meta,
 		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u is not there: %s.",
 									p, items[p].block, meta->epoch, problem));
 	}
-	problem = item_problem(page, &items[p], p, true);
+	problem = item_problem(page, &items[p], p == 0 || p == meta->key_pages,
+						   true);
 	if (problem != NULL)
 	{
 		UnlockReleaseBuffer(buffer);
@@ -457,15 +460,15 @@ KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
  * or one split off it since the view was written): its right-link, unless
  * there is none or it is where p's right-link led when the view was
  * written (siblings_end: the next directory item's block, if the fold
- * published p's siblings, or a page the fold replaced since).
+ * published p's siblings, or a page the fold replaced since).  Pages of
+ * keys and NULL pages alike.
  */
 BlockNumber
-KyroSiblingNext(const KyroDirItem *items, uint32 key_pages, uint32 p, Page page)
+KyroSiblingNext(const KyroDirItem *items, uint32 p, Page page)
 {
 	BlockNumber next = KyroPageGetOpaque(page)->next;
 
-	if (next == InvalidBlockNumber || p >= key_pages ||
-		next == items[p].siblings_end)
+	if (next == InvalidBlockNumber || next == items[p].siblings_end)
 		return InvalidBlockNumber;
 	return next;
 }
@@ -473,28 +476,30 @@ KyroSiblingNext(const KyroDirItem *items, uint32 key_pages, uint32 p, Page page)
 /*
  * Why a page reached by a right-link from a page whose last entry was
  * after is not the next of snapshot page p's siblings, or NULL: it must
- * hold keys, start after that entry, and start before the next page's
+ * hold entries of p's kind (keys, or NULLs: pages 0 to key_pages, then to
+ * snap_pages), start after that entry, and start before the next page's
  * range.  Entries only grow along the siblings, so a damaged link that
  * points back among them (a cycle) fails here rather than loops.
  */
 static const char *
 sibling_problem(Page page, const KyroDirItem *items, uint32 key_pages,
-			  uint32 p, const RmiPageEntry *after)
+				uint32 snap_pages, uint32 p, const RmiPageEntry *after)
 {
 	void	   *content = KyroSnapContent(page);
+	bool		nulls = p >= key_pages;
 	RmiPageEntry first;
 
-	if (KyroPageGetOpaque(page)->flags & KYRO_PAGE_NULLS)
-		return "holds NULL entries";
+	if (((KyroPageGetOpaque(page)->flags & KYRO_PAGE_NULLS) != 0) != nulls)
+		return nulls ? "holds keys, not NULL entries" : "holds NULL entries";
 	if (!rmi_area_edge(content, KYRO_PAGE_CONTENT, 0, &first))
 		return "is empty";
 	if (after != NULL && rmi_page_compare(&first, after) <= 0)
 		return "does not start after the page that links to it";
-	if (p + 1 < key_pages)
+	if (p + 1 < (nulls ? snap_pages : key_pages))
 	{
 		RmiPageEntry next_first;
 
-		next_first.key = items[p + 1].first_key;
+		next_first.key = nulls ? 0 : items[p + 1].first_key;
 		next_first.block = items[p + 1].first_block;
 		next_first.offset = items[p + 1].first_offset;
 		if (rmi_page_compare(&first, &next_first) >= 0)
@@ -513,8 +518,8 @@ sibling_problem(Page page, const KyroDirItem *items, uint32 key_pages,
  */
 Buffer
 KyroReadSiblingPage(Relation index, uint32 epoch, const KyroDirItem *items,
-				  uint32 key_pages, uint32 p, BlockNumber blkno,
-				  const RmiPageEntry *after, int mode)
+					uint32 key_pages, uint32 snap_pages, uint32 p,
+					BlockNumber blkno, const RmiPageEntry *after, int mode)
 {
 	Buffer		buffer;
 	const char *problem;
@@ -527,7 +532,8 @@ KyroReadSiblingPage(Relation index, uint32 epoch, const KyroDirItem *items,
 							  epoch, mode);
 	if (!BufferIsValid(buffer))
 		return buffer;
-	problem = sibling_problem(BufferGetPage(buffer), items, key_pages, p, after);
+	problem = sibling_problem(BufferGetPage(buffer), items, key_pages,
+							  snap_pages, p, after);
 	if (problem == NULL)
 		return buffer;
 	UnlockReleaseBuffer(buffer);
@@ -546,10 +552,10 @@ KyroReadSiblingPage(Relation index, uint32 epoch, const KyroDirItem *items,
  */
 Buffer
 KyroStepSibling(Relation index, uint32 epoch, const KyroDirItem *items,
-				uint32 key_pages, uint32 p, Buffer buffer, int mode,
-				bool *recycled)
+				uint32 key_pages, uint32 snap_pages, uint32 p, Buffer buffer,
+				int mode, bool *recycled)
 {
-	BlockNumber next = KyroSiblingNext(items, key_pages, p, BufferGetPage(buffer));
+	BlockNumber next = KyroSiblingNext(items, p, BufferGetPage(buffer));
 	RmiPageEntry last;
 
 	*recycled = false;
@@ -561,25 +567,24 @@ KyroStepSibling(Relation index, uint32 epoch, const KyroDirItem *items,
 	if (next == InvalidBlockNumber)
 		return InvalidBuffer;
 	CHECK_FOR_INTERRUPTS();
-	buffer = KyroReadSiblingPage(index, epoch, items, key_pages, p, next,
-								 &last, mode);
+	buffer = KyroReadSiblingPage(index, epoch, items, key_pages, snap_pages,
+								 p, next, &last, mode);
 	*recycled = !BufferIsValid(buffer);
 	return buffer;
 }
 
 /*
  * The entries on snap's pages: packed, and in the insert areas (all, and
- * the live ones), read page by page under share locks (a snapshot of
- * moving counts, as pgstattuple's), and the pages split off them since
- * the view was written (*split_pages).  A page recycled meanwhile (a fold
- * switched the view) ends the count there.
+ * the live ones), the bytes the areas may still take, and the pages split
+ * off them since the view was written, read page by page under share
+ * locks (a snapshot of moving counts, as pgstattuple's).  A page recycled
+ * meanwhile (a fold switched the view) ends the count there.
  */
 void
-KyroCountPageEntries(Relation index, const KyroSnapCache *snap, int64 *packed,
-					 int64 *area_live, int64 *area_all, int64 *split_pages)
+KyroCountPageEntries(Relation index, const KyroSnapCache *snap,
+					 KyroPageCounts *counts)
 {
-	*packed = *area_live = *area_all = 0;
-	*split_pages = 0;
+	memset(counts, 0, sizeof(*counts));
 	for (uint32 p = 0; p < snap->snap_pages; p++)
 	{
 		Buffer		buffer;
@@ -587,26 +592,28 @@ KyroCountPageEntries(Relation index, const KyroSnapCache *snap, int64 *packed,
 
 		CHECK_FOR_INTERRUPTS();
 		buffer = KyroReadSnapshotPage(index, snap->epoch, &snap->items[p], p,
-									  false, BUFFER_LOCK_SHARE);
+									  snap->key_pages, false,
+									  BUFFER_LOCK_SHARE);
 		recycled = !BufferIsValid(buffer);
 		for (int sibling = 0; BufferIsValid(buffer); sibling++)
 		{
 			void	   *content = KyroSnapContent(BufferGetPage(buffer));
 			uint32		n = rmi_area_count(content);
 
-			*split_pages += sibling > 0;
-			*packed += rmi_page_count(content);
-			*area_all += n;
+			counts->split_pages += sibling > 0;
+			counts->packed += rmi_page_count(content);
+			counts->area_all += n;
+			counts->area_free += rmi_area_free(content, KYRO_PAGE_CONTENT);
 			for (uint32 i = 0; i < n; i++)
 			{
 				RmiPageEntry e;
 
 				rmi_area_get(content, KYRO_PAGE_CONTENT, i, &e);
-				*area_live += !e.dead;
+				counts->area_live += !e.dead;
 			}
 			buffer = KyroStepSibling(index, snap->epoch, snap->items,
-									 snap->key_pages, p, buffer,
-									 BUFFER_LOCK_SHARE, &recycled);
+									 snap->key_pages, snap->snap_pages, p,
+									 buffer, BUFFER_LOCK_SHARE, &recycled);
 		}
 		if (recycled)
 			return;

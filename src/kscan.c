@@ -344,13 +344,15 @@ read_page(Relation index, KyroScanOpaque so, int64 page_no, BlockNumber blkno,
 	{
 		linked_after = *after;	/* it may be so->page_after itself */
 		buffer = KyroReadSiblingPage(index, snap->epoch, snap->items,
-								   snap->key_pages, (uint32) page_no, blkno,
-								   &linked_after, BUFFER_LOCK_SHARE);
+									 snap->key_pages, snap->snap_pages,
+									 (uint32) page_no, blkno, &linked_after,
+									 BUFFER_LOCK_SHARE);
 	}
 	else
 		buffer = KyroReadSnapshotPage(index, snap->epoch,
 									  &snap->items[page_no], (uint32) page_no,
-									  so->check_first, BUFFER_LOCK_SHARE);
+									  snap->key_pages, so->check_first,
+									  BUFFER_LOCK_SHARE);
 	if (!BufferIsValid(buffer))
 	{
 		drop_cache(so, true);
@@ -395,8 +397,7 @@ read_page(Relation index, KyroScanOpaque so, int64 page_no, BlockNumber blkno,
 	so->page_no = page_no;
 	so->page_nulls = (snap->items[page_no].flags & KYRO_PAGE_NULLS) != 0;
 	so->page_block = blkno;
-	so->page_next = KyroSiblingNext(snap->items, snap->key_pages,
-								  (uint32) page_no, page);
+	so->page_next = KyroSiblingNext(snap->items, (uint32) page_no, page);
 	/* the edges only a page with siblings needs (sibling_step, read_sibling_before) */
 	if (so->page_next != InvalidBlockNumber)
 		rmi_area_edge(content, KYRO_PAGE_CONTENT, 1, &so->page_last);
@@ -436,9 +437,11 @@ sibling_starts_before(Relation index, KyroScanOpaque so, BlockNumber blkno,
 						 bool strict, bool *starts_before)
 {
 	Buffer		buffer = KyroReadSiblingPage(index, so->snap->epoch,
-										   so->snap->items, so->snap->key_pages,
-										   (uint32) so->page_no, blkno, after,
-										   BUFFER_LOCK_SHARE);
+											 so->snap->items,
+											 so->snap->key_pages,
+											 so->snap->snap_pages,
+											 (uint32) so->page_no, blkno,
+											 after, BUFFER_LOCK_SHARE);
 	RmiPageEntry first;
 	RmiPageEntry probe;
 	int			cmp;

@@ -101,7 +101,8 @@ new_item(KyroWriter *w)
 /*
  * Write as many pending entries as fit as one snapshot page: a page of
  * keys packed to the index's fillfactor, the rest of it left to its insert
- * area (NULL pages take no inserts and are packed full).  At the end
+ * area (NULL pages are packed full: new rows' TIDs, after the last, go to
+ * a new page as the last NULL page splits as a rightmost page).  At the end
  * of a run of entries that a kept page follows (balance), when what would
  * be left for a next page is less than half a page, the two pages share
  * the rest evenly instead, as a B-tree splits a page: a fold that adds a

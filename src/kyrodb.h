@@ -856,7 +856,8 @@ extern uint64 KyroDeltaSize(Relation index, KyroMetaPage meta);
 extern KyroDirItem *KyroReadDirectory(Relation index, KyroMetaPage meta);
 extern Buffer KyroReadSnapshotPage(Relation index, uint32 epoch,
 								   const KyroDirItem *item, uint32 p,
-								   bool first_entry, int mode);
+								   uint32 key_pages, bool first_entry,
+								   int mode);
 extern void KyroCheckSnapshotPage(Relation index, KyroMetaPage meta,
 								  const KyroDirItem *items, uint32 p,
 								  Buffer buffer);
@@ -866,19 +867,29 @@ extern Buffer KyroReadSnapshotPageLocked(Relation index, KyroMetaPage meta,
 extern RmiStatus KyroLoadModel(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, MemoryContext cxt,
 							   RmiModel *model, char **buf, bool *recycled);
-extern BlockNumber KyroSiblingNext(const KyroDirItem *items, uint32 key_pages,
-								 uint32 p, Page page);
+extern BlockNumber KyroSiblingNext(const KyroDirItem *items, uint32 p,
+								   Page page);
 extern Buffer KyroReadSiblingPage(Relation index, uint32 epoch,
-								const KyroDirItem *items, uint32 key_pages,
-								uint32 p, BlockNumber blkno,
-								const RmiPageEntry *after, int mode);
+								  const KyroDirItem *items, uint32 key_pages,
+								  uint32 snap_pages, uint32 p, BlockNumber blkno,
+								  const RmiPageEntry *after, int mode);
 extern Buffer KyroStepSibling(Relation index, uint32 epoch,
 							  const KyroDirItem *items, uint32 key_pages,
-							  uint32 p, Buffer buffer, int mode,
-							  bool *recycled);
+							  uint32 snap_pages, uint32 p, Buffer buffer,
+							  int mode, bool *recycled);
+
+/* What a view's pages hold, counted on them (KyroCountPageEntries). */
+typedef struct KyroPageCounts
+{
+	int64		packed;			/* packed entries, dead ones too */
+	int64		area_live;		/* live entries in the insert areas */
+	int64		area_all;		/* every entry in the insert areas */
+	int64		area_free;		/* bytes the areas may still take */
+	int64		split_pages;	/* pages split off since the view was written */
+} KyroPageCounts;
+
 extern void KyroCountPageEntries(Relation index, const KyroSnapCache *snap,
-								 int64 *packed, int64 *area_live,
-								 int64 *area_all, int64 *split_pages);
+								 KyroPageCounts *counts);
 extern RmiStatus KyroModelTail(Relation index, KyroMetaPage meta,
 							   const KyroDirItem *items, uint64 *checksum,
 							   bool *recycled);

@@ -8,7 +8,10 @@
 # The primary writes every generic WAL record and every KyroDB record
 # (kwal.c) with a full page image for the standby to compare with what its
 # replay produced (wal_consistency_checking), so a record that does not
-# replay to the primary's page stops the standby.
+# replay to the primary's page stops the standby.  The index has
+# fillfactor 100, so that its inserts go to the delta and inserting
+# backends fold (inserts into pages, their splits and revivals on a
+# standby: 002_wal_records.pl).
 
 use strict;
 use warnings;
@@ -28,7 +31,7 @@ CREATE TABLE t (id bigserial, k int8, pad text);
 INSERT INTO t (k, pad)
 	SELECT CASE WHEN g % 10 = 0 THEN NULL ELSE (g * 7) % 500 END, 'initial'
 	FROM generate_series(1, 2000) g;
-CREATE INDEX t_k_idx ON t USING kyro_rmi (k) WITH (delta_limit = 64);
+CREATE INDEX t_k_idx ON t USING kyro_rmi (k) WITH (delta_limit = 64, fillfactor = 100);
 });
 
 my $standby = kyro_standby($primary, 'standby');

@@ -238,10 +238,12 @@ replayed_cleanly($standby);
 # clears the dead entry's flag (packed, so the metapage's count of dead
 # entries changes too), one REVIVE record of both pages, which the
 # standby replays (kyrodb.check there compares the count with the pages).
+# The table's NULLs are on a NULL page, which takes NULL inserts later.
 $primary->safe_psql(
 	'postgres', q{
 CREATE TABLE v (k int8) WITH (autovacuum_enabled = off);
-INSERT INTO v SELECT g % 10 FROM generate_series(1, 200) g;
+INSERT INTO v SELECT CASE WHEN g % 4 = 0 THEN NULL ELSE g % 10 END
+FROM generate_series(1, 200) g;
 CREATE INDEX v_k_idx ON v USING kyro_rmi (k);
 DELETE FROM v WHERE ctid = '(0,5)';
 VACUUM v;
@@ -269,6 +271,32 @@ is( count_mismatches(
 	'the standby answers as the primary after a revival');
 is($standby->safe_psql('postgres', "SELECT kyrodb.check('v_k_idx')"),
 	't', 'kyrodb.check passes on the standby after a revival');
+
+# NULL pages take inserts as pages of keys do: their areas, repacks, then
+# splits (AREA_INSERT, REPACK and SPLIT records; new rows' TIDs on a line
+# pack in a few bits each, so it takes many), none to the delta; the
+# standby follows their right-links.
+$lsn_before = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+$primary->safe_psql('postgres',
+	'INSERT INTO v SELECT NULL FROM generate_series(1, 40000)');
+$lsn_after = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+(undef, undef, undef, $kinds) = records_between($lsn_before, $lsn_after);
+cmp_ok($kinds->{SPLIT}, '>', 0, "the NULL pages split ($kinds->{SPLIT} SPLIT records)");
+is($kinds->{DELTA_APPEND}, 0, 'and no NULL went to the delta');
+push @revive_queries, 'SELECT count(*) FROM v WHERE k IS NULL',
+  'SELECT k, ctid FROM v WHERE k IS NULL OR k > 8 ORDER BY k DESC, ctid DESC';
+compare_with_seqscan($primary, 'postgres', 'primary after NULL inserts', @revive_queries);
+$primary->wait_for_catchup($standby);
+@on_primary = answers($primary, 'postgres', $force_index, @revive_queries);
+@on_standby = answers($standby, 'postgres', $force_index, @revive_queries);
+is( count_mismatches(
+		'standby after NULL inserts', \@revive_queries,
+		primary => \@on_primary,
+		standby => \@on_standby),
+	0,
+	'the standby answers as the primary after NULL pages split');
+is($standby->safe_psql('postgres', "SELECT kyrodb.check('v_k_idx')"),
+	't', 'kyrodb.check follows the NULL pages\' right-links on the standby');
 replayed_cleanly($standby);
 
 # kyrodb.wal_records = off: generic WAL again, which the standby replays

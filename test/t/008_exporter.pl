@@ -160,10 +160,11 @@ sub stats_of
 	my @vals = split /\|/,
 	  $node->safe_psql('postgres',
 		'SELECT ' . join(', ', @cols)
-		  . ", extract(epoch FROM last_fold), mean_error, last_fold_ms"
+		  . ", extract(epoch FROM last_fold), mean_error, last_fold_ms, area_fill"
 		  . " FROM kyrodb.stats((SELECT c.oid FROM pg_class c WHERE c.relname = '$index'))");
 	my %s;
-	@s{ @cols, 'last_fold_timestamp_seconds', 'mean_error', 'last_fold_ms' } = @vals;
+	@s{ @cols, 'last_fold_timestamp_seconds', 'mean_error', 'last_fold_ms', 'area_fill' } =
+	  @vals;
 	return \%s;
 }
 
@@ -174,7 +175,7 @@ my @indexes = (
 my @counters = qw(lookups mispredicts delta_hits folds inline_folds retrains repacks splits);
 my @exact_gauges = qw(epoch live_items dead_items snapshot_items delta_items area_items
   delta_limit leaves max_error index_bytes model_bytes file_bytes split_pages);
-my @float_gauges = qw(mean_error last_fold_timestamp_seconds last_fold_ms);
+my @float_gauges = qw(mean_error last_fold_timestamp_seconds last_fold_ms area_fill);
 
 my %before = map { $_->{index} => stats_of($_->{index}) } @indexes;
 my ($series, $types, $text) = scrape();
