@@ -269,6 +269,20 @@ SELECT snapshot_pages, split_pages, delta_items FROM kyrodb.stats('kn_k');
 DELETE FROM kn WHERE v = 1;
 VACUUM kn;
 INSERT INTO kn VALUES (NULL, 0) RETURNING ctid = '(0,1)' AS before_first;
+-- and one the delta takes (fillfactor 100 sends it there), before that
+-- page's first entry too: a fold gives it to the first NULL page, never to
+-- the last page of keys, whose NULLs would start a NULL page of their own
+-- before one that holds an earlier entry
+ALTER INDEX kn_k SET (fillfactor = 100);
+DELETE FROM kn WHERE v = 2;
+VACUUM kn;
+INSERT INTO kn VALUES (NULL, 0) RETURNING ctid = '(0,2)' AS before_first;
+SELECT delta_items FROM kyrodb.stats('kn_k');
+SELECT FROM kyrodb.snapshot('kn_k');
+SELECT delta_items, snapshot_pages FROM kyrodb.stats('kn_k');
+SELECT * FROM pg_temp.kn_compare();
+SELECT kyrodb.check('kn_k', true);
+ALTER INDEX kn_k RESET (fillfactor);
 INSERT INTO kn SELECT NULL, i FROM generate_series(1, 3000) i;
 SELECT area_items > 0 AS in_areas, splits > 0 AS split,
 	   split_pages > 0 AS unpublished, delta_items

@@ -594,11 +594,17 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		 */
 		CHECK_FOR_INTERRUPTS();
 
-		/* the delta entries before the next page's first entry are p's */
+		/*
+		 * The delta entries before the next page's first entry are p's;
+		 * the first NULL page's range starts at minus infinity, so every
+		 * NULL is past the last page of keys.
+		 */
 		if (p + 1 < view->snap_pages)
 		{
 			KyroEntry	next = item_first_entry(view, items, p + 1);
 
+			if (p + 1 == view->key_pages)
+				ItemPointerSet(&next.tid, 0, FirstOffsetNumber);
 			end = d;
 			while (end < delta.n && KyroEntryCompare(&delta.items[end], &next) < 0)
 			{

@@ -330,6 +330,7 @@ check_snapshot(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 		if (recycled)
 			KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
 	}
+	/* VACUUM and revivals, which change it, wait for the fold lock */
 	if (walk.dead != meta->snap_dead)
 		KyroCorrupt(index, "The snapshot's dead entries do not match the metapage's count.");
 	pfree(walk.decoded);

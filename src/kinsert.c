@@ -302,6 +302,27 @@ split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
 	return true;
 }
 
+/*
+ * How many times an insert that found its entry dead on its page tries to
+ * revive it (the page may split or repack between its look under the
+ * metapage's share lock and the revival under its exclusive lock, or a
+ * fold hold the fold lock) before the entry goes to the delta instead.
+ */
+#define KYRO_REVIVE_ATTEMPTS	3
+
+/* An insert's entry, as the index orders it (a NULL's key is 0). */
+static KyroEntry
+entry_of(const KyroDeltaEntry *entry)
+{
+	KyroEntry	e;
+
+	memset(&e, 0, sizeof(e));
+	e.isnull = entry->isnull;
+	e.key = entry->isnull ? 0 : entry->key;
+	e.tid = entry->tid;
+	return e;
+}
+
 /* An entry on a page equal to the one an insert adds (find_equal). */
 typedef enum KyroEqual
 {
@@ -379,6 +400,41 @@ revive_entry(Relation index, Buffer metabuf, Buffer buffer, KyroEqual equal,
 	MarkBufferDirty(metabuf);
 	KyroLogRevive(index, buffer, metabuf);
 	END_CRIT_SECTION();
+}
+
+/*
+ * Revive the dead entry equal to pe that an insert found on block blkno
+ * (a snapshot page of tag, of the view of epoch) under the metapage's
+ * share lock, now that it holds the metapage exclusively (metabuf): if the
+ * view is still epoch's, the block is still that page of the view (only a
+ * fold frees pages, and a fold switches the view); if the entry is still
+ * there (a split or repack since may have moved it), revive it.  False if
+ * anything changed: the insert starts again.  It reads no other page, and
+ * asks nothing of the metapage, whose lock it holds.
+ */
+static bool
+revive_in_block(Relation index, Buffer metabuf, uint32 epoch, uint32 tag,
+				BlockNumber blkno, const RmiPageEntry *pe)
+{
+	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
+	Buffer		buffer;
+	Page		page;
+	KyroEqual	equal = KYRO_EQUAL_NONE;
+	uint32		at = 0;
+
+	if (meta->epoch != epoch)
+		return false;
+	buffer = ReadBuffer(index, blkno);
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(buffer);
+	if (KyroPageProblem(page, KYRO_PAGE_SNAPSHOT, tag) == NULL &&
+		(KyroPageGetOpaque(page)->flags &
+		 (KYRO_PAGE_REPLACED | KYRO_PAGE_DELETED)) == 0)
+		equal = find_equal(KyroSnapContent(page), pe, &at);
+	if (equal == KYRO_EQUAL_DEAD_AREA || equal == KYRO_EQUAL_DEAD_PACKED)
+		revive_entry(index, metabuf, buffer, equal, at);
+	UnlockReleaseBuffer(buffer);
+	return equal == KYRO_EQUAL_DEAD_AREA || equal == KYRO_EQUAL_DEAD_PACKED;
 }
 
 /*
@@ -476,7 +532,6 @@ typedef enum KyroPageChange
 	KYRO_CHANGE_NONE,			/* goes to the delta */
 	KYRO_CHANGE_REVIVE_WAITS,	/* a revival needs the metapage exclusively */
 	KYRO_CHANGE_PRESENT,		/* the entry is there already */
-	KYRO_CHANGE_REVIVE,
 	KYRO_CHANGE_AREA,
 	KYRO_CHANGE_REPACK,
 	KYRO_CHANGE_SPLIT
@@ -484,18 +539,20 @@ typedef enum KyroPageChange
 
 /*
  * Add entry to its snapshot page (snap: the backend's snapshot cache,
- * routes it), under the metapage's lock (exclusive if meta_exclusive):
- * revive an equal dead entry (find_equal), or add it to the page's insert
- * area, or else repack the page, or else split it.
- * KYRO_CHANGE_REVIVE_WAITS if a revival needs the metapage's exclusive
- * lock; KYRO_CHANGE_NONE if it must go to the delta: the view is not
- * snap's (a fold switched it since the cache was read), it has no areas
- * (format 3, fillfactor 100), or a fold is rewriting the page.  *hops: the
- * right-links it followed.
+ * routes it), under the metapage's share lock: into the page's insert
+ * area, or else repack the page, or else split it.  KYRO_CHANGE_PRESENT if
+ * the page holds the entry already; KYRO_CHANGE_REVIVE_WAITS if it holds
+ * it dead (find_equal), with the block and its tag in *revive_block and
+ * *revive_tag, for revive_in_block (unless revive is false, when the entry
+ * goes to the delta); KYRO_CHANGE_NONE if it must go to the delta: the
+ * view is not snap's (a fold switched it since the cache was read), it
+ * has no areas (format 3, fillfactor 100), or a fold is rewriting the
+ * page.  *hops: the right-links it followed.
  */
 static KyroPageChange
-insert_into_page(Relation index, Buffer metabuf, bool meta_exclusive,
-				 KyroSnapCache *snap, const KyroDeltaEntry *entry, uint32 *hops)
+insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
+				 const KyroDeltaEntry *entry, bool revive,
+				 BlockNumber *revive_block, uint32 *revive_tag, uint32 *hops)
 {
 	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
 	KyroEntry	e;
@@ -520,10 +577,7 @@ insert_into_page(Relation index, Buffer metabuf, bool meta_exclusive,
 		meta->epoch != snap->epoch ||
 		kind_end == (entry->isnull ? snap->key_pages : 0))
 		return KYRO_CHANGE_NONE;
-	memset(&e, 0, sizeof(e));
-	e.isnull = entry->isnull;
-	e.key = entry->isnull ? 0 : entry->key;
-	e.tid = entry->tid;
+	e = entry_of(entry);
 	p = KyroRoutePage(snap, &e, true, &compared, NULL);
 	KyroEntryToPage(&pe, &e);
 
@@ -538,12 +592,11 @@ insert_into_page(Relation index, Buffer metabuf, bool meta_exclusive,
 		change = KYRO_CHANGE_NONE;
 	else if ((equal = find_equal(content, &pe, &equal_at)) == KYRO_EQUAL_LIVE)
 		change = KYRO_CHANGE_PRESENT;
-	else if (equal != KYRO_EQUAL_NONE && !meta_exclusive)
-		change = KYRO_CHANGE_REVIVE_WAITS;
 	else if (equal != KYRO_EQUAL_NONE)
 	{
-		revive_entry(index, metabuf, buffer, equal, equal_at);
-		change = KYRO_CHANGE_REVIVE;
+		change = revive ? KYRO_CHANGE_REVIVE_WAITS : KYRO_CHANGE_NONE;
+		*revive_block = BufferGetBlockNumber(buffer);
+		*revive_tag = snap->items[p].tag;
 	}
 	else if (rmi_area_free(content, KYRO_PAGE_CONTENT) >= RMI_AREA_ENTRY_BYTES &&
 			 rmi_area_count(content) < RMI_AREA_MAX_ENTRIES)
@@ -596,30 +649,58 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 {
 	Buffer		metabuf;
 	uint64		entries;
-	bool		meta_exclusive = false;
+	int			revivals = 0;
 
 	*republish = false;
 	for (;;)
 	{
-		KyroSnapCache *snap = NULL;
+		KyroSnapCache *snap;
 		uint32		hops = 0;
 		uint32		key_pages;
+		uint32		epoch;
+		BlockNumber revive_block = InvalidBlockNumber;
+		uint32		revive_tag = 0;
 		KyroPageChange change;
+		KyroEntry	e;
+		RmiPageEntry pe;
 
 		/* the cache reads the metapage itself: before we lock it */
 		KyroGetCaches(index, &snap, NULL);
 		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-		LockBuffer(metabuf, meta_exclusive ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
+		LockBuffer(metabuf, BUFFER_LOCK_SHARE);
 		KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
 		key_pages = snap->key_pages;
-		change = insert_into_page(index, metabuf, meta_exclusive, snap, entry,
-								  &hops);
+		epoch = snap->epoch;
+		change = insert_into_page(index, metabuf, snap, entry,
+								  revivals < KYRO_REVIVE_ATTEMPTS,
+								  &revive_block, &revive_tag, &hops);
 		KyroReleaseCaches(snap, NULL);
-		/* once more, with the metapage's exclusive lock (asked once) */
-		if (change == KYRO_CHANGE_REVIVE_WAITS && !meta_exclusive)
+		if (change == KYRO_CHANGE_REVIVE_WAITS)
 		{
-			meta_exclusive = true;
+			bool		revived = false;
+
+			/*
+			 * The metapage's count of dead entries changes too: take its
+			 * lock exclusively, under the fold lock (if it is free: never
+			 * taken under a buffer lock), which keeps folds, VACUUM's
+			 * flagging and kyrodb.check, the count's other users, away.
+			 */
 			UnlockReleaseBuffer(metabuf);
+			if (KyroLockFold(index, false))
+			{
+				metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
+				LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+				KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
+				e = entry_of(entry);
+				KyroEntryToPage(&pe, &e);
+				revived = revive_in_block(index, metabuf, epoch, revive_tag,
+										  revive_block, &pe);
+				UnlockReleaseBuffer(metabuf);
+				KyroUnlockFold(index);
+			}
+			if (revived)
+				return 0;
+			revivals++;
 			continue;
 		}
 		if (change == KYRO_CHANGE_NONE)

@@ -430,7 +430,7 @@ view_blocks(Relation index, KyroMetaPage meta, BlockNumber nblocks)
 		bits[items[i].block / 8] |= 1 << (items[i].block % 8);
 	for (uint32 d = 0; d < meta->dir_pages; d++)
 		bits[meta->dir_blocks[d] / 8] |= 1 << (meta->dir_blocks[d] % 8);
-	for (uint32 p = 0; p < meta->key_pages; p++)
+	for (uint32 p = 0; p < meta->snap_pages; p++)
 	{
 		Buffer		buffer = KyroReadSnapshotPageLocked(index, meta, items, p,
 														BUFFER_LOCK_SHARE);
