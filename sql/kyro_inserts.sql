@@ -114,9 +114,17 @@ SELECT * FROM pg_temp.ka_ordered(0, 1e10::int8);
 SELECT * FROM pg_temp.ka_ordered(1000, 1100);
 SELECT kyrodb.check('ka_k', true);
 
--- NULL keys go to the delta while the index has no NULL page (a fold
--- writes one)
+-- A NULL key finds no NULL page (the table had none when the index was
+-- built): it goes to the delta and asks for a fold (here, with no worker,
+-- the insert folds), which writes a NULL page; the next NULLs go there.
+SELECT snapshot_pages AS pages_before, folds AS folds_before
+FROM kyrodb.stats('ka_k') \gset
+INSERT INTO ka VALUES (NULL, 0);
+SELECT delta_items, snapshot_pages - :pages_before AS new_pages,
+	   folds - :folds_before AS new_folds
+FROM kyrodb.stats('ka_k');
 INSERT INTO ka SELECT NULL, i FROM generate_series(1, 40) i;
+SELECT delta_items, folds - :folds_before AS new_folds FROM kyrodb.stats('ka_k');
 SELECT * FROM pg_temp.ka_compare() WHERE n = 8;
 
 -- Phase 3: VACUUM flags dead area entries (and packed and delta ones).

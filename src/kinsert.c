@@ -10,13 +10,15 @@
  * page's insert area under the page's exclusive lock, so inserts of random
  * keys lock different pages.  A full area makes it repack the page, and a
  * page that no longer fits splits in two (DESIGN.md, "Splits").  An entry
- * equal to a dead one on its page revives it.  It goes to the active
- * delta chain's tail page instead for a NULL key, when a fold has read the
+ * equal to a dead one on its page revives it.  NULL keys go to the NULL
+ * pages alike.  It goes to the active delta chain's tail page instead for
+ * a NULL key while the view has no NULL page, when a fold has read the
  * page to rewrite it (KYRO_PAGE_REPLACED), for an index with fillfactor
  * 100 (packed full, it keeps 0.2's write path), and for an index of format
  * 3 (built by 0.2: its pages have no room kept for an area until a fold
- * rewrites them).  Past the delta limit, or with split pages due to be
- * published, an insert wakes the worker or, without one, folds itself.
+ * rewrites them).  Past the delta limit, with split pages due to be
+ * published, or with a NULL and no NULL page, an insert wakes the worker
+ * or, without one, folds itself.
  * It holds the metapage's lock in share mode while it changes a page
  * (exclusively to revive an entry, whose count the metapage keeps): see
  * DESIGN.md, "Locks" and "Inserts".  With the library preloaded, an
@@ -310,6 +312,18 @@ split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
  */
 #define KYRO_REVIVE_ATTEMPTS	3
 
+/*
+ * Whether meta's pages take inserts: format 4 (a format 3 index's pages
+ * kept no room for an area), with room kept for areas (fillfactor 100
+ * keeps 0.2's write path, every insert to the delta).
+ */
+static bool
+pages_take_inserts(Relation index, KyroMetaPage meta)
+{
+	return meta->version >= KYRO_FORMAT_VERSION &&
+		KyroGetOptions(index)->fillfactor < KYRO_MAX_FILLFACTOR;
+}
+
 /* An insert's entry, as the index orders it (a NULL's key is 0). */
 static KyroEntry
 entry_of(const KyroDeltaEntry *entry)
@@ -376,34 +390,37 @@ find_equal(void *content, const RmiPageEntry *e, uint32 *at)
 
 /*
  * Clear the dead flag of the entry find_equal found at (equal says where)
- * on the exclusively locked page in buffer, under the metapage's exclusive
- * lock (metabuf), which counts the packed part's dead entries; both pages
- * in one WAL record.
+ * on the exclusively locked page in buffer, in one WAL record.  A packed
+ * entry's revival takes one off the metapage's count of dead entries
+ * (metabuf, locked exclusively), which is in the record too; an area
+ * entry's leaves the count alone (metabuf InvalidBuffer).
  */
 static void
 revive_entry(Relation index, Buffer metabuf, Buffer buffer, KyroEqual equal,
 			 uint32 at)
 {
 	Page		page = BufferGetPage(buffer);
-	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
 
+	Assert((equal == KYRO_EQUAL_DEAD_PACKED) == BufferIsValid(metabuf));
 	START_CRIT_SECTION();
 	if (equal == KYRO_EQUAL_DEAD_AREA)
 		rmi_area_set_dead(KyroSnapContent(page), KYRO_PAGE_CONTENT, at, 0);
 	else
 	{
+		KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
+
 		rmi_page_set_dead(KyroSnapContent(page), at, 0);
 		if (meta->snap_dead > 0)
 			meta->snap_dead--;
+		MarkBufferDirty(metabuf);
 	}
 	MarkBufferDirty(buffer);
-	MarkBufferDirty(metabuf);
 	KyroLogRevive(index, buffer, metabuf);
 	END_CRIT_SECTION();
 }
 
 /*
- * Revive the dead entry equal to pe that an insert found on block blkno
+ * Revive the dead packed entry equal to pe that an insert found on block blkno
  * (a snapshot page of tag, of the view of epoch) under the metapage's
  * share lock, now that it holds the metapage exclusively (metabuf): if the
  * view is still epoch's, the block is still that page of the view (only a
@@ -431,10 +448,10 @@ revive_in_block(Relation index, Buffer metabuf, uint32 epoch, uint32 tag,
 		(KyroPageGetOpaque(page)->flags &
 		 (KYRO_PAGE_REPLACED | KYRO_PAGE_DELETED)) == 0)
 		equal = find_equal(KyroSnapContent(page), pe, &at);
-	if (equal == KYRO_EQUAL_DEAD_AREA || equal == KYRO_EQUAL_DEAD_PACKED)
+	if (equal == KYRO_EQUAL_DEAD_PACKED)
 		revive_entry(index, metabuf, buffer, equal, at);
 	UnlockReleaseBuffer(buffer);
-	return equal == KYRO_EQUAL_DEAD_AREA || equal == KYRO_EQUAL_DEAD_PACKED;
+	return equal == KYRO_EQUAL_DEAD_PACKED;
 }
 
 /*
@@ -532,6 +549,7 @@ typedef enum KyroPageChange
 	KYRO_CHANGE_NONE,			/* goes to the delta */
 	KYRO_CHANGE_REVIVE_WAITS,	/* a revival needs the metapage exclusively */
 	KYRO_CHANGE_PRESENT,		/* the entry is there already */
+	KYRO_CHANGE_REVIVE,			/* a dead area entry revived */
 	KYRO_CHANGE_AREA,
 	KYRO_CHANGE_REPACK,
 	KYRO_CHANGE_SPLIT
@@ -541,8 +559,9 @@ typedef enum KyroPageChange
  * Add entry to its snapshot page (snap: the backend's snapshot cache,
  * routes it), under the metapage's share lock: into the page's insert
  * area, or else repack the page, or else split it.  KYRO_CHANGE_PRESENT if
- * the page holds the entry already; KYRO_CHANGE_REVIVE_WAITS if it holds
- * it dead (find_equal), with the block and its tag in *revive_block and
+ * the page holds the entry already; KYRO_CHANGE_REVIVE if it held it dead
+ * in its area (find_equal), now live; KYRO_CHANGE_REVIVE_WAITS if it holds
+ * it dead and packed, with the block and its tag in *revive_block and
  * *revive_tag, for revive_in_block (unless revive is false, when the entry
  * goes to the delta); KYRO_CHANGE_NONE if it must go to the delta: the
  * view is not snap's (a fold switched it since the cache was read), it
@@ -572,9 +591,7 @@ insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
 
 	/* the pages of the entry's kind: keys, or NULLs after them */
 	kind_end = entry->isnull ? snap->snap_pages : snap->key_pages;
-	if (meta->version < KYRO_FORMAT_VERSION ||
-		KyroGetOptions(index)->fillfactor >= KYRO_MAX_FILLFACTOR ||
-		meta->epoch != snap->epoch ||
+	if (!pages_take_inserts(index, meta) || meta->epoch != snap->epoch ||
 		kind_end == (entry->isnull ? snap->key_pages : 0))
 		return KYRO_CHANGE_NONE;
 	e = entry_of(entry);
@@ -592,7 +609,12 @@ insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
 		change = KYRO_CHANGE_NONE;
 	else if ((equal = find_equal(content, &pe, &equal_at)) == KYRO_EQUAL_LIVE)
 		change = KYRO_CHANGE_PRESENT;
-	else if (equal != KYRO_EQUAL_NONE)
+	else if (equal == KYRO_EQUAL_DEAD_AREA)
+	{
+		revive_entry(index, InvalidBuffer, buffer, equal, equal_at);
+		change = KYRO_CHANGE_REVIVE;
+	}
+	else if (equal == KYRO_EQUAL_DEAD_PACKED)
 	{
 		change = revive ? KYRO_CHANGE_REVIVE_WAITS : KYRO_CHANGE_NONE;
 		*revive_block = BufferGetBlockNumber(buffer);
@@ -642,21 +664,25 @@ insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
  * Add entry to the index: to its page's insert area if it can, else to the
  * active chain.  Returns the chain's entry count after an append (0 after
  * an insert into an area), and the snapshot's in *snap_entries.
+ * *null_page_due: a NULL went to the delta only because the view has no
+ * NULL page (it was built with no NULL), which a fold would write.
  */
 static uint64
 insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
-			 bool *republish)
+			 bool *republish, bool *null_page_due)
 {
 	Buffer		metabuf;
 	uint64		entries;
 	int			revivals = 0;
 
 	*republish = false;
+	*null_page_due = false;
 	for (;;)
 	{
 		KyroSnapCache *snap;
 		uint32		hops = 0;
 		uint32		key_pages;
+		uint32		snap_pages;
 		uint32		epoch;
 		BlockNumber revive_block = InvalidBlockNumber;
 		uint32		revive_tag = 0;
@@ -670,6 +696,7 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 		LockBuffer(metabuf, BUFFER_LOCK_SHARE);
 		KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
 		key_pages = snap->key_pages;
+		snap_pages = snap->snap_pages;
 		epoch = snap->epoch;
 		change = insert_into_page(index, metabuf, snap, entry,
 								  revivals < KYRO_REVIVE_ATTEMPTS,
@@ -704,7 +731,12 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 			continue;
 		}
 		if (change == KYRO_CHANGE_NONE)
+		{
+			*null_page_due = entry->isnull && snap_pages == key_pages &&
+				epoch == KyroPageGetMeta(BufferGetPage(metabuf))->epoch &&
+				pages_take_inserts(index, KyroPageGetMeta(BufferGetPage(metabuf)));
 			break;
+		}
 		UnlockReleaseBuffer(metabuf);
 		/* the counters' lock is never taken under a buffer lock */
 		if (change == KYRO_CHANGE_REPACK)
@@ -739,6 +771,7 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 	uint64		snap_entries;
 	uint64		limit;
 	bool		republish;
+	bool		null_page_due;
 
 	memset(&entry, 0, sizeof(entry));
 	entry.isnull = isnull[0];
@@ -746,14 +779,21 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 		entry.key = KyroDatumToKey(values[0], index->rd_opcintype[0]);
 	entry.tid = *ht_ctid;
 
-	entries = insert_entry(index, &entry, &snap_entries, &republish);
-	if (entries == 0)
+	entries = insert_entry(index, &entry, &snap_entries, &republish,
+						   &null_page_due);
+
+	/*
+	 * Split pages to publish, or a NULL page to write so that the next
+	 * NULLs go to pages: the worker's job, or ours without one.
+	 */
+	if (republish || null_page_due)
 	{
-		/* split pages to publish: the worker's job, or ours without one */
-		if (republish && !KyroRequestFold(index) && KyroFold(index, 0, NULL))
+		if (!KyroRequestFold(index) && KyroFold(index, 0, NULL))
 			KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_INLINE_FOLD);
 		return false;
 	}
+	if (entries == 0)
+		return false;
 	limit = KyroDeltaLimit(index, snap_entries);
 	if (entries >= limit)
 	{

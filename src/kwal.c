@@ -49,9 +49,9 @@
 										 * its last directory block */
 #define XLOG_KYRO_REVIVE		0x60	/* block 0: a snapshot page whose
 										 * dead entry an insert revived,
-										 * block 1: the metapage, both
-										 * whole; main data: their entry
-										 * counts */
+										 * block 1 (for a packed entry):
+										 * the metapage, both whole; main
+										 * data: their entry counts */
 
 /* The metapage's bytes a META record carries: the directory blocks in use */
 #define META_RECORD_BYTES(meta) \
@@ -202,17 +202,19 @@ KyroLogSplit(Relation index, Buffer left, Buffer right)
 }
 
 /*
- * Log a dead entry revived by an insert (kinsert.c): its snapshot page
- * and the metapage, whose count of dead entries changed with it, in one
- * record (see log_whole_pages).  Rare (a heap TID VACUUM freed, taken
- * again by the same key), so whole pages cost little.
+ * Log a dead entry revived by an insert (kinsert.c): its snapshot page,
+ * and the metapage if its count of dead entries changed with it (metabuf
+ * valid: a packed entry's), in one record (see log_whole_pages).  Rare (a
+ * heap TID VACUUM freed, taken again by the same key), so whole pages
+ * cost little.
  */
 void
 KyroLogRevive(Relation index, Buffer buffer, Buffer metabuf)
 {
 	Buffer		buffers[2] = {buffer, metabuf};
 
-	log_whole_pages(index, XLOG_KYRO_REVIVE, buffers, 2);
+	log_whole_pages(index, XLOG_KYRO_REVIVE, buffers,
+					BufferIsValid(metabuf) ? 2 : 1);
 }
 
 /*

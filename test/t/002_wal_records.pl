@@ -69,6 +69,20 @@ sub records_between
 		\%kinds);
 }
 
+# Mismatches between the primary's answers to the queries through the
+# index and the standby's, once the standby has replayed all there is.
+sub standby_mismatches
+{
+	my ($label, @q) = @_;
+	$primary->wait_for_catchup($standby);
+	my @on_primary = answers($primary, 'postgres', $force_index, @q);
+	my @on_standby = answers($standby, 'postgres', $force_index, @q);
+	return count_mismatches(
+		$label, \@q,
+		primary => \@on_primary,
+		standby => \@on_standby);
+}
+
 my @queries = (
 	'SELECT count(*), sum(k) FROM t WHERE k BETWEEN 100 AND 900',
 	'SELECT k FROM t WHERE k > 4990 ORDER BY k',
@@ -92,14 +106,7 @@ my $lsn_after = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 $primary->wait_for_catchup($standby);
 
 compare_with_seqscan($primary, 'postgres', 'primary after inserts', @queries);
-my @on_primary = answers($primary, 'postgres', $force_index, @queries);
-my @on_standby = answers($standby, 'postgres', $force_index, @queries);
-is( count_mismatches(
-		'standby', \@queries,
-		primary => \@on_primary,
-		standby => \@on_standby),
-	0,
-	'the standby answers as the primary');
+is(standby_mismatches('standby', @queries), 0, 'the standby answers as the primary');
 replayed_cleanly($standby);
 
 # pg_waldump: a kyrodb record per insert into an area or the delta (but
@@ -178,15 +185,7 @@ cmp_ok($repacks, '>', 0, 'kyrodb.stats counts the repacks');
 is($kinds->{REPACK}, $repacks, "each of the $repacks repacks is a REPACK record");
 is($kinds->{SPLIT}, $splits, "each of the $splits splits is a SPLIT record");
 is($images, 0, 'and none a core full page image record');
-$primary->wait_for_catchup($standby);
-@on_primary = answers($primary, 'postgres', $force_index, @repack_queries);
-@on_standby = answers($standby, 'postgres', $force_index, @repack_queries);
-is( count_mismatches(
-		'standby after repacks', \@repack_queries,
-		primary => \@on_primary,
-		standby => \@on_standby),
-	0,
-	'the standby answers as the primary after repacks');
+is(standby_mismatches('standby after repacks', @repack_queries), 0, 'the standby answers as the primary after repacks');
 replayed_cleanly($standby);
 is($standby->safe_psql('postgres', "SELECT kyrodb.check('r_k_idx')"),
 	't', 'kyrodb.check passes on the standby');
@@ -210,28 +209,13 @@ is( $primary->safe_psql(
 		"SELECT splits > 0 AND split_pages > 0 AND delta_items = 0 FROM kyrodb.stats('r_k_idx')"),
 	't',
 	'inserts into full pages split them, and none goes to the delta');
-$primary->wait_for_catchup($standby);
-@on_primary = answers($primary, 'postgres', $force_index, @repack_queries);
-@on_standby = answers($standby, 'postgres', $force_index, @repack_queries);
-is( count_mismatches(
-		'standby after splits', \@repack_queries,
-		primary => \@on_primary,
-		standby => \@on_standby),
-	0,
-	'the standby answers as the primary after splits');
+is(standby_mismatches('standby after splits', @repack_queries), 0, 'the standby answers as the primary after splits');
 is($standby->safe_psql('postgres', "SELECT kyrodb.check('r_k_idx')"),
 	't', 'kyrodb.check follows the right-links on the standby');
 $primary->safe_psql('postgres', "SELECT kyrodb.snapshot('r_k_idx')");
 is($primary->safe_psql('postgres', "SELECT split_pages FROM kyrodb.stats('r_k_idx')"),
 	'0', 'a fold publishes the split pages');
-$primary->wait_for_catchup($standby);
-@on_standby = answers($standby, 'postgres', $force_index, @repack_queries);
-is( count_mismatches(
-		'standby after publishing', \@repack_queries,
-		primary => \@on_primary,
-		standby => \@on_standby),
-	0,
-	'the standby answers as the primary after the splits are published');
+is(standby_mismatches('standby after publishing', @repack_queries), 0, 'the standby answers as the primary after the splits are published');
 replayed_cleanly($standby);
 
 # A revival: a heap TID that VACUUM freed, taken again by the same key,
@@ -260,17 +244,24 @@ is( $primary->safe_psql(
 	'the dead entry is live again, and nothing went to the delta');
 my @revive_queries = ('SELECT k, ctid FROM v WHERE k = 5 ORDER BY ctid');
 compare_with_seqscan($primary, 'postgres', 'primary after a revival', @revive_queries);
-$primary->wait_for_catchup($standby);
-@on_primary = answers($primary, 'postgres', $force_index, @revive_queries);
-@on_standby = answers($standby, 'postgres', $force_index, @revive_queries);
-is( count_mismatches(
-		'standby after a revival', \@revive_queries,
-		primary => \@on_primary,
-		standby => \@on_standby),
-	0,
-	'the standby answers as the primary after a revival');
+is(standby_mismatches('standby after a revival', @revive_queries), 0, 'the standby answers as the primary after a revival');
 is($standby->safe_psql('postgres', "SELECT kyrodb.check('v_k_idx')"),
 	't', 'kyrodb.check passes on the standby after a revival');
+
+# and a dead area entry: revived where it is, a REVIVE record of its page
+# alone (the metapage's count is of packed entries)
+my $area_tid = $primary->safe_psql('postgres', 'INSERT INTO v VALUES (7) RETURNING ctid');
+$primary->safe_psql('postgres', 'DELETE FROM v WHERE k = 7 AND ctid = ' . "'$area_tid'");
+$primary->safe_psql('postgres', 'VACUUM v');
+$lsn_before = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+is($primary->safe_psql('postgres', "INSERT INTO v VALUES (7) RETURNING ctid = '$area_tid'"),
+	't', 'a freed TID of an area entry is taken again by the same key');
+$lsn_after = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+(undef, undef, undef, $kinds) = records_between($lsn_before, $lsn_after);
+is($kinds->{REVIVE}, 1, 'the insert is one REVIVE record');
+is($kinds->{AREA_INSERT}, 0, 'not an insert into the area');
+push @revive_queries, 'SELECT k, ctid FROM v WHERE k = 7 ORDER BY ctid';
+is(standby_mismatches('standby after an area revival', @revive_queries), 0, 'the standby answers as the primary after an area revival');
 
 # NULL pages take inserts as pages of keys do: their areas, repacks, then
 # splits (AREA_INSERT, REPACK and SPLIT records; new rows' TIDs on a line
@@ -286,15 +277,7 @@ is($kinds->{DELTA_APPEND}, 0, 'and no NULL went to the delta');
 push @revive_queries, 'SELECT count(*) FROM v WHERE k IS NULL',
   'SELECT k, ctid FROM v WHERE k IS NULL OR k > 8 ORDER BY k DESC, ctid DESC';
 compare_with_seqscan($primary, 'postgres', 'primary after NULL inserts', @revive_queries);
-$primary->wait_for_catchup($standby);
-@on_primary = answers($primary, 'postgres', $force_index, @revive_queries);
-@on_standby = answers($standby, 'postgres', $force_index, @revive_queries);
-is( count_mismatches(
-		'standby after NULL inserts', \@revive_queries,
-		primary => \@on_primary,
-		standby => \@on_standby),
-	0,
-	'the standby answers as the primary after NULL pages split');
+is(standby_mismatches('standby after NULL inserts', @revive_queries), 0, 'the standby answers as the primary after NULL pages split');
 is($standby->safe_psql('postgres', "SELECT kyrodb.check('v_k_idx')"),
 	't', 'kyrodb.check follows the NULL pages\' right-links on the standby');
 replayed_cleanly($standby);
@@ -324,14 +307,7 @@ $primary->safe_psql('postgres',
 $primary->poll_query_until('postgres', 'SHOW kyrodb.wal_records', 'on');
 $primary->wait_for_catchup($standby);
 my @all_queries = (@queries, @repack_queries);
-@on_primary = answers($primary, 'postgres', $force_index, @all_queries);
-@on_standby = answers($standby, 'postgres', $force_index, @all_queries);
-is( count_mismatches(
-		'standby after generic records', \@all_queries,
-		primary => \@on_primary,
-		standby => \@on_standby),
-	0,
-	'the standby answers as the primary after generic records');
+is(standby_mismatches('standby after generic records', @all_queries), 0, 'the standby answers as the primary after generic records');
 
 # A crash with inserts not yet checkpointed, then a start without the
 # library: replay needs the resource manager, so the server stops.
