@@ -335,7 +335,7 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 			continue;
 		buffer = KyroReadSnapshotPageLocked(index, old, old_items, p,
 											BUFFER_LOCK_SHARE);
-		if (p == 0 || p == old->key_pages)
+		if (KyroRangeIsOpen(p, old->key_pages))
 		{
 			RmiPageEntry first;
 
@@ -603,7 +603,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		{
 			KyroEntry	next = item_first_entry(view, items, p + 1);
 
-			if (p + 1 == view->key_pages)
+			if (KyroRangeIsOpen(p + 1, view->key_pages))
 				ItemPointerSet(&next.tid, 0, FirstOffsetNumber);
 			end = d;
 			while (end < delta.n && KyroEntryCompare(&delta.items[end], &next) < 0)

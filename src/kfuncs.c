@@ -250,11 +250,8 @@ check_page(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items,
 	if (area_status != RMI_AREA_OK)
 		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) fails its check: %s.",
 									p, blkno, rmi_area_status_message(area_status)));
-	/*
-	 * An entry before the page's first is outside its range, but on the
-	 * first page of keys or of NULLs, whose range starts at minus infinity.
-	 */
-	if (p > 0 && p != meta->key_pages && total > 0)
+	/* an entry before the page's first is outside its range, if closed */
+	if (!KyroRangeIsOpen(p, meta->key_pages) && total > 0)
 	{
 		KyroEntry	e;
 		KyroEntry	first;

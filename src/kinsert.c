@@ -18,9 +18,9 @@
  * 3 (built by 0.2: its pages have no room kept for an area until a fold
  * rewrites them).  Past the delta limit, with split pages due to be
  * published, or with a NULL and no NULL page, an insert wakes the worker
- * or, without one, folds itself.
- * It holds the metapage's lock in share mode while it changes a page
- * (exclusively to revive an entry, whose count the metapage keeps): see
+ * or, without one, folds itself.  It holds the metapage's lock in share
+ * mode while it changes a page (exclusively to revive a packed entry,
+ * whose count the metapage keeps): see
  * DESIGN.md, "Locks" and "Inserts".  With the library preloaded, an
  * insert into an area is logged by KyroDB's own record (kwal.c), else by
  * generic WAL; repacks, splits and revivals log whole pages.
@@ -420,9 +420,9 @@ revive_entry(Relation index, Buffer metabuf, Buffer buffer, KyroEqual equal,
 }
 
 /*
- * Revive the dead packed entry equal to pe that an insert found on block blkno
- * (a snapshot page of tag, of the view of epoch) under the metapage's
- * share lock, now that it holds the metapage exclusively (metabuf): if the
+ * Revive the dead packed entry equal to entry's that an insert found on
+ * block blkno (a snapshot page of tag, of the view of epoch) under the
+ * metapage's share lock, now that it holds the metapage exclusively (metabuf): if the
  * view is still epoch's, the block is still that page of the view (only a
  * fold frees pages, and a fold switches the view); if the entry is still
  * there (a split or repack since may have moved it), revive it.  False if
@@ -431,9 +431,11 @@ revive_entry(Relation index, Buffer metabuf, Buffer buffer, KyroEqual equal,
  */
 static bool
 revive_in_block(Relation index, Buffer metabuf, uint32 epoch, uint32 tag,
-				BlockNumber blkno, const RmiPageEntry *pe)
+				BlockNumber blkno, const KyroDeltaEntry *entry)
 {
 	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
+	KyroEntry	e = entry_of(entry);
+	RmiPageEntry pe;
 	Buffer		buffer;
 	Page		page;
 	KyroEqual	equal = KYRO_EQUAL_NONE;
@@ -441,13 +443,14 @@ revive_in_block(Relation index, Buffer metabuf, uint32 epoch, uint32 tag,
 
 	if (meta->epoch != epoch)
 		return false;
+	KyroEntryToPage(&pe, &e);
 	buffer = ReadBuffer(index, blkno);
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 	page = BufferGetPage(buffer);
 	if (KyroPageProblem(page, KYRO_PAGE_SNAPSHOT, tag) == NULL &&
 		(KyroPageGetOpaque(page)->flags &
 		 (KYRO_PAGE_REPLACED | KYRO_PAGE_DELETED)) == 0)
-		equal = find_equal(KyroSnapContent(page), pe, &at);
+		equal = find_equal(KyroSnapContent(page), &pe, &at);
 	if (equal == KYRO_EQUAL_DEAD_PACKED)
 		revive_entry(index, metabuf, buffer, equal, at);
 	UnlockReleaseBuffer(buffer);
@@ -547,6 +550,7 @@ lock_entry_page(Relation index, KyroMetaPage meta, KyroSnapCache *snap,
 typedef enum KyroPageChange
 {
 	KYRO_CHANGE_NONE,			/* goes to the delta */
+	KYRO_CHANGE_NO_PAGE,		/* goes to the delta: no page of its kind */
 	KYRO_CHANGE_REVIVE_WAITS,	/* a revival needs the metapage exclusively */
 	KYRO_CHANGE_PRESENT,		/* the entry is there already */
 	KYRO_CHANGE_REVIVE,			/* a dead area entry revived */
@@ -563,10 +567,11 @@ typedef enum KyroPageChange
  * in its area (find_equal), now live; KYRO_CHANGE_REVIVE_WAITS if it holds
  * it dead and packed, with the block and its tag in *revive_block and
  * *revive_tag, for revive_in_block (unless revive is false, when the entry
- * goes to the delta); KYRO_CHANGE_NONE if it must go to the delta: the
- * view is not snap's (a fold switched it since the cache was read), it
- * has no areas (format 3, fillfactor 100), or a fold is rewriting the
- * page.  *hops: the right-links it followed.
+ * goes to the delta); KYRO_CHANGE_NO_PAGE if the view has no page of the
+ * entry's kind (keys, or NULLs); KYRO_CHANGE_NONE if it must go to the
+ * delta otherwise: the view is not snap's (a fold switched it since the
+ * cache was read), it has no areas (format 3, fillfactor 100), or a fold
+ * is rewriting the page.  *hops: the right-links it followed.
  */
 static KyroPageChange
 insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
@@ -591,9 +596,10 @@ insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
 
 	/* the pages of the entry's kind: keys, or NULLs after them */
 	kind_end = entry->isnull ? snap->snap_pages : snap->key_pages;
-	if (!pages_take_inserts(index, meta) || meta->epoch != snap->epoch ||
-		kind_end == (entry->isnull ? snap->key_pages : 0))
+	if (!pages_take_inserts(index, meta) || meta->epoch != snap->epoch)
 		return KYRO_CHANGE_NONE;
+	if (kind_end == (entry->isnull ? snap->key_pages : 0))
+		return KYRO_CHANGE_NO_PAGE;
 	e = entry_of(entry);
 	p = KyroRoutePage(snap, &e, true, &compared, NULL);
 	KyroEntryToPage(&pe, &e);
@@ -682,13 +688,10 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 		KyroSnapCache *snap;
 		uint32		hops = 0;
 		uint32		key_pages;
-		uint32		snap_pages;
 		uint32		epoch;
 		BlockNumber revive_block = InvalidBlockNumber;
 		uint32		revive_tag = 0;
 		KyroPageChange change;
-		KyroEntry	e;
-		RmiPageEntry pe;
 
 		/* the cache reads the metapage itself: before we lock it */
 		KyroGetCaches(index, &snap, NULL);
@@ -696,7 +699,6 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 		LockBuffer(metabuf, BUFFER_LOCK_SHARE);
 		KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
 		key_pages = snap->key_pages;
-		snap_pages = snap->snap_pages;
 		epoch = snap->epoch;
 		change = insert_into_page(index, metabuf, snap, entry,
 								  revivals < KYRO_REVIVE_ATTEMPTS,
@@ -718,10 +720,8 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 				metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
 				LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 				KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
-				e = entry_of(entry);
-				KyroEntryToPage(&pe, &e);
 				revived = revive_in_block(index, metabuf, epoch, revive_tag,
-										  revive_block, &pe);
+										  revive_block, entry);
 				UnlockReleaseBuffer(metabuf);
 				KyroUnlockFold(index);
 			}
@@ -730,11 +730,9 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 			revivals++;
 			continue;
 		}
-		if (change == KYRO_CHANGE_NONE)
+		if (change == KYRO_CHANGE_NONE || change == KYRO_CHANGE_NO_PAGE)
 		{
-			*null_page_due = entry->isnull && snap_pages == key_pages &&
-				epoch == KyroPageGetMeta(BufferGetPage(metabuf))->epoch &&
-				pages_take_inserts(index, KyroPageGetMeta(BufferGetPage(metabuf)));
+			*null_page_due = change == KYRO_CHANGE_NO_PAGE && entry->isnull;
 			break;
 		}
 		UnlockReleaseBuffer(metabuf);

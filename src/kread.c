@@ -343,9 +343,9 @@ KyroModelTail(Relation index, KyroMetaPage meta, const KyroDirItem *items,
  * insert that repacks the page in place changes the page's own count and
  * not the item's.  The first entry of a page after the first stays (a
  * repack keeps the packed entries, dead ones too, and the page takes only
- * entries of its range, which starts there); the range of the first page
- * of keys, and of the first NULL page (open: p is 0 or key_pages), starts
- * at minus infinity, so a repack may give it an earlier one.
+ * entries of its range, which starts there); the first page of each kind
+ * has an open range (KyroRangeIsOpen), from minus infinity, so a repack
+ * may give it an earlier one.
  */
 static const char *
 item_problem(Page page, const KyroDirItem *item, bool open, bool first_entry)
@@ -391,7 +391,7 @@ KyroReadSnapshotPage(Relation index, uint32 epoch, const KyroDirItem *item,
 	if (!BufferIsValid(buffer))
 		return buffer;
 	problem = item_problem(BufferGetPage(buffer), item,
-						   p == 0 || p == key_pages, first_entry);
+						   KyroRangeIsOpen(p, key_pages), first_entry);
 	if (problem != NULL)
 	{
 		UnlockReleaseBuffer(buffer);
@@ -424,8 +424,8 @@ KyroCheckSnapshotPage(Relation index, KyroMetaPage meta,
 		KyroCorrupt(index, psprintf("Snapshot page %u (block %u) of epoch %u is not there: %s.",
 									p, items[p].block, meta->epoch, problem));
 	}
-	problem = item_problem(page, &items[p], p == 0 || p == meta->key_pages,
-						   true);
+	problem = item_problem(page, &items[p],
+						   KyroRangeIsOpen(p, meta->key_pages), true);
 	if (problem != NULL)
 	{
 		UnlockReleaseBuffer(buffer);

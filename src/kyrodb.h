@@ -335,6 +335,17 @@ typedef struct KyroEntry
 	bool		dead;
 } KyroEntry;
 
+/*
+ * Whether snapshot page p is the first of its kind (pages of keys are
+ * 0 to key_pages, NULL pages after them), whose range starts at minus
+ * infinity: entries before its directory item's first may be on it.
+ */
+static inline bool
+KyroRangeIsOpen(uint32 p, uint32 key_pages)
+{
+	return p == 0 || p == key_pages;
+}
+
 /* An entry as the page codec stores it, and back. */
 static inline void
 KyroEntryToPage(RmiPageEntry *out, const KyroEntry *e)
