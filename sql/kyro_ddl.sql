@@ -109,14 +109,16 @@ ALTER INDEX kt_k SET (no_such_option = 1);
 SELECT reloptions FROM pg_class WHERE relname = 'kt_k';
 ALTER INDEX kt_k SET (delta_limit = 16, target_error = 65536, delta_scale_factor = 0, fillfactor = 100);
 SELECT reloptions FROM pg_class WHERE relname = 'kt_k';
--- the new limit holds for the next inserts, which fillfactor 100 sends to
--- the delta: the index folds by itself
+-- the new limit holds for the next inserts, which kyrodb.page_inserts = off
+-- sends to the delta: the index folds by itself
+SET kyrodb.page_inserts = off;
 SELECT kyrodb.snapshot('kt_k') AS epoch \gset before_
 INSERT INTO kt SELECT * FROM pg_temp.kt_rows(9001, 9100);
 SELECT kyrodb.snapshot('kt_k') - :before_epoch > 3 AS folded_by_itself;
 SELECT * FROM pg_temp.quals_compare('kt');
 SELECT kyrodb.check('kt_k', true);
 ALTER INDEX kt_k RESET (delta_limit, target_error, delta_scale_factor, fillfactor);
+RESET kyrodb.page_inserts;
 SELECT reloptions FROM pg_class WHERE relname = 'kt_k';
 SELECT kyrodb.snapshot('kt_k') AS epoch \gset before_
 INSERT INTO kt SELECT * FROM pg_temp.kt_rows(9101, 9200);

@@ -3,8 +3,10 @@
 -- split where they overflow; keys past the last one append pages.  Every
 -- page is rewritten only by a rebuild, or once a tenth of the snapshot is
 -- dead.  The DEBUG1 line of each fold says its kind (append, partial,
--- full) and how many pages it kept.
+-- full) and how many pages it kept.  The inserts go to the delta
+-- (kyrodb.page_inserts = off), which is what a fold merges.
 CREATE EXTENSION IF NOT EXISTS kyrodb;
+SET kyrodb.page_inserts = off;
 
 CREATE TABLE kf (k int8, v int4);
 INSERT INTO kf SELECT g * 10, g FROM generate_series(1, 50000) g;

@@ -1,9 +1,10 @@
 --
 -- Insert areas: a build packs snapshot pages to the index's fillfactor, and
 -- inserts go into the area of the page their key belongs to; once a page's
--- area is full, to the delta.  Scans merge both parts of every page with
--- the delta, in both directions; VACUUM flags area entries; a fold keeps
--- the areas of pages it leaves alone and empties those it rewrites.
+-- area is full, the page repacks or splits.  Scans merge both parts of
+-- every page with the delta, in both directions; VACUUM flags area
+-- entries; a fold keeps the areas of pages it leaves alone and empties
+-- those it rewrites.
 -- kyrodb.check(index, true) after every phase.
 --
 
@@ -277,11 +278,11 @@ SELECT snapshot_pages, split_pages, delta_items FROM kyrodb.stats('kn_k');
 DELETE FROM kn WHERE v = 1;
 VACUUM kn;
 INSERT INTO kn VALUES (NULL, 0) RETURNING ctid = '(0,1)' AS before_first;
--- and one the delta takes (fillfactor 100 sends it there), before that
--- page's first entry too: a fold gives it to the first NULL page, never to
--- the last page of keys, whose NULLs would start a NULL page of their own
--- before one that holds an earlier entry
-ALTER INDEX kn_k SET (fillfactor = 100);
+-- and one the delta takes (kyrodb.page_inserts = off sends it there),
+-- before that page's first entry too: a fold gives it to the first NULL
+-- page, never to the last page of keys, whose NULLs would start a NULL
+-- page of their own before one that holds an earlier entry
+SET kyrodb.page_inserts = off;
 DELETE FROM kn WHERE v = 2;
 VACUUM kn;
 INSERT INTO kn VALUES (NULL, 0) RETURNING ctid = '(0,2)' AS before_first;
@@ -290,7 +291,7 @@ SELECT FROM kyrodb.snapshot('kn_k');
 SELECT delta_items, snapshot_pages FROM kyrodb.stats('kn_k');
 SELECT * FROM pg_temp.kn_compare();
 SELECT kyrodb.check('kn_k', true);
-ALTER INDEX kn_k RESET (fillfactor);
+RESET kyrodb.page_inserts;
 INSERT INTO kn SELECT NULL, i FROM generate_series(1, 3000) i;
 SELECT area_items > 0 AS in_areas, splits > 0 AS split,
 	   split_pages > 0 AS unpublished, delta_items
@@ -315,12 +316,16 @@ SELECT * FROM pg_temp.kn_compare();
 SELECT kyrodb.check('kn_k', true);
 DROP TABLE kn;
 
--- fillfactor 100: pages packed full, inserts go to the delta as in 0.2
+-- fillfactor 100: pages packed full, which split at their first insert as
+-- btree's leaves do; the inserts go to pages, none to the delta
 CREATE TABLE kf100 (k int8);
 INSERT INTO kf100 SELECT i * 2 FROM generate_series(1, 20000) i;
 CREATE INDEX kf100_k ON kf100 USING kyro_rmi (k) WITH (fillfactor = 100);
 INSERT INTO kf100 SELECT i * 2 + 1 FROM generate_series(1, 500) i;
-SELECT area_items, delta_items FROM kyrodb.stats('kf100_k');
+SELECT splits > 0 AS split, area_items > 0 AS in_areas, delta_items
+FROM kyrodb.stats('kf100_k');
+SELECT kyrodb.check('kf100_k', true);
+SELECT * FROM kyro_test.compare('SELECT k FROM kf100 WHERE k BETWEEN 0 AND 1100');
 -- and a smaller fillfactor leaves more room: more pages, more inserts taken
 CREATE INDEX kf50_k ON kf100 USING kyro_rmi (k) WITH (fillfactor = 50);
 SELECT s50.snapshot_pages > s100.snapshot_pages AS more_pages
@@ -330,6 +335,24 @@ SELECT indexrelname, area_items, delta_items FROM kyrodb.stat_indexes
 WHERE relname = 'kf100' ORDER BY 1;
 SELECT kyrodb.check('kf50_k', true);
 DROP TABLE kf100;
+
+-- An index built on an empty table has no page: its first key goes to the
+-- delta and asks for a fold (the insert's own, with no worker), which
+-- writes the first page; the keys after it go to that page, none to the
+-- delta, as they do for an index built on rows
+CREATE TABLE ke (k int8, v int);
+CREATE INDEX ke_k ON ke USING kyro_rmi (k);
+SELECT snapshot_pages, delta_items, folds FROM kyrodb.stats('ke_k');
+INSERT INTO ke VALUES (500, 0);
+SELECT snapshot_pages, delta_items, folds FROM kyrodb.stats('ke_k');
+INSERT INTO ke SELECT (hashint4(i) & 1023), i FROM generate_series(1, 2000) i;
+INSERT INTO ke SELECT NULL, i FROM generate_series(1, 10) i;
+SELECT delta_items, folds, area_items + splits > 0 AS in_pages
+FROM kyrodb.stats('ke_k');
+SELECT * FROM kyro_test.compare('SELECT k, v FROM ke WHERE k BETWEEN 100 AND 300');
+SELECT * FROM kyro_test.compare('SELECT k, v FROM ke WHERE k IS NULL');
+SELECT kyrodb.check('ke_k', true);
+DROP TABLE ke;
 
 DROP TABLE ka;
 -- the suites after this one install the extension themselves

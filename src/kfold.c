@@ -519,7 +519,6 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	int64		done = 0;
 	int64		dropped = 0;
 	bool		all;
-	bool		split_pages;	/* each rewritten page on pages of its own */
 	size_t		fill_bytes;		/* the fillfactor's share of a page */
 	KyroFoldKind kind;
 	int64		first_rewritten = -1;	/* first page with keys rewritten */
@@ -553,7 +552,6 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	old = freeze_delta(index, &resumed);
 	new_epoch = old->next_epoch - 1;
 	all = fold_rewrites_all(old, flags);
-	split_pages = !all && KyroGetOptions(index)->fillfactor < KYRO_MAX_FILLFACTOR;
 	fill_bytes = (size_t) KYRO_PAGE_CONTENT * KyroGetOptions(index)->fillfactor / 100;
 	step = fold_step_pages(old);
 
@@ -630,7 +628,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 									  decoded, &freed);
 		rewritten++;
 		/* an old page that still fits stays one page, as full as a repack */
-		if (split_pages)
+		if (!all)
 			KyroWriterSetFill(writer, p + 1 < view->key_pages ?
 							  KyroWriterFullPage() : fill_bytes);
 		if (first_rewritten < 0 && p < view->key_pages)
@@ -655,11 +653,10 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 		}
 		/*
 		 * Split it as a B-tree would, but for the rightmost page (packed
-		 * to the fillfactor, with the keys appended after it), a rebuild,
-		 * and an index whose pages take no inserts (fillfactor 100),
-		 * which packs its pages full as 0.2 did.
+		 * to the fillfactor, with the keys appended after it) and a
+		 * rebuild.
 		 */
-		if (split_pages && p + 1 < view->key_pages)
+		if (!all && p + 1 < view->key_pages)
 			KyroWriterEndPage(writer);
 		done += items[p].count;
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, done + d);

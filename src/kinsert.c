@@ -11,14 +11,14 @@
  * keys lock different pages.  A full area makes it repack the page, and a
  * page that no longer fits splits in two (DESIGN.md, "Splits").  An entry
  * equal to a dead one on its page revives it.  NULL keys go to the NULL
- * pages alike.  It goes to the active delta chain's tail page instead for
- * a NULL key while the view has no NULL page, when a fold has read the
- * page to rewrite it (KYRO_PAGE_REPLACED), for an index with fillfactor
- * 100 (packed full, it keeps 0.2's write path), and for an index of format
- * 3 (built by 0.2: its pages have no room kept for an area until a fold
- * rewrites them).  Past the delta limit, with split pages due to be
- * published, or with a NULL and no NULL page, an insert wakes the worker
- * or, without one, folds itself.  It holds the metapage's lock in share
+ * pages alike.  It goes to the active delta chain's tail page instead
+ * while the view has no page of its entry's kind (an index built with no
+ * key, or no NULL), when a fold has read the page to rewrite it
+ * (KYRO_PAGE_REPLACED), and for an index of format 3 (built by 0.2: its
+ * pages have no room kept for an area until a fold rewrites them).  Past
+ * the delta limit, with split pages due to be published, or with no page
+ * of its entry's kind, an insert wakes the worker or, without one, folds
+ * itself.  It holds the metapage's lock in share
  * mode while it changes a page (exclusively to revive a packed entry,
  * whose count the metapage keeps): see
  * DESIGN.md, "Locks" and "Inserts".  With the library preloaded, an
@@ -314,14 +314,13 @@ split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
 
 /*
  * Whether meta's pages take inserts: format 4 (a format 3 index's pages
- * kept no room for an area), with room kept for areas (fillfactor 100
- * keeps 0.2's write path, every insert to the delta).
+ * kept no room for an area), unless the developer option
+ * kyrodb.page_inserts sends every insert to the delta.
  */
 static bool
-pages_take_inserts(Relation index, KyroMetaPage meta)
+pages_take_inserts(KyroMetaPage meta)
 {
-	return meta->version >= KYRO_FORMAT_VERSION &&
-		KyroGetOptions(index)->fillfactor < KYRO_MAX_FILLFACTOR;
+	return meta->version >= KYRO_FORMAT_VERSION && kyro_page_inserts;
 }
 
 /* An insert's entry, as the index orders it (a NULL's key is 0). */
@@ -570,8 +569,8 @@ typedef enum KyroPageChange
  * goes to the delta); KYRO_CHANGE_NO_PAGE if the view has no page of the
  * entry's kind (keys, or NULLs); KYRO_CHANGE_NONE if it must go to the
  * delta otherwise: the view is not snap's (a fold switched it since the
- * cache was read), it has no areas (format 3, fillfactor 100), or a fold
- * is rewriting the page.  *hops: the right-links it followed.
+ * cache was read), it has no areas (format 3, or kyrodb.page_inserts
+ * off), or a fold is rewriting the page.  *hops: the right-links it followed.
  */
 static KyroPageChange
 insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
@@ -596,7 +595,7 @@ insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
 
 	/* the pages of the entry's kind: keys, or NULLs after them */
 	kind_end = entry->isnull ? snap->snap_pages : snap->key_pages;
-	if (!pages_take_inserts(index, meta) || meta->epoch != snap->epoch)
+	if (!pages_take_inserts(meta) || meta->epoch != snap->epoch)
 		return KYRO_CHANGE_NONE;
 	if (kind_end == (entry->isnull ? snap->key_pages : 0))
 		return KYRO_CHANGE_NO_PAGE;
@@ -670,19 +669,20 @@ insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
  * Add entry to the index: to its page's insert area if it can, else to the
  * active chain.  Returns the chain's entry count after an append (0 after
  * an insert into an area), and the snapshot's in *snap_entries.
- * *null_page_due: a NULL went to the delta only because the view has no
- * NULL page (it was built with no NULL), which a fold would write.
+ * *page_due: the entry went to the delta only because the view has no page
+ * of its kind (the index was built with no key, or no NULL), which a fold
+ * would write.
  */
 static uint64
 insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
-			 bool *republish, bool *null_page_due)
+			 bool *republish, bool *page_due)
 {
 	Buffer		metabuf;
 	uint64		entries;
 	int			revivals = 0;
 
 	*republish = false;
-	*null_page_due = false;
+	*page_due = false;
 	for (;;)
 	{
 		KyroSnapCache *snap;
@@ -732,7 +732,7 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 		}
 		if (change == KYRO_CHANGE_NONE || change == KYRO_CHANGE_NO_PAGE)
 		{
-			*null_page_due = change == KYRO_CHANGE_NO_PAGE && entry->isnull;
+			*page_due = change == KYRO_CHANGE_NO_PAGE;
 			break;
 		}
 		UnlockReleaseBuffer(metabuf);
@@ -769,7 +769,7 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 	uint64		snap_entries;
 	uint64		limit;
 	bool		republish;
-	bool		null_page_due;
+	bool		page_due;
 
 	memset(&entry, 0, sizeof(entry));
 	entry.isnull = isnull[0];
@@ -778,13 +778,14 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 	entry.tid = *ht_ctid;
 
 	entries = insert_entry(index, &entry, &snap_entries, &republish,
-						   &null_page_due);
+						   &page_due);
 
 	/*
-	 * Split pages to publish, or a NULL page to write so that the next
-	 * NULLs go to pages: the worker's job, or ours without one.
+	 * Split pages to publish, or the first page of the entry's kind to
+	 * write so that the next entries go to pages: the worker's job, or
+	 * ours without one.
 	 */
-	if (republish || null_page_due)
+	if (republish || page_due)
 	{
 		if (!KyroRequestFold(index) && KyroFold(index, 0, NULL))
 			KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_INLINE_FOLD);

@@ -44,6 +44,7 @@ int			kyro_retrain_min_lookups = 1000;
 bool		kyro_model_files = true;
 bool		kyro_warm_on_start = false;
 bool		kyro_wal_records = true;
+bool		kyro_page_inserts = true;
 int			kyro_max_indexes = 1000;
 
 static relopt_kind kyro_relopt_kind;
@@ -154,6 +155,12 @@ _PG_init(void)
 							 &kyro_wal_records,
 							 true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("kyrodb.page_inserts",
+							 "Let kyro_rmi's pages take inserts; off sends every insert to the delta (a developer option, for tests of the delta).",
+							 NULL,
+							 &kyro_page_inserts,
+							 true,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	/* shared memory, the workers and our WAL records come only with preloading */
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -674,6 +674,7 @@ extern int	kyro_retrain_min_lookups;
 extern bool kyro_model_files;
 extern bool kyro_warm_on_start;
 extern bool kyro_wal_records;
+extern bool kyro_page_inserts;
 extern int	kyro_max_indexes;
 
 #define KYRO_DEFAULT_NAPTIME		10	/* seconds */

@@ -8,10 +8,10 @@
 # The primary writes every generic WAL record and every KyroDB record
 # (kwal.c) with a full page image for the standby to compare with what its
 # replay produced (wal_consistency_checking), so a record that does not
-# replay to the primary's page stops the standby.  The index has
-# fillfactor 100, so that its inserts go to the delta and inserting
-# backends fold (inserts into pages, their splits and revivals on a
-# standby: 002_wal_records.pl).
+# replay to the primary's page stops the standby.  The primary sends its
+# inserts to the delta (the developer option kyrodb.page_inserts = off),
+# so that inserting backends fold (inserts into pages, their splits and
+# revivals on a standby: 002_wal_records.pl).
 
 use strict;
 use warnings;
@@ -22,7 +22,8 @@ use KyroTest;
 my $primary = kyro_node(
 	'primary',
 	allows_streaming => 1,
-	conf => "wal_consistency_checking = 'generic,kyrodb'\nautovacuum = off\n");
+	conf => "wal_consistency_checking = 'generic,kyrodb'\nautovacuum = off\n"
+	  . "kyrodb.page_inserts = off\n");
 
 $primary->safe_psql(
 	'postgres', q{

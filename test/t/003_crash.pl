@@ -4,9 +4,10 @@
 # and started again.  Each crash comes during a load of its own: keys past
 # the last one (append folds), random keys (partial folds), and random
 # keys with rebuilds (full folds); partial folds take steps of one page.
-# The folded index has fillfactor 100, so that every insert goes to the
-# delta; a second index on the same column, of the default fillfactor,
-# takes the inserts into its pages, which repack and split.
+# Half the inserts go to the delta (kyrodb.page_inserts = off, drawn per
+# transaction), the rest into the pages of the two indexes on the column,
+# which repack and split: one with a small delta_limit, folded all the
+# time, and one of fillfactor 50.
 # After each crash recovery kyrodb.check passes with heapallindexed on both, and
 # the index answers every query as a sequential scan does, row counts
 # included.  Crash recovery also compares each replayed generic WAL or
@@ -81,12 +82,16 @@ $$;
 # and clients that check the index against sequential scans meanwhile.
 my %scripts = (
 	'insert.sql' => q{
+\set to_delta random(0, 1)
+SELECT set_config('kyrodb.page_inserts', CASE WHEN :to_delta = 1 THEN 'off' ELSE 'on' END, false);
 \set r random(1, 100)
 \set wide random(-4000000000, 4000000000)
 \set near random(1, 3000)
 INSERT INTO t (k) VALUES (CASE WHEN :r <= 5 THEN NULL WHEN :r <= 25 THEN :r WHEN :r <= 60 THEN :near ELSE :wide END);
 },
 	'batch.sql' => q{
+\set to_delta random(0, 1)
+SELECT set_config('kyrodb.page_inserts', CASE WHEN :to_delta = 1 THEN 'off' ELSE 'on' END, false);
 \set base random(1, 100000)
 INSERT INTO t (k) SELECT :base + g % 7 FROM generate_series(1, 20) g;
 },
@@ -95,6 +100,8 @@ INSERT INTO t (k) SELECT :base + g % 7 FROM generate_series(1, 20) g;
 DELETE FROM t WHERE k BETWEEN :near AND :near + 2;
 },
 	'append.sql' => q{
+\set to_delta random(0, 1)
+SELECT set_config('kyrodb.page_inserts', CASE WHEN :to_delta = 1 THEN 'off' ELSE 'on' END, false);
 INSERT INTO t (k) VALUES (5000000000 + nextval('t_id_seq'));
 },
 	'fold.sql' => q{

@@ -1,9 +1,10 @@
 # The differential test (KyroTest::Differential) on int8 keys: keys over
 # the whole 64-bit range with a small delta limit; keys within 2^32 of each
 # other, so that the pages' packed key widths vary from page to page and
-# from fold to fold, on an index of fillfactor 100 (0.2's write path: every
-# insert goes to the delta, and folds take it in steps); and an index with
-# no options, which folds at the session's kyrodb.delta_limit.
+# from fold to fold, on an index packed full (fillfactor 100) whose
+# inserts all go to the delta (kyrodb.page_inserts = off, 0.2's write
+# path: folds take the delta in steps); and an index with no options,
+# which folds at the session's kyrodb.delta_limit.
 
 use strict;
 use warnings;
@@ -29,6 +30,7 @@ run_differential(
 		name => 'de',
 		type => 'int8',
 		opts => 'WITH (delta_limit = 16, fillfactor = 100)',
+		guc => 'SET kyrodb.page_inserts = off;',
 		dense => 0,
 		sparse => sub { return rint(4294967296) - 2147483648; },
 		spread => 100000,

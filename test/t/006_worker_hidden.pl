@@ -18,6 +18,8 @@ shared_preload_libraries = 'kyrodb, kyro_hide'
 kyro_hide.schema = 'hidden'
 # only the worker folds
 kyrodb.fold_ceiling = 1000
+# the inserts go to the delta, which the worker folds
+kyrodb.page_inserts = off
 });
 my $data = $node->data_dir;
 $node->safe_psql(

@@ -1,5 +1,6 @@
 # The background worker keeps a kyro_rmi index folded without anyone
-# asking (an index of fillfactor 100, whose inserts all go to the delta;
+# asking (an index whose inserts all go to the delta, kyrodb.page_inserts
+# = off;
 # 010_write_size.pl has the worker publishing split pages):
 #  - under a pgbench load of inserts and selects the delta stays under its
 #    ceiling, inserting backends never fold (inline_folds stays 0), and
@@ -37,7 +38,7 @@ my $fold_ceiling = 4;
 my $folds_before = stat_of($node, 'postgres', 't_k', 'folds');
 my ($out, $err) = ('', '');
 my $insert = pgbench_script($node, 'insert.sql',
-	"\\set k random(-100000, 400000)\nINSERT INTO t VALUES (:k, 0);\n");
+	"SET kyrodb.page_inserts = off;\n\\set k random(-100000, 400000)\nINSERT INTO t VALUES (:k, 0);\n");
 my $select = pgbench_script($node, 'select.sql',
 	"\\set k random(0, 200003)\nSET enable_seqscan = off;\nSELECT count(*) FROM t WHERE k = :k;\n");
 my $pgbench = IPC::Run::start(

@@ -268,15 +268,15 @@ sub run_differential
 	}
 
 	# Folds of every kind happened along the way (partial ones need a delta:
-	# an index of fillfactor 100).
+	# an index whose writes run with kyrodb.page_inserts = off).
 	my $log = slurp_file($node->logfile);
-	my $delta_path = grep { $_->{opts} =~ /fillfactor = 100/ } @tables;
+	my $delta_path = grep { $_->{guc} =~ /page_inserts = off/ } @tables;
 	foreach my $kind ('append', 'full', $delta_path ? ('partial') : ())
 	{
 		my $n = () = $log =~ /kyrodb: $kind fold of index/g;
 		cmp_ok($n, '>', 0, "$n $kind folds during the rounds");
 	}
-	# An index of fillfactor 100 sends every insert to the delta, whose
+	# kyrodb.page_inserts = off sends every insert to the delta, whose
 	# folds go in steps; the others' pages split, and folds publish them.
 	if ($delta_path)
 	{

@@ -140,6 +140,8 @@ sub round_writes
 	$sql .= "SELECT kyrodb.snapshot('${name}_k_idx') > 0;\n" if chance(0.4);
 	$sql .= sql_insert_batch($t, rint(10)) if chance(0.5);
 	$sql .= "VACUUM $name;\n" if chance(0.15);
+	# the table's settings stay with its own writes
+	$sql .= "RESET ALL;\n";
 	return $sql;
 }
 
