@@ -133,7 +133,8 @@ DROP TABLE ks;
 -- each) exactly, with no error; page 1 ends at 128380 and page 3 at
 -- 256760.  Entries that sort after all of a page's entries and before the
 -- next page's first key leave every first key as it was but overflow the
--- page: two splits in one fold move the pages after them by two.  The
+-- page: two pages rewritten into three each move the pages after them by
+-- four.  The
 -- model must be trained again (kyrodb.check would find its bounds miss
 -- those pages), and lookups of the moved pages do not mispredict.
 CREATE TABLE kc (k int8, v int4);

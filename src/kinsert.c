@@ -15,13 +15,13 @@
  * while the view has no page of its entry's kind (an index built with no
  * key, or no NULL), when a fold has read the page to rewrite it
  * (KYRO_PAGE_REPLACED), and for an index of format 3 (built by 0.2: its
- * pages have no room kept for an area until a fold rewrites them).  Past
- * the delta limit, with split pages due to be published, or with no page
- * of its entry's kind, an insert wakes the worker or, without one, folds
- * itself.  It holds the metapage's lock in share
- * mode while it changes a page (exclusively to revive a packed entry,
- * whose count the metapage keeps): see
- * DESIGN.md, "Locks" and "Inserts".  With the library preloaded, an
+ * pages have no room kept for an area until a fold rewrites them).  With
+ * no page of its entry's kind, the insert folds, which writes one.  Past
+ * the delta limit, or with split pages due to be published, it wakes the
+ * worker or, without one, folds itself.  It holds the metapage's lock in
+ * share mode while it changes a page (exclusively to revive a packed
+ * entry, whose count the metapage keeps): see DESIGN.md, "Locks" and
+ * "Inserts".  With the library preloaded, an
  * insert into an area is logged by KyroDB's own record (kwal.c), else by
  * generic WAL; repacks, splits and revivals log whole pages.
  *
@@ -781,13 +781,15 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 						   &page_due);
 
 	/*
-	 * Split pages to publish, or the first page of the entry's kind to
-	 * write so that the next entries go to pages: the worker's job, or
-	 * ours without one.
+	 * The first page of the entry's kind to write, so that the entries
+	 * after it go to pages: ours to fold, whatever the worker (which folds
+	 * by measures one entry does not meet); an index built without entries
+	 * of a kind does it once.
+	 * Split pages to publish: the worker's job, or ours without one.
 	 */
-	if (republish || page_due)
+	if (page_due || republish)
 	{
-		if (!KyroRequestFold(index) && KyroFold(index, 0, NULL))
+		if ((page_due || !KyroRequestFold(index)) && KyroFold(index, 0, NULL))
 			KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_INLINE_FOLD);
 		return false;
 	}

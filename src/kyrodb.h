@@ -108,7 +108,7 @@ typedef KyroPageOpaqueData *KyroPageOpaque;
  * in the bytes the packing leaves free: the page's hole, between pd_lower
  * and pd_upper, is the area's free space.  The snapshot's NULL entries
  * come last, on pages of their own flagged KYRO_PAGE_NULLS (their keys
- * encode as 0), which take no inserts.
+ * encode as 0), which take inserts as pages of keys do.
  */
 #define KyroSnapContent(page)	((void *) PageGetContents(page))
 

@@ -30,6 +30,26 @@ CREATE INDEX t_k ON t USING kyro_rmi (k) WITH (delta_limit = 2000, fillfactor = 
 ok(poll_workers($node, 'postgres', 1),
 	'a worker runs for the database with the extension');
 
+# ---- The first entry of a kind, with a worker ----
+
+# An index built on an empty table has no page, nor one without NULLs a
+# NULL page: the insert of the first folds (the worker folds by the
+# delta's size and the splits, which one entry does not reach), so the
+# entry is on a page when the insert returns.
+$node->safe_psql('postgres',
+	'CREATE TABLE e (k int8); CREATE INDEX e_k ON e USING kyro_rmi (k);');
+$node->safe_psql('postgres', 'INSERT INTO e VALUES (7)');
+is(stat_of($node, 'postgres', 'e_k', 'snapshot_pages, delta_items'),
+	'1|0', 'the first key of an empty index is on its first page');
+$node->safe_psql('postgres', 'INSERT INTO e VALUES (NULL)');
+is(stat_of($node, 'postgres', 'e_k', 'snapshot_pages, delta_items'),
+	'2|0', 'the first NULL is on the first NULL page');
+$node->safe_psql('postgres', 'INSERT INTO e SELECT g FROM generate_series(1, 100) g');
+is(stat_of($node, 'postgres', 'e_k', 'delta_items'),
+	'0', 'the keys after it go to the page');
+compare_with_seqscan($node, 'postgres', 'the empty index after its first entries',
+	'SELECT count(*), sum(k) FROM e WHERE k > 0', 'SELECT count(*) FROM e WHERE k IS NULL');
+
 # ---- The worker under load ----
 
 # The ceiling is kyrodb.fold_ceiling (4) times the limit in force, which
