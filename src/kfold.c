@@ -674,8 +674,12 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	built = palloc0(KYRO_PAGE_CONTENT);
 	written = KyroWriterFinish(writer, built, offered ? &carry : NULL,
 							   &carried);
-	/* VACUUM may not have counted every dead entry of a split page */
-	built->snap_dead = old->snap_dead > (uint64) dropped ?
+	/*
+	 * VACUUM may not have counted every dead entry of a split page, and
+	 * revivals leave the count high: a bound, exact again once every page
+	 * was rewritten
+	 */
+	built->snap_dead = !all && old->snap_dead > (uint64) dropped ?
 		old->snap_dead - dropped : 0;
 	memset(&built->frozen, 0, sizeof(KyroChain));
 	if (carry_from >= 0)

@@ -300,7 +300,7 @@ check_page(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items,
  * says (KyroReadSnapshotPageLocked), then its siblings, the pages split
  * off it, along its right-links (KyroReadSiblingPage: of its tag and range,
  * each after the one before, so that a cycle is caught, not followed), each checked
- * by check_page; and the dead count.  (The directory's counts are the
+ * by check_page; and the dead entries against the metapage's bound.  (The directory's counts are the
  * pages' when the view was written: inserts that repack a page change its
  * own.)  Equal entries are in order when one of them is dead: VACUUM may
  * have let the heap reuse a dead entry's TID for a tuple of the same key.
@@ -331,14 +331,15 @@ check_snapshot(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items)
 			KyroCorrupt(index, "A split page was recycled while the fold lock was held.");
 	}
 	/*
-	 * VACUUM and revivals, which change it, wait for the fold lock.  On a
-	 * standby replay does not, and VACUUM's flags come in records of their
-	 * own before the metapage's count: compare only if nothing was
-	 * replayed while the check read the pages.
+	 * The count is a bound: revivals clear flags and leave it.  VACUUM,
+	 * which raises it, waits for the fold lock.  On a standby replay does
+	 * not, and VACUUM's flags come in records of their own before the
+	 * metapage's count: compare only if nothing was replayed while the
+	 * check read the pages.
 	 */
-	if (walk.dead != meta->snap_dead &&
+	if (walk.dead > meta->snap_dead &&
 		(!RecoveryInProgress() || GetXLogReplayRecPtr(NULL) == cs->replayed))
-		KyroCorrupt(index, "The snapshot's dead entries do not match the metapage's count.");
+		KyroCorrupt(index, "The snapshot holds more dead entries than the metapage counts.");
 	pfree(walk.decoded);
 }
 
@@ -667,17 +668,16 @@ kyrodb_stats(PG_FUNCTION_ARGS)
 	memset(nulls, 0, sizeof(nulls));
 	KyroGetCaches(index, &snap, &delta);
 	values[STAT_EPOCH] = Int64GetDatum(snap->epoch);
-	values[STAT_DEAD_ITEMS] = Int64GetDatum(meta->snap_dead);
 	values[STAT_DELTA_ITEMS] = Int64GetDatum(delta_items);
 	KyroCountPageEntries(index, snap, &counts);
+	values[STAT_DEAD_ITEMS] = Int64GetDatum(counts.packed_dead);
 	/* the pages split off since the view was written are its pages too */
 	values[STAT_SNAPSHOT_PAGES] = Int64GetDatum(snap->snap_pages +
 												counts.split_pages);
 	values[STAT_SPLIT_PAGES] = Int64GetDatum(counts.split_pages);
 	values[STAT_SNAPSHOT_ITEMS] = Int64GetDatum(counts.packed);
 	values[STAT_AREA_ITEMS] = Int64GetDatum(counts.area_all);
-	values[STAT_LIVE_ITEMS] = Int64GetDatum(counts.packed -
-											(int64) meta->snap_dead +
+	values[STAT_LIVE_ITEMS] = Int64GetDatum(counts.packed - counts.packed_dead +
 											delta_items + counts.area_live);
 	/* of the room the pages have for areas, the share their entries take */
 	area_bytes = (double) counts.area_all * RMI_AREA_ENTRY_BYTES;

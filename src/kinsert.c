@@ -10,7 +10,7 @@
  * page's insert area under the page's exclusive lock, so inserts of random
  * keys lock different pages.  A full area makes it repack the page, and a
  * page that no longer fits splits in two (DESIGN.md, "Splits").  An entry
- * equal to a dead one on its page revives it.  NULL keys go to the NULL
+ * equal to a dead one on its page revives it, under the page's lock.  NULL keys go to the NULL
  * pages alike.  It goes to the active delta chain's tail page instead
  * while the view has no page of its entry's kind (an index built with no
  * key, or no NULL), when a fold has read the page to rewrite it
@@ -19,8 +19,7 @@
  * no page of its entry's kind, the insert folds, which writes one.  Past
  * the delta limit, or with split pages due to be published, it wakes the
  * worker or, without one, folds itself.  It holds the metapage's lock in
- * share mode while it changes a page (exclusively to revive a packed
- * entry, whose count the metapage keeps): see DESIGN.md, "Locks" and
+ * share mode while it changes a page: see DESIGN.md, "Locks" and
  * "Inserts".  With the library preloaded, an
  * insert into an area is logged by KyroDB's own record (kwal.c), else by
  * generic WAL; repacks, splits and revivals log whole pages.
@@ -305,14 +304,6 @@ split_page(Relation index, Buffer buffer, const RmiPageEntry *kept, uint32 n,
 }
 
 /*
- * How many times an insert that found its entry dead on its page tries to
- * revive it (the page may split or repack between its look under the
- * metapage's share lock and the revival under its exclusive lock, or a
- * fold hold the fold lock) before the entry goes to the delta instead.
- */
-#define KYRO_REVIVE_ATTEMPTS	3
-
-/*
  * Whether meta's pages take inserts: format 4 (a format 3 index's pages
  * kept no room for an area), unless the developer option
  * kyrodb.page_inserts sends every insert to the delta.
@@ -351,8 +342,8 @@ typedef enum KyroEqual
  * VACUUM freed, taken again by a new tuple of the same key: the insert
  * clears its dead flag (revive_entry) rather than add a second entry
  * beside it, which a scan that resumes after the first (by value,
- * kscan.c) would skip.  A dead area entry is preferred, whose revival
- * leaves the metapage's count alone.
+ * kscan.c) would skip.  A dead area entry is preferred (a repack drops
+ * the other).
  */
 static KyroEqual
 find_equal(void *content, const RmiPageEntry *e, uint32 *at)
@@ -389,71 +380,25 @@ find_equal(void *content, const RmiPageEntry *e, uint32 *at)
 
 /*
  * Clear the dead flag of the entry find_equal found at (equal says where)
- * on the exclusively locked page in buffer, in one WAL record.  A packed
- * entry's revival takes one off the metapage's count of dead entries
- * (metabuf, locked exclusively), which is in the record too; an area
- * entry's leaves the count alone (metabuf InvalidBuffer).
+ * on the exclusively locked page in buffer, in one WAL record.  The
+ * metapage's count of dead packed entries stays as it was: it is a bound
+ * that a packed revival leaves one too high until a fold drops or
+ * recounts the page's entries (DESIGN.md, "Inserts"), so the insert needs
+ * no lock but the page's.
  */
 static void
-revive_entry(Relation index, Buffer metabuf, Buffer buffer, KyroEqual equal,
-			 uint32 at)
+revive_entry(Relation index, Buffer buffer, KyroEqual equal, uint32 at)
 {
-	Page		page = BufferGetPage(buffer);
+	void	   *content = KyroSnapContent(BufferGetPage(buffer));
 
-	Assert((equal == KYRO_EQUAL_DEAD_PACKED) == BufferIsValid(metabuf));
 	START_CRIT_SECTION();
 	if (equal == KYRO_EQUAL_DEAD_AREA)
-		rmi_area_set_dead(KyroSnapContent(page), KYRO_PAGE_CONTENT, at, 0);
+		rmi_area_set_dead(content, KYRO_PAGE_CONTENT, at, 0);
 	else
-	{
-		KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
-
-		rmi_page_set_dead(KyroSnapContent(page), at, 0);
-		if (meta->snap_dead > 0)
-			meta->snap_dead--;
-		MarkBufferDirty(metabuf);
-	}
+		rmi_page_set_dead(content, at, 0);
 	MarkBufferDirty(buffer);
-	KyroLogRevive(index, buffer, metabuf);
+	KyroLogRevive(index, buffer);
 	END_CRIT_SECTION();
-}
-
-/*
- * Revive the dead packed entry equal to entry's that an insert found on
- * block blkno (a snapshot page of tag, of the view of epoch) under the
- * metapage's share lock, now that it holds the metapage exclusively (metabuf): if the
- * view is still epoch's, the block is still that page of the view (only a
- * fold frees pages, and a fold switches the view); if the entry is still
- * there (a split or repack since may have moved it), revive it.  False if
- * anything changed: the insert starts again.  It reads no other page, and
- * asks nothing of the metapage, whose lock it holds.
- */
-static bool
-revive_in_block(Relation index, Buffer metabuf, uint32 epoch, uint32 tag,
-				BlockNumber blkno, const KyroDeltaEntry *entry)
-{
-	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
-	KyroEntry	e = entry_of(entry);
-	RmiPageEntry pe;
-	Buffer		buffer;
-	Page		page;
-	KyroEqual	equal = KYRO_EQUAL_NONE;
-	uint32		at = 0;
-
-	if (meta->epoch != epoch)
-		return false;
-	KyroEntryToPage(&pe, &e);
-	buffer = ReadBuffer(index, blkno);
-	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	page = BufferGetPage(buffer);
-	if (KyroPageProblem(page, KYRO_PAGE_SNAPSHOT, tag) == NULL &&
-		(KyroPageGetOpaque(page)->flags &
-		 (KYRO_PAGE_REPLACED | KYRO_PAGE_DELETED)) == 0)
-		equal = find_equal(KyroSnapContent(page), &pe, &at);
-	if (equal == KYRO_EQUAL_DEAD_PACKED)
-		revive_entry(index, metabuf, buffer, equal, at);
-	UnlockReleaseBuffer(buffer);
-	return equal == KYRO_EQUAL_DEAD_PACKED;
 }
 
 /*
@@ -550,9 +495,8 @@ typedef enum KyroPageChange
 {
 	KYRO_CHANGE_NONE,			/* goes to the delta */
 	KYRO_CHANGE_NO_PAGE,		/* goes to the delta: no page of its kind */
-	KYRO_CHANGE_REVIVE_WAITS,	/* a revival needs the metapage exclusively */
 	KYRO_CHANGE_PRESENT,		/* the entry is there already */
-	KYRO_CHANGE_REVIVE,			/* a dead area entry revived */
+	KYRO_CHANGE_REVIVE,			/* a dead entry revived */
 	KYRO_CHANGE_AREA,
 	KYRO_CHANGE_REPACK,
 	KYRO_CHANGE_SPLIT
@@ -563,10 +507,7 @@ typedef enum KyroPageChange
  * routes it), under the metapage's share lock: into the page's insert
  * area, or else repack the page, or else split it.  KYRO_CHANGE_PRESENT if
  * the page holds the entry already; KYRO_CHANGE_REVIVE if it held it dead
- * in its area (find_equal), now live; KYRO_CHANGE_REVIVE_WAITS if it holds
- * it dead and packed, with the block and its tag in *revive_block and
- * *revive_tag, for revive_in_block (unless revive is false, when the entry
- * goes to the delta); KYRO_CHANGE_NO_PAGE if the view has no page of the
+ * (find_equal), now live; KYRO_CHANGE_NO_PAGE if the view has no page of the
  * entry's kind (keys, or NULLs); KYRO_CHANGE_NONE if it must go to the
  * delta otherwise: the view is not snap's (a fold switched it since the
  * cache was read), it has no areas (format 3, or kyrodb.page_inserts
@@ -574,8 +515,7 @@ typedef enum KyroPageChange
  */
 static KyroPageChange
 insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
-				 const KyroDeltaEntry *entry, bool revive,
-				 BlockNumber *revive_block, uint32 *revive_tag, uint32 *hops)
+				 const KyroDeltaEntry *entry, uint32 *hops)
 {
 	KyroMetaPage meta = KyroPageGetMeta(BufferGetPage(metabuf));
 	KyroEntry	e;
@@ -614,16 +554,10 @@ insert_into_page(Relation index, Buffer metabuf, KyroSnapCache *snap,
 		change = KYRO_CHANGE_NONE;
 	else if ((equal = find_equal(content, &pe, &equal_at)) == KYRO_EQUAL_LIVE)
 		change = KYRO_CHANGE_PRESENT;
-	else if (equal == KYRO_EQUAL_DEAD_AREA)
+	else if (equal != KYRO_EQUAL_NONE)
 	{
-		revive_entry(index, InvalidBuffer, buffer, equal, equal_at);
+		revive_entry(index, buffer, equal, equal_at);
 		change = KYRO_CHANGE_REVIVE;
-	}
-	else if (equal == KYRO_EQUAL_DEAD_PACKED)
-	{
-		change = revive ? KYRO_CHANGE_REVIVE_WAITS : KYRO_CHANGE_NONE;
-		*revive_block = BufferGetBlockNumber(buffer);
-		*revive_tag = snap->items[p].tag;
 	}
 	else if (rmi_area_free(content, KYRO_PAGE_CONTENT) >= RMI_AREA_ENTRY_BYTES &&
 			 rmi_area_count(content) < RMI_AREA_MAX_ENTRIES)
@@ -679,62 +613,23 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 {
 	Buffer		metabuf;
 	uint64		entries;
-	int			revivals = 0;
+	KyroSnapCache *snap;
+	uint32		hops = 0;
+	uint32		key_pages;
+	KyroPageChange change;
 
 	*republish = false;
 	*page_due = false;
-	for (;;)
+	/* the cache reads the metapage itself: before we lock it */
+	KyroGetCaches(index, &snap, NULL);
+	metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
+	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
+	KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
+	key_pages = snap->key_pages;
+	change = insert_into_page(index, metabuf, snap, entry, &hops);
+	KyroReleaseCaches(snap, NULL);
+	if (change != KYRO_CHANGE_NONE && change != KYRO_CHANGE_NO_PAGE)
 	{
-		KyroSnapCache *snap;
-		uint32		hops = 0;
-		uint32		key_pages;
-		uint32		epoch;
-		BlockNumber revive_block = InvalidBlockNumber;
-		uint32		revive_tag = 0;
-		KyroPageChange change;
-
-		/* the cache reads the metapage itself: before we lock it */
-		KyroGetCaches(index, &snap, NULL);
-		metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-		LockBuffer(metabuf, BUFFER_LOCK_SHARE);
-		KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
-		key_pages = snap->key_pages;
-		epoch = snap->epoch;
-		change = insert_into_page(index, metabuf, snap, entry,
-								  revivals < KYRO_REVIVE_ATTEMPTS,
-								  &revive_block, &revive_tag, &hops);
-		KyroReleaseCaches(snap, NULL);
-		if (change == KYRO_CHANGE_REVIVE_WAITS)
-		{
-			bool		revived = false;
-
-			/*
-			 * The metapage's count of dead entries changes too: take its
-			 * lock exclusively, under the fold lock (if it is free: never
-			 * taken under a buffer lock), which keeps folds, VACUUM's
-			 * flagging and kyrodb.check, the count's other users, away.
-			 */
-			UnlockReleaseBuffer(metabuf);
-			if (KyroLockFold(index, false))
-			{
-				metabuf = ReadBuffer(index, KYRO_METAPAGE_BLKNO);
-				LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-				KyroCheckMeta(index, KyroPageGetMeta(BufferGetPage(metabuf)));
-				revived = revive_in_block(index, metabuf, epoch, revive_tag,
-										  revive_block, entry);
-				UnlockReleaseBuffer(metabuf);
-				KyroUnlockFold(index);
-			}
-			if (revived)
-				return 0;
-			revivals++;
-			continue;
-		}
-		if (change == KYRO_CHANGE_NONE || change == KYRO_CHANGE_NO_PAGE)
-		{
-			*page_due = change == KYRO_CHANGE_NO_PAGE;
-			break;
-		}
 		UnlockReleaseBuffer(metabuf);
 		/* the counters' lock is never taken under a buffer lock */
 		if (change == KYRO_CHANGE_REPACK)
@@ -744,6 +639,7 @@ insert_entry(Relation index, const KyroDeltaEntry *entry, uint64 *snap_entries,
 									   hops);
 		return 0;
 	}
+	*page_due = change == KYRO_CHANGE_NO_PAGE;
 	entries = append_to_tail(index, metabuf, entry, snap_entries);
 	if (entries == 0)
 	{

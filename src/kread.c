@@ -574,8 +574,8 @@ KyroStepSibling(Relation index, uint32 epoch, const KyroDirItem *items,
 }
 
 /*
- * The entries on snap's pages: packed, and in the insert areas (all, and
- * the live ones), the bytes the areas may still take, and the pages split
+ * The entries on snap's pages: packed (all, and the dead ones), and in the
+ * insert areas (all, and the live ones), the bytes the areas may still take, and the pages split
  * off them since the view was written, read page by page under share
  * locks (a snapshot of moving counts, as pgstattuple's).  A page recycled
  * meanwhile (a fold switched the view) ends the count there.
@@ -602,6 +602,7 @@ KyroCountPageEntries(Relation index, const KyroSnapCache *snap,
 
 			counts->split_pages += sibling > 0;
 			counts->packed += rmi_page_count(content);
+			counts->packed_dead += rmi_page_dead_count(content);
 			counts->area_all += n;
 			counts->area_free += rmi_area_free(content, KYRO_PAGE_CONTENT);
 			for (uint32 i = 0; i < n; i++)

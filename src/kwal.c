@@ -49,9 +49,8 @@
 										 * its last directory block */
 #define XLOG_KYRO_REVIVE		0x60	/* block 0: a snapshot page whose
 										 * dead entry an insert revived,
-										 * block 1 (for a packed entry):
-										 * the metapage, both whole; main
-										 * data: their entry counts */
+										 * whole; main data: its entry
+										 * count */
 
 /* The metapage's bytes a META record carries: the directory blocks in use */
 #define META_RECORD_BYTES(meta) \
@@ -202,19 +201,14 @@ KyroLogSplit(Relation index, Buffer left, Buffer right)
 }
 
 /*
- * Log a dead entry revived by an insert (kinsert.c): its snapshot page,
- * and the metapage if its count of dead entries changed with it (metabuf
- * valid: a packed entry's), in one record (see log_whole_pages).  Rare (a
- * heap TID VACUUM freed, taken again by the same key), so whole pages
- * cost little.
+ * Log a dead entry revived by an insert (kinsert.c): its snapshot page, in
+ * one record (see log_whole_pages).  Rare (a heap TID VACUUM freed, taken
+ * again by the same key), so a whole page costs little.
  */
 void
-KyroLogRevive(Relation index, Buffer buffer, Buffer metabuf)
+KyroLogRevive(Relation index, Buffer buffer)
 {
-	Buffer		buffers[2] = {buffer, metabuf};
-
-	log_whole_pages(index, XLOG_KYRO_REVIVE, buffers,
-					BufferIsValid(metabuf) ? 2 : 1);
+	log_whole_pages(index, XLOG_KYRO_REVIVE, &buffer, 1);
 }
 
 /*

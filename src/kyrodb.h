@@ -240,7 +240,7 @@ extern void KyroWalAreaInsert(Relation index, Buffer buf,
 							  const RmiPageEntry *entry);
 extern void KyroLogRepack(Relation index, Buffer buffer);
 extern void KyroLogSplit(Relation index, Buffer left, Buffer right);
-extern void KyroLogRevive(Relation index, Buffer buffer, Buffer metabuf);
+extern void KyroLogRevive(Relation index, Buffer buffer);
 
 /* A change to the metapage, logged as KyroDB's record or generic WAL. */
 typedef struct KyroMetaChange
@@ -894,6 +894,7 @@ extern Buffer KyroStepSibling(Relation index, uint32 epoch,
 typedef struct KyroPageCounts
 {
 	int64		packed;			/* packed entries, dead ones too */
+	int64		packed_dead;	/* packed entries flagged dead */
 	int64		area_live;		/* live entries in the insert areas */
 	int64		area_all;		/* every entry in the insert areas */
 	int64		area_free;		/* bytes the areas may still take */

@@ -906,6 +906,23 @@ rmi_page_set_dead(void *buf, uint32_t slot, int dead)
 		b[RECORDS_AT + (pos >> 3)] &= (unsigned char) ~(1u << (pos & 7));
 }
 
+/* The dead flags of a checked page that are set, read in place. */
+uint32_t
+rmi_page_dead_count(const void *buf)
+{
+	const unsigned char *b = (const unsigned char *) buf;
+	RmiPageHeader hdr;
+	uint32_t	stride;
+	uint32_t	dead = 0;
+
+	memcpy(&hdr, buf, sizeof(hdr));
+	stride = record_bits(hdr.keys.bits, hdr.blocks.bits, hdr.offsets.bits);
+	for (uint64_t pos = stride - DEAD_BITS;
+		 pos < (uint64_t) hdr.count * stride; pos += stride)
+		dead += (b[RECORDS_AT + (pos >> 3)] >> (pos & 7)) & 1;
+	return dead;
+}
+
 /* ---- Searching ---- */
 
 /*

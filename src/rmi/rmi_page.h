@@ -125,6 +125,8 @@ extern void rmi_page_decode(const void *buf, uint32_t from, uint32_t n,
 							RmiPageEntry *out);
 /* Set or clear the dead flag of the entry at slot (dead: 0 or 1). */
 extern void rmi_page_set_dead(void *buf, uint32_t slot, int dead);
+/* The entries whose dead flag is set. */
+extern uint32_t rmi_page_dead_count(const void *buf);
 
 /*
  * Compare two entries by (key, block, offset): <0, 0, >0.  The dead flag

@@ -44,9 +44,8 @@ my %KINDS = (
 	'50' => 'META',
 	'60' => 'REVIVE');
 
-# The records pg_waldump lists between two LSNs of the primary: KyroDB's,
-# generic WAL's, PostgreSQL's full page images, and KyroDB's by kind.
-sub records_between
+# The lines pg_waldump prints for the primary's records between two LSNs.
+sub waldump_lines
 {
 	my ($from, $to) = @_;
 	my ($out, $err);
@@ -55,7 +54,14 @@ sub records_between
 		'-e', $to
 	  ],
 	  '>', \$out, '2>', \$err;
-	my @lines = split /\n/, $out;
+	return split /\n/, $out;
+}
+
+# The records pg_waldump lists between two LSNs of the primary: KyroDB's,
+# generic WAL's, PostgreSQL's full page images, and KyroDB's by kind.
+sub records_between
+{
+	my @lines = waldump_lines(@_);
 	my %kinds = map { $_ => 0 } values %KINDS;
 	foreach (@lines)
 	{
@@ -90,13 +96,16 @@ my @queries = (
 	'SELECT count(*) FROM t WHERE k = 4321');
 
 # Inserts into the pages' areas and the delta: keys inside the snapshot's
-# range (areas, then the delta once pages are full), past its end, and
-# NULLs (the delta), then a fold and more inserts into the new view.
+# range (areas, repacks, splits), past its end, and NULLs (the delta, with
+# kyrodb.page_inserts = off), then a fold and more inserts into the new
+# view.
 my $lsn_before = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 $primary->safe_psql(
 	'postgres', q{
 INSERT INTO t (k) SELECT (g * 13) % 6000 FROM generate_series(1, 2000) g;
+SET kyrodb.page_inserts = off;
 INSERT INTO t (k) SELECT NULL FROM generate_series(1, 50);
+RESET kyrodb.page_inserts;
 SELECT kyrodb.snapshot('t_k_idx');
 INSERT INTO t (k) SELECT 10000 + g FROM generate_series(1, 1500) g;
 DELETE FROM t WHERE k % 11 = 0;
@@ -219,8 +228,8 @@ is(standby_mismatches('standby after publishing', @repack_queries), 0, 'the stan
 replayed_cleanly($standby);
 
 # A revival: a heap TID that VACUUM freed, taken again by the same key,
-# clears the dead entry's flag (packed, so the metapage's count of dead
-# entries changes too), one REVIVE record of both pages, which the
+# clears the dead entry's flag (packed: the metapage's count of dead
+# entries, a bound, stays), one REVIVE record of the page alone, which the
 # standby replays (kyrodb.check there compares the count with the pages).
 # The table's NULLs are on a NULL page, which takes NULL inserts later.
 $primary->safe_psql(
@@ -238,6 +247,8 @@ is($primary->safe_psql('postgres', "INSERT INTO v VALUES (5) RETURNING ctid = '(
 $lsn_after = $primary->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 (undef, undef, undef, $kinds) = records_between($lsn_before, $lsn_after);
 is($kinds->{REVIVE}, 1, 'the insert is one REVIVE record');
+my ($revive_line) = grep { /desc: UNKNOWN \(60\)/ } waldump_lines($lsn_before, $lsn_after);
+unlike($revive_line // '', qr/blkref #1|blk 0\b/, 'of the page alone, not the metapage');
 is( $primary->safe_psql(
 		'postgres', "SELECT dead_items, delta_items FROM kyrodb.stats('v_k_idx')"),
 	'0|0',

@@ -317,6 +317,17 @@ probe_page(const void *buf, const RmiPageEntry *e, uint32_t n,
 }
 
 /* Every slot decodes to its entry, by every reader. */
+/* The entries of e[0..n) flagged dead. */
+static uint32_t
+count_dead(const RmiPageEntry *e, uint32_t n)
+{
+	uint32_t	dead = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		dead += e[i].dead != 0;
+	return dead;
+}
+
 static void
 check_decode(const void *buf, const RmiPageEntry *e, uint32_t n,
 			 const char *what)
@@ -379,6 +390,7 @@ check_round_trip(const RmiPageEntry *e, uint32_t n, int unaligned,
 	CHECK(rmi_page_verify(p.buf, p.size) == RMI_PAGE_OK, "%s n=%u: verify %s",
 		  what, n, rmi_page_status_message(rmi_page_verify(p.buf, p.size)));
 	check_decode(p.buf, e, n, what);
+	CHECK(rmi_page_dead_count(p.buf) == count_dead(e, n), "%s n=%u: dead count", what, n);
 	probe_page(p.buf, e, n, 1, what);
 
 	/* One byte short does not fit; a dirty larger buffer is zeroed past it. */
@@ -677,6 +689,7 @@ test_dead_bits(void)
 		e[slot].dead = 1;
 	}
 	check_decode(p.buf, e, n, "dead bits");
+	CHECK(rmi_page_dead_count(p.buf) == count_dead(e, n), "dead count after set_dead");
 	probe_page(p.buf, e, n, 1, "dead bits");
 	CHECK(rmi_page_verify(p.buf, p.size) == RMI_PAGE_OK, "verify after set_dead");
 	/* clearing a flag (a revived entry) leaves its neighbours' alone */
@@ -688,6 +701,7 @@ test_dead_bits(void)
 		e[slot].dead = 0;
 	}
 	check_decode(p.buf, e, n, "dead bits cleared");
+	CHECK(rmi_page_dead_count(p.buf) == count_dead(e, n), "dead count after clearing");
 	probe_page(p.buf, e, n, 1, "dead bits cleared");
 	free(p.alloc);
 	free(e);
