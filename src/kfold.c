@@ -308,6 +308,9 @@ read_snapshot_page(Relation index, KyroMetaPage view, const KyroDirItem *items,
  * page of its own, so keeping them publishes them: the new directory
  * routes to them, and no lookup walks to them any more.  Pages split after
  * this are reached by their right-links still (read_snapshot_page, scans).
+ * The view's count of dead packed entries is the pages' own, read here
+ * (VACUUM, which adds to the count, waits for the fold lock; revivals only
+ * take from the pages after this, so the count stays a bound).
  */
 static KyroMetaPage
 publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
@@ -318,6 +321,7 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 	uint32		n = 0;
 	KyroDirItem *out = palloc(sizeof(KyroDirItem) * max);
 	uint32		key_siblings = 0;
+	uint64		dead = 0;
 
 	memcpy(view, old, KYRO_PAGE_CONTENT);
 	for (uint32 p = 0; p < old->snap_pages + old->model_pages; p++)
@@ -358,6 +362,7 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 			Page		page;
 			RmiPageEntry first;
 
+			dead += rmi_page_dead_count(KyroSnapContent(BufferGetPage(buffer)));
 			/* each page's siblings end where its right-link leads now */
 			out[n - 1].siblings_end = KyroPageGetOpaque(BufferGetPage(buffer))->next;
 			buffer = KyroStepSibling(index, old->epoch, old_items,
@@ -388,6 +393,7 @@ publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
 	}
 	view->snap_pages = n - old->model_pages;
 	view->key_pages = old->key_pages + key_siblings;
+	view->snap_dead = dead;
 	*items = out;
 	return view;
 }
@@ -551,7 +557,6 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	KyroSweepFreePages(index);
 	old = freeze_delta(index, &resumed);
 	new_epoch = old->next_epoch - 1;
-	all = fold_rewrites_all(old, flags);
 	fill_bytes = (size_t) KYRO_PAGE_CONTENT * KyroGetOptions(index)->fillfactor / 100;
 	step = fold_step_pages(old);
 
@@ -561,6 +566,8 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	/* splits from here on are the next fold's to publish */
 	KyroSplitsPublished(RelationGetRelid(index));
 	view = publish_splits(index, old, old_items, &items);
+	/* by the dead entries on the pages, not the metapage's bound */
+	all = fold_rewrites_all(view, flags);
 	decoded = palloc(sizeof(RmiPageEntry) *
 					 (RMI_PAGE_MAX_ENTRIES + RMI_AREA_MAX_ENTRIES));
 
@@ -674,13 +681,9 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	built = palloc0(KYRO_PAGE_CONTENT);
 	written = KyroWriterFinish(writer, built, offered ? &carry : NULL,
 							   &carried);
-	/*
-	 * VACUUM may not have counted every dead entry of a split page, and
-	 * revivals leave the count high: a bound, exact again once every page
-	 * was rewritten
-	 */
-	built->snap_dead = !all && old->snap_dead > (uint64) dropped ?
-		old->snap_dead - dropped : 0;
+	/* the pages' dead entries, less those the rewritten pages dropped */
+	built->snap_dead = !all && view->snap_dead > (uint64) dropped ?
+		view->snap_dead - dropped : 0;
 	memset(&built->frozen, 0, sizeof(KyroChain));
 	if (carry_from >= 0)
 		ncarried = write_carried_chain(index, &delta, carry_from, &built->frozen);

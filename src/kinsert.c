@@ -16,8 +16,8 @@
  * key, or no NULL), when a fold has read the page to rewrite it
  * (KYRO_PAGE_REPLACED), and for an index of format 3 (built by 0.2: its
  * pages have no room kept for an area until a fold rewrites them).  With
- * no page of its entry's kind, the insert folds, which writes one.  Past
- * the delta limit, or with split pages due to be published, it wakes the
+ * no page of its entry's kind (a fold writes one, due at once), past the
+ * delta limit, or with split pages due to be published, it wakes the
  * worker or, without one, folds itself.  It holds the metapage's lock in
  * share mode while it changes a page: see DESIGN.md, "Locks" and
  * "Inserts".  With the library preloaded, an
@@ -677,15 +677,15 @@ kyroinsert(Relation index, Datum *values, bool *isnull,
 						   &page_due);
 
 	/*
-	 * The first page of the entry's kind to write, so that the entries
-	 * after it go to pages: ours to fold, whatever the worker (which folds
-	 * by measures one entry does not meet); an index built without entries
-	 * of a kind does it once.
-	 * Split pages to publish: the worker's job, or ours without one.
+	 * Split pages to publish, or the first page of the entry's kind to
+	 * write so that the entries after it go to pages (a fold due whatever
+	 * the delta's size): the worker's job, or ours without one.
 	 */
-	if (page_due || republish)
+	if (page_due)
+		KyroNoteFoldDue(RelationGetRelid(index));
+	if ((republish || page_due) && !KyroRequestFold(index))
 	{
-		if ((page_due || !KyroRequestFold(index)) && KyroFold(index, 0, NULL))
+		if (KyroFold(index, 0, NULL))
 			KyroCountEvent(RelationGetRelid(index), KYRO_EVENT_INLINE_FOLD);
 		return false;
 	}

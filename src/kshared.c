@@ -333,6 +333,20 @@ KyroNoteSplit(Oid indexoid, uint32 key_pages, uint32 hops)
 	return unpublished >= republish_splits(key_pages);
 }
 
+/*
+ * An insert found no page of its entry's kind (an index built with no
+ * key, or no NULL): the next fold writes one, so make it due now, as a
+ * long walk makes a republish due.
+ */
+void
+KyroNoteFoldDue(Oid indexoid)
+{
+	KyroStatSlot *slot = KyroGetStatSlot(indexoid, true);
+
+	if (slot != NULL)
+		pg_atomic_write_u32(&slot->unpublished, PG_UINT32_MAX);
+}
+
 /* Whether the index's split pages are due to be published. */
 bool
 KyroRepublishDue(Oid indexoid, uint32 key_pages)

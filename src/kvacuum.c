@@ -396,9 +396,9 @@ kyrovacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
 		meta = KyroReadMeta(index);
 		/*
-		 * snap_entries is the view's count when it was written and
-		 * snap_dead counts entries repacks have packed since, so the
-		 * difference may fall below zero
+		 * snap_entries is the view's count when it was written, and
+		 * snap_dead an estimate that counts entries repacks have packed
+		 * since (and revived ones), so the difference may fall below zero
 		 */
 		stats->num_index_tuples = Max((double) meta->snap_entries -
 									  (double) meta->snap_dead, 0) +

@@ -199,7 +199,8 @@ typedef struct KyroMetaPageData
 	uint32		vacuum_generation;	/* bumped whenever dead flags are set */
 	uint64		snap_entries;	/* all snapshot entries, NULLs included */
 	uint64		snap_nonnull;	/* entries with a key: positions [0, this) */
-	uint64		snap_dead;		/* snapshot entries flagged dead */
+	uint64		snap_dead;		/* packed entries flagged dead: an
+								 * estimate, counted by each fold */
 	uint32		snap_pages;
 	uint32		model_pages;
 	uint32		model_bytes;
@@ -752,6 +753,7 @@ extern void KyroNoteDatabase(void);
 #define KYRO_EVENT_SPLIT		4
 
 extern bool KyroNoteSplit(Oid indexoid, uint32 key_pages, uint32 hops);
+extern void KyroNoteFoldDue(Oid indexoid);
 extern bool KyroRepublishDue(Oid indexoid, uint32 key_pages);
 extern void KyroSplitsPublished(Oid indexoid);
 

@@ -228,9 +228,9 @@ is(standby_mismatches('standby after publishing', @repack_queries), 0, 'the stan
 replayed_cleanly($standby);
 
 # A revival: a heap TID that VACUUM freed, taken again by the same key,
-# clears the dead entry's flag (packed: the metapage's count of dead
-# entries, a bound, stays), one REVIVE record of the page alone, which the
-# standby replays (kyrodb.check there compares the count with the pages).
+# clears the dead entry's flag (packed: the metapage's estimate of dead
+# entries stays), one REVIVE record of the page alone, which the standby
+# replays.
 # The table's NULLs are on a NULL page, which takes NULL inserts later.
 $primary->safe_psql(
 	'postgres', q{

@@ -316,7 +316,6 @@ probe_page(const void *buf, const RmiPageEntry *e, uint32_t n,
 	}
 }
 
-/* Every slot decodes to its entry, by every reader. */
 /* The entries of e[0..n) flagged dead. */
 static uint32_t
 count_dead(const RmiPageEntry *e, uint32_t n)
@@ -328,6 +327,7 @@ count_dead(const RmiPageEntry *e, uint32_t n)
 	return dead;
 }
 
+/* Every slot decodes to its entry, by every reader. */
 static void
 check_decode(const void *buf, const RmiPageEntry *e, uint32_t n,
 			 const char *what)
