@@ -310,7 +310,8 @@ read_snapshot_page(Relation index, KyroMetaPage view, const KyroDirItem *items,
  * this are reached by their right-links still (read_snapshot_page, scans).
  * The view's count of dead packed entries is the pages' own, read here
  * (VACUUM, which adds to the count, waits for the fold lock; revivals only
- * take from the pages after this, so the count stays a bound).
+ * take from the pages after this, so the count is at most one high for
+ * each).
  */
 static KyroMetaPage
 publish_splits(Relation index, KyroMetaPage old, const KyroDirItem *old_items,
@@ -566,7 +567,7 @@ KyroFold(Relation index, int flags, KyroFoldResult *result)
 	/* splits from here on are the next fold's to publish */
 	KyroSplitsPublished(RelationGetRelid(index));
 	view = publish_splits(index, old, old_items, &items);
-	/* by the dead entries on the pages, not the metapage's bound */
+	/* by the dead entries on the pages, not the metapage's estimate */
 	all = fold_rewrites_all(view, flags);
 	decoded = palloc(sizeof(RmiPageEntry) *
 					 (RMI_PAGE_MAX_ENTRIES + RMI_AREA_MAX_ENTRIES));

@@ -381,10 +381,10 @@ find_equal(void *content, const RmiPageEntry *e, uint32 *at)
 /*
  * Clear the dead flag of the entry find_equal found at (equal says where)
  * on the exclusively locked page in buffer, in one WAL record.  The
- * metapage's count of dead packed entries stays as it was: it is a bound
- * that a packed revival leaves one too high until a fold drops or
- * recounts the page's entries (DESIGN.md, "Inserts"), so the insert needs
- * no lock but the page's.
+ * metapage's count of dead packed entries stays as it was: an estimate,
+ * which a packed revival leaves one too high until the next fold counts
+ * the pages' own (DESIGN.md, "Inserts"), so the insert needs no lock but
+ * the page's.
  */
 static void
 revive_entry(Relation index, Buffer buffer, KyroEqual equal, uint32 at)

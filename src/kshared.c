@@ -120,6 +120,7 @@ startup_shared(void)
 			pg_atomic_init_u64(&slot->repacks, 0);
 			pg_atomic_init_u64(&slot->splits, 0);
 			pg_atomic_init_u32(&slot->unpublished, 0);
+			pg_atomic_init_u32(&slot->fold_due, 0);
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -335,8 +336,9 @@ KyroNoteSplit(Oid indexoid, uint32 key_pages, uint32 hops)
 
 /*
  * An insert found no page of its entry's kind (an index built with no
- * key, or no NULL): the next fold writes one, so make it due now, as a
- * long walk makes a republish due.
+ * key, or no NULL): the next fold writes one, so make it due now (a flag
+ * of its own: the split count's next increment would undo a count set
+ * high).
  */
 void
 KyroNoteFoldDue(Oid indexoid)
@@ -344,17 +346,18 @@ KyroNoteFoldDue(Oid indexoid)
 	KyroStatSlot *slot = KyroGetStatSlot(indexoid, true);
 
 	if (slot != NULL)
-		pg_atomic_write_u32(&slot->unpublished, PG_UINT32_MAX);
+		pg_atomic_write_u32(&slot->fold_due, 1);
 }
 
-/* Whether the index's split pages are due to be published. */
+/* Whether a fold is due: split pages to publish, or a page of a kind to write. */
 bool
 KyroRepublishDue(Oid indexoid, uint32 key_pages)
 {
 	KyroStatSlot *slot = KyroGetStatSlot(indexoid, false);
 
 	return slot != NULL &&
-		pg_atomic_read_u32(&slot->unpublished) >= republish_splits(key_pages);
+		(pg_atomic_read_u32(&slot->unpublished) >= republish_splits(key_pages) ||
+		 pg_atomic_read_u32(&slot->fold_due) != 0);
 }
 
 /* A fold has begun: it publishes every split made before it reads the pages. */
@@ -364,7 +367,10 @@ KyroSplitsPublished(Oid indexoid)
 	KyroStatSlot *slot = KyroGetStatSlot(indexoid, false);
 
 	if (slot != NULL)
+	{
 		pg_atomic_write_u32(&slot->unpublished, 0);
+		pg_atomic_write_u32(&slot->fold_due, 0);
+	}
 }
 
 /* Zero the counters of one index of dbid, or of all of dbid's indexes. */

@@ -719,6 +719,7 @@ typedef struct KyroStatSlot
 	pg_atomic_uint64 repacks;	/* pages repacked in place by inserts */
 	pg_atomic_uint64 splits;	/* pages split by inserts */
 	pg_atomic_uint32 unpublished;	/* splits since the last fold began */
+	pg_atomic_uint32 fold_due;	/* an insert found no page of its kind */
 	TimestampTz reset_time;
 	/* the worker's last look at the counters: the detector's baseline */
 	uint64		seen_lookups;
