@@ -282,13 +282,12 @@ check_page(CheckState *cs, KyroMetaPage meta, const KyroDirItem *items,
  * Check the snapshot's pages: each one intact and as its directory item
  * says (KyroReadSnapshotPageLocked), then its siblings, the pages split
  * off it, along its right-links (KyroReadSiblingPage: of its tag and range,
- * each after the one before, so that a cycle is caught, not followed), each checked
- * by check_page.  (The metapage's count of dead packed entries is an
- * estimate, which a VACUUM cancelled between its pages leaves low and
- * revivals leave high, until the next fold counts them on the pages: not
- * compared.)  (The directory's counts are the
- * pages' when the view was written: inserts that repack a page change its
- * own.)  Equal entries are in order when one of them is dead: VACUUM may
+ * each after the one before, so that a cycle is caught, not followed), each
+ * checked by check_page.  Neither the directory's counts (the pages' when
+ * the view was written: inserts that repack a page change its own) nor
+ * the metapage's count of dead packed entries (an estimate, which a VACUUM
+ * cancelled between its pages leaves low and revivals leave high, until
+ * the next fold counts them on the pages) are compared.  Equal entries are in order when one of them is dead: VACUUM may
  * have let the heap reuse a dead entry's TID for a tuple of the same key.
  */
 static void

@@ -10,19 +10,19 @@
  * page's insert area under the page's exclusive lock, so inserts of random
  * keys lock different pages.  A full area makes it repack the page, and a
  * page that no longer fits splits in two (DESIGN.md, "Splits").  An entry
- * equal to a dead one on its page revives it, under the page's lock.  NULL keys go to the NULL
- * pages alike.  It goes to the active delta chain's tail page instead
- * while the view has no page of its entry's kind (an index built with no
- * key, or no NULL), when a fold has read the page to rewrite it
+ * equal to a dead one on its page revives it, under the page's lock.
+ * NULL keys go to the NULL pages alike.  It goes to the active delta
+ * chain's tail page instead while the view has no page of its entry's
+ * kind (an index built with no key, or no NULL; the fold it makes due
+ * writes one), when a fold has read the page to rewrite it
  * (KYRO_PAGE_REPLACED), and for an index of format 3 (built by 0.2: its
  * pages have no room kept for an area until a fold rewrites them).  With
- * no page of its entry's kind (a fold writes one, due at once), past the
- * delta limit, or with split pages due to be published, it wakes the
- * worker or, without one, folds itself.  It holds the metapage's lock in
- * share mode while it changes a page: see DESIGN.md, "Locks" and
- * "Inserts".  With the library preloaded, an
- * insert into an area is logged by KyroDB's own record (kwal.c), else by
- * generic WAL; repacks, splits and revivals log whole pages.
+ * a fold due, past the delta limit, or with split pages to publish, it
+ * wakes the worker or, without one, folds itself.  It holds the
+ * metapage's lock in share mode while it changes a page: see DESIGN.md,
+ * "Locks" and "Inserts".  With the library preloaded, an insert into an
+ * area is logged by KyroDB's own record (kwal.c), else by generic WAL;
+ * repacks, splits and revivals log whole pages.
  *
  * src/kinsert.c
  *

@@ -575,9 +575,9 @@ KyroStepSibling(Relation index, uint32 epoch, const KyroDirItem *items,
 
 /*
  * The entries on snap's pages: packed (all, and the dead ones), and in the
- * insert areas (all, and the live ones), the bytes the areas may still take, and the pages split
- * off them since the view was written, read page by page under share
- * locks (a snapshot of moving counts, as pgstattuple's).  A page recycled
+ * insert areas (all, and the live ones), the bytes the areas may still
+ * take, and the pages split off them since the view was written, read page
+ * by page under share locks (a snapshot of moving counts, as pgstattuple's).  A page recycled
  * meanwhile (a fold switched the view) ends the count there.
  */
 void

@@ -351,7 +351,7 @@ KyroNoteFoldDue(Oid indexoid)
 
 /* Whether a fold is due: split pages to publish, or a page of a kind to write. */
 bool
-KyroRepublishDue(Oid indexoid, uint32 key_pages)
+KyroFoldDue(Oid indexoid, uint32 key_pages)
 {
 	KyroStatSlot *slot = KyroGetStatSlot(indexoid, false);
 

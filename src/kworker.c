@@ -518,11 +518,12 @@ work_on_index(IndexFile *file, bool full, bool warm)
 	/*
 	 * A request only wakes us: the limit decides, read now.  A frozen chain
 	 * is a fold under way (its steps left), whatever the delta's size; and
-	 * a fold publishes the pages inserts have split.
+	 * a fold publishes the pages inserts have split, or writes the first
+	 * page of a kind an insert found missing (KyroFoldDue).
 	 */
 	if ((delta >= KyroDeltaLimit(index, meta->snap_entries) ||
 		 meta->frozen.number != 0 ||
-		 KyroRepublishDue(file->indexoid, meta->key_pages)) &&
+		 KyroFoldDue(file->indexoid, meta->key_pages)) &&
 		fold_and_log(index, 0, "", &r))
 		steps_left = r.carried > 0;
 

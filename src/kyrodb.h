@@ -755,7 +755,7 @@ extern void KyroNoteDatabase(void);
 
 extern bool KyroNoteSplit(Oid indexoid, uint32 key_pages, uint32 hops);
 extern void KyroNoteFoldDue(Oid indexoid);
-extern bool KyroRepublishDue(Oid indexoid, uint32 key_pages);
+extern bool KyroFoldDue(Oid indexoid, uint32 key_pages);
 extern void KyroSplitsPublished(Oid indexoid);
 
 /* ---- Background worker (kworker.c) ---- */

@@ -888,18 +888,26 @@ rmi_page_decode(const void *buf, uint32_t from, uint32_t n, RmiPageEntry *out)
 	decode_records(&r, from, n, out);
 }
 
+/* The bits of one record of a checked page, and its entry count. */
+static uint32_t
+record_stride(const void *buf, uint32_t *count)
+{
+	RmiPageHeader hdr;
+
+	memcpy(&hdr, buf, sizeof(hdr));
+	*count = hdr.count;
+	return record_bits(hdr.keys.bits, hdr.blocks.bits, hdr.offsets.bits);
+}
+
 /* Set or clear the dead flag of slot of a checked page. */
 void
 rmi_page_set_dead(void *buf, uint32_t slot, int dead)
 {
 	unsigned char *b = (unsigned char *) buf;
-	RmiPageHeader hdr;
-	uint32_t	stride;
-	uint64_t	pos;
+	uint32_t	count;
+	uint32_t	stride = record_stride(buf, &count);
+	uint64_t	pos = (uint64_t) slot * stride + stride - DEAD_BITS;
 
-	memcpy(&hdr, buf, sizeof(hdr));
-	stride = record_bits(hdr.keys.bits, hdr.blocks.bits, hdr.offsets.bits);
-	pos = (uint64_t) slot * stride + stride - DEAD_BITS;
 	if (dead)
 		b[RECORDS_AT + (pos >> 3)] |= (unsigned char) (1u << (pos & 7));
 	else
@@ -911,14 +919,12 @@ uint32_t
 rmi_page_dead_count(const void *buf)
 {
 	const unsigned char *b = (const unsigned char *) buf;
-	RmiPageHeader hdr;
-	uint32_t	stride;
+	uint32_t	count;
+	uint32_t	stride = record_stride(buf, &count);
 	uint32_t	dead = 0;
 
-	memcpy(&hdr, buf, sizeof(hdr));
-	stride = record_bits(hdr.keys.bits, hdr.blocks.bits, hdr.offsets.bits);
 	for (uint64_t pos = stride - DEAD_BITS;
-		 pos < (uint64_t) hdr.count * stride; pos += stride)
+		 pos < (uint64_t) count * stride; pos += stride)
 		dead += (b[RECORDS_AT + (pos >> 3)] >> (pos & 7)) & 1;
 	return dead;
 }

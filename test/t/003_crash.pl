@@ -80,18 +80,20 @@ $$;
 # The load: mostly single-row and small batch inserts of random keys
 # (wide, clustered, duplicated, NULL), some deletes, some explicit folds,
 # and clients that check the index against sequential scans meanwhile.
-my %scripts = (
-	'insert.sql' => q{
+# Each insert script first draws whether its transaction's inserts go to
+# the delta or to the pages.
+my $to_delta = q{
 \set to_delta random(0, 1)
 SELECT set_config('kyrodb.page_inserts', CASE WHEN :to_delta = 1 THEN 'off' ELSE 'on' END, false);
+};
+my %scripts = (
+	'insert.sql' => $to_delta . q{
 \set r random(1, 100)
 \set wide random(-4000000000, 4000000000)
 \set near random(1, 3000)
 INSERT INTO t (k) VALUES (CASE WHEN :r <= 5 THEN NULL WHEN :r <= 25 THEN :r WHEN :r <= 60 THEN :near ELSE :wide END);
 },
-	'batch.sql' => q{
-\set to_delta random(0, 1)
-SELECT set_config('kyrodb.page_inserts', CASE WHEN :to_delta = 1 THEN 'off' ELSE 'on' END, false);
+	'batch.sql' => $to_delta . q{
 \set base random(1, 100000)
 INSERT INTO t (k) SELECT :base + g % 7 FROM generate_series(1, 20) g;
 },
@@ -99,9 +101,7 @@ INSERT INTO t (k) SELECT :base + g % 7 FROM generate_series(1, 20) g;
 \set near random(1, 3000)
 DELETE FROM t WHERE k BETWEEN :near AND :near + 2;
 },
-	'append.sql' => q{
-\set to_delta random(0, 1)
-SELECT set_config('kyrodb.page_inserts', CASE WHEN :to_delta = 1 THEN 'off' ELSE 'on' END, false);
+	'append.sql' => $to_delta . q{
 INSERT INTO t (k) VALUES (5000000000 + nextval('t_id_seq'));
 },
 	'fold.sql' => q{
